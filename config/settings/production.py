@@ -1,0 +1,28 @@
+"""Production: secrets from the environment without defaults, secure cookies, JSON logs."""
+
+from .base import *  # noqa: F403
+from .base import LOGGING, env
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if len(SECRET_KEY) < 50:
+    raise SystemExit(
+        "SECRET_KEY is not set (or shorter than 50 characters): set SECRET_KEY in the environment "
+        "to a long random string, e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+    )
+DEBUG = False
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+ADMIN_REQUIRE_OTP = True
+LOG_FORMAT = "json"
+LOGGING["handlers"]["console"]["formatter"] = "json"

@@ -1,0 +1,3 @@
+"""disputes URLs."""
+
+urlpatterns: list = []

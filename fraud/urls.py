@@ -1,0 +1,3 @@
+"""fraud URLs."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""ledger URLs."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""payments URLs."""
+
+urlpatterns: list = []

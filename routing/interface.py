@@ -1,0 +1,144 @@
+"""The provider boundary: what goes into an adapter and what comes back.
+
+Every provider adapter (the simulator, Stripe, Adyen) speaks this small language, so routing,
+cascading and the payments app never see a provider's own vocabulary. Nothing here imports a
+model; ids, integers and strings cross the boundary.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Outcome(enum.StrEnum):
+    """The normalized outcome of one call to a provider."""
+
+    APPROVED = "approved"
+    REQUIRES_ACTION = "requires_action"  # 3-D Secure challenge: redirect the customer
+    SOFT_DECLINE = "soft_decline"  # retryable at another provider
+    HARD_DECLINE = "hard_decline"  # never retried anywhere
+    TIMEOUT_UNKNOWN = "timeout_unknown"  # no answer: ask the provider before anything else
+    PROVIDER_ERROR = "provider_error"  # the provider failed; retryable elsewhere
+
+
+@dataclass(frozen=True)
+class CardData:
+    """A card as handed to an adapter by the vault. Lives in memory only, never logged.
+
+    `number` and `cvc` are deliberately excluded from repr so that an accidental log line or
+    traceback cannot carry them.
+    """
+
+    number: str = field(repr=False)
+    exp_month: int
+    exp_year: int
+    cvc: str | None = field(default=None, repr=False)
+    holder_name: str = ""
+    brand: str = ""
+    last4: str = ""
+    bin: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class WalletData:
+    """An Apple Pay / Google Pay payment token passed through to a provider that supports it."""
+
+    type: str  # "apple_pay" | "google_pay"
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AuthorizeRequest:
+    """One authorization attempt. `reference` is our attempt id (att_…), sent to the provider as
+    its idempotency key / merchant reference, so the same attempt can never authorize twice."""
+
+    reference: str
+    amount_minor: int
+    currency: str
+    method: str  # card | wallet | bank_transfer | qr
+    card: CardData | None = None
+    wallet: WalletData | None = None
+    capture: bool = False
+    three_ds_return_url: str = ""
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProviderResult:
+    """What a provider said, normalized. `raw` is the provider's response with card data
+    scrubbed, kept for support and reconciliation."""
+
+    outcome: Outcome
+    provider: str
+    reference: str  # our reference (att_…)
+    provider_reference: str = ""
+    decline_code: str = ""  # normalized: generic_decline, insufficient_funds, expired_card, …
+    message: str = ""
+    redirect_url: str = ""  # for REQUIRES_ACTION
+    amount_minor: int | None = None
+    fee_minor: int | None = None
+    latency_ms: int = 0
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """An incoming provider event, verified and normalized."""
+
+    provider: str
+    event_id: str
+    # dispute.opened | dispute.updated | dispute.closed | payment.succeeded | payment.failed
+    type: str
+    reference: str = ""  # our attempt reference when the provider echoes it
+    provider_reference: str = ""
+    amount_minor: int | None = None
+    currency: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SettlementLine:
+    """One line of a provider's settlement report."""
+
+    type: str  # capture | refund | chargeback | fee | …
+    reference: str
+    provider_reference: str
+    gross_minor: int
+    fee_minor: int
+    net_minor: int
+    currency: str
+    date: str  # ISO date
+
+
+class Adapter(Protocol):
+    """What every provider adapter implements."""
+
+    name: str
+
+    def authorize(self, request: AuthorizeRequest) -> ProviderResult: ...
+
+    def capture(
+        self, *, reference: str, provider_reference: str, amount_minor: int, currency: str
+    ) -> ProviderResult: ...
+
+    def refund(
+        self,
+        *,
+        reference: str,
+        provider_reference: str,
+        amount_minor: int,
+        currency: str,
+        refund_reference: str,
+    ) -> ProviderResult: ...
+
+    def void(self, *, reference: str, provider_reference: str) -> ProviderResult: ...
+
+    def status(self, *, reference: str) -> ProviderResult: ...
+
+    def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> list[WebhookEvent]: ...
+
+    def settlement_report(self, *, date: str) -> list[SettlementLine]: ...

@@ -1,0 +1,3 @@
+"""routing URLs."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""tokenization URLs."""
+
+urlpatterns: list = []
