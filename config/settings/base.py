@@ -6,6 +6,8 @@ SENTRY_DSN, DJANGO_ENV, ALLOWED_HOSTS, PORT, VAULT_KEYRING, VAULT_ACTIVE_KEY, LO
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from pathlib import Path
 
 import environ
@@ -196,9 +198,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Each app adds its periodic tasks here (name → {task, schedule seconds}); beat syncs them into
 # django_celery_beat's tables at start, where staff can see and tune them in the admin.
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "purge-idempotency-keys": {"task": "merchants.tasks.purge_idempotency_keys", "schedule": 3600},
-}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+for _app in ("merchants", "ledger", "tokenization", "routing", "fraud", "payments", "disputes"):
+    # Each app lists its periodic tasks in <app>/schedule.py as BEAT_SCHEDULE (plain data).
+    if importlib.util.find_spec(f"{_app}.schedule"):
+        CELERY_BEAT_SCHEDULE.update(importlib.import_module(f"{_app}.schedule").BEAT_SCHEDULE)
 
 # --- logging ----------------------------------------------------------------------------
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")

@@ -1,0 +1,5 @@
+"""Periodic merchant jobs (merged into CELERY_BEAT_SCHEDULE by the settings)."""
+
+BEAT_SCHEDULE = {
+    "purge-idempotency-keys": {"task": "merchants.tasks.purge_idempotency_keys", "schedule": 3600},
+}
