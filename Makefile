@@ -57,7 +57,7 @@ test: install-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_ENV=test $(BIN)/python manage.py makemigrations --check --dry-run
-	DJANGO_ENV=test $(BIN)/pytest $(PYTEST_ARGS)
+	DJANGO_ENV=test $(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -66,6 +66,17 @@ def render_endpoint(endpoint: WebhookEndpoint, *, with_secret: bool = False) -> 
     return body
 
 
+class WebhookEndpointDetailView(ApiView):
+    @extend_schema(operation_id="webhook_endpoints_retrieve", responses={200: WebhookEndpointOut})
+    def get(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = selectors.webhook_endpoint(
+            merchant_id=self.client.merchant_id,
+            livemode=self.client.livemode,
+            endpoint_id=endpoint_id,
+        )
+        return Response(render_endpoint(endpoint))
+
+
 class WebhookEndpointListView(ApiView):
     @extend_schema(
         operation_id="webhook_endpoints_list",
