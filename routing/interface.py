@@ -62,6 +62,8 @@ class AuthorizeRequest:
     card: CardData | None = None
     wallet: WalletData | None = None
     capture: bool = False
+    # Ask for a 3-D Secure challenge whatever the card (fraud decided `challenge`).
+    three_ds_required: bool = False
     three_ds_return_url: str = ""
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
