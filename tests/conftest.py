@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rest_framework.test import APIClient
 
 # Every module in tests/fixtures/ is a fixture plugin (live simulator, live server, browser).
 pytest_plugins = sorted(
@@ -59,14 +58,15 @@ def other_merchant(db) -> MerchantKeys:
 
 
 @pytest.fixture
-def api(merchant) -> APIClient:
+def api(merchant):
     """An API client authenticated with the merchant's test secret key."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {merchant.secret}")
-    return client
+    return client_for(merchant.secret)
 
 
-def client_for(key: str) -> APIClient:
+def client_for(key: str):
+    """A DRF test client that sends `Authorization: Bearer <key>`."""
+    from rest_framework.test import APIClient  # needs configured settings: import late
+
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     return client

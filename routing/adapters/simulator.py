@@ -1,0 +1,439 @@
+"""Adapter for the PSP simulator (`routing.simulator`), spoken to over HTTP with httpx.
+
+It maps the simulator's answers onto the normalized `Outcome`s of `routing.interface`:
+
+- approved → APPROVED; requires_action → REQUIRES_ACTION (with the challenge `redirect_url`);
+- declined → SOFT_DECLINE when `DECLINE_RETRYABLE` says another provider may approve, else
+  HARD_DECLINE (unknown codes are hard: never retry a decline we do not understand);
+- no answer after the request went out (read timeout, dropped connection) → TIMEOUT_UNKNOWN:
+  the provider may have authorized, so the caller must ask `status()` before going elsewhere;
+- 5xx, refused or timed-out connection, unknown provider → PROVIDER_ERROR (the request never
+  took effect, so it is safe to try another provider);
+- other 4xx (refund beyond refundable, capture of a declined authorization, …) →
+  HARD_DECLINE with the simulator's error code as `decline_code`;
+- a status inquiry for a reference the provider never saw → HARD_DECLINE with
+  `decline_code="not_found"` ("never authorized": safe to authorize elsewhere).
+
+`capture`, `refund` and `void` accept an empty `provider_reference` (our call timed out before
+we learned the provider's id): they look the authorization up by our reference first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import standardwebhooks
+
+from routing.adapters import SettlementReportError, WebhookVerificationError
+from routing.interface import (
+    AuthorizeRequest,
+    Outcome,
+    ProviderResult,
+    SettlementLine,
+    WebhookEvent,
+)
+
+# Decline codes → retryable at another provider? Soft declines are the issuer's or acquirer's
+# temporary trouble; hard declines are about the card or the cardholder and would fail (or look
+# like card testing) anywhere else.
+DECLINE_RETRYABLE: dict[str, bool] = {
+    "processing_error": True,
+    "issuer_unavailable": True,
+    "try_again_later": True,
+    "reenter_transaction": True,
+    "approve_with_id": True,
+    "generic_decline": False,
+    "do_not_honor": False,
+    "insufficient_funds": False,
+    "expired_card": False,
+    "incorrect_cvc": False,
+    "incorrect_number": False,
+    "invalid_account": False,
+    "card_not_supported": False,
+    "currency_not_supported": False,
+    "lost_card": False,
+    "stolen_card": False,
+    "pickup_card": False,
+    "fraudulent": False,
+    "authentication_failed": False,
+}
+
+NOT_FOUND = "not_found"
+# 4xx codes that mean our configuration is wrong rather than the payment: treat as an outage.
+CONFIGURATION_ERRORS = frozenset({"unknown_provider", "route_not_found", "method_not_allowed"})
+SETTLEMENT_HEADER = [
+    "type",
+    "reference",
+    "provider_reference",
+    "gross",
+    "fee",
+    "net",
+    "currency",
+    "date",
+]
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+_SENSITIVE_KEYS = frozenset({"number", "cvc", "cvv", "pan", "token"})
+# A 12-19 digit run standing alone (not part of an id such as sa_…): a possible card number.
+_PAN_LIKE = re.compile(r"(?<!\w)\d{12,19}(?!\w)")
+
+
+def decline_outcome(decline_code: str) -> Outcome:
+    return Outcome.SOFT_DECLINE if DECLINE_RETRYABLE.get(decline_code) else Outcome.HARD_DECLINE
+
+
+def scrub(value: Any) -> Any:
+    """A copy of `value` with card numbers, CVCs and wallet tokens removed, for `raw`."""
+    if isinstance(value, Mapping):
+        return {
+            key: "[scrubbed]" if str(key).lower() in _SENSITIVE_KEYS else scrub(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    if isinstance(value, str):
+        return _PAN_LIKE.sub(lambda m: f"{m[0][:6]}{'*' * (len(m[0]) - 10)}{m[0][-4:]}", value)
+    return value
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """One HTTP exchange: a status and JSON body, or the outcome of a transport failure."""
+
+    status: int | None
+    body: dict[str, Any]
+    latency_ms: int
+    failure: Outcome | None = None
+    message: str = ""
+
+    @property
+    def error_code(self) -> str:
+        return str(self._error().get("code", ""))
+
+    @property
+    def error_message(self) -> str:
+        return str(self._error().get("message", ""))
+
+    def _error(self) -> dict[str, Any]:
+        error = self.body.get("error")
+        return error if isinstance(error, dict) else {}
+
+
+# What an operation's successful answer means: ProviderResult fields from the JSON body.
+SuccessMapper = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class SimulatorAdapter:
+    """`routing.interface.Adapter` for one named provider of the simulator."""
+
+    supported_methods = frozenset({"card", "wallet"})
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        timeout_s: float = 10.0,
+        webhook_secrets: Iterable[str] = (),
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._webhooks = [standardwebhooks.Webhook(secret) for secret in webhook_secrets]
+        # One pooled client per adapter; the simulator is a local service, so no env proxies.
+        self._client = httpx.Client(
+            base_url=f"{self.base_url}/{quote(name, safe='')}",
+            timeout=httpx.Timeout(timeout_s),
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- payments -------------------------------------------------------------------------
+
+    def authorize(self, request: AuthorizeRequest) -> ProviderResult:
+        reply = self._send("POST", "/v1/authorizations", json=_authorize_body(request))
+        return self._result(reply, request.reference, _from_authorization)
+
+    def capture(
+        self, *, reference: str, provider_reference: str, amount_minor: int, currency: str
+    ) -> ProviderResult:
+        def run(auth_id: str) -> ProviderResult:
+            path = f"/v1/authorizations/{quote(auth_id, safe='')}/capture"
+            reply = self._send("POST", path, json={"amount": amount_minor})
+            return self._result(reply, reference, _from_capture)
+
+        return self._with_authorization_id(reference, provider_reference, run)
+
+    def refund(
+        self,
+        *,
+        reference: str,
+        provider_reference: str,
+        amount_minor: int,
+        currency: str,
+        refund_reference: str,
+    ) -> ProviderResult:
+        """`provider_reference` of the result is the provider's refund id (sr_…)."""
+
+        def run(auth_id: str) -> ProviderResult:
+            path = f"/v1/authorizations/{quote(auth_id, safe='')}/refunds"
+            body = {"amount": amount_minor, "reference": refund_reference}
+            return self._result(self._send("POST", path, json=body), reference, _from_refund)
+
+        return self._with_authorization_id(reference, provider_reference, run)
+
+    def void(self, *, reference: str, provider_reference: str) -> ProviderResult:
+        def run(auth_id: str) -> ProviderResult:
+            path = f"/v1/authorizations/{quote(auth_id, safe='')}/void"
+            return self._result(self._send("POST", path), reference, _from_void)
+
+        return self._with_authorization_id(reference, provider_reference, run)
+
+    def status(self, *, reference: str) -> ProviderResult:
+        """What the provider knows of our attempt `reference` (after a timeout, say).
+        Never seen → HARD_DECLINE / decline_code "not_found"."""
+        reply = self._send("GET", "/v1/authorizations", params={"reference": reference})
+        return self._result(reply, reference, _from_authorization)
+
+    # -- webhooks and reports -------------------------------------------------------------
+
+    def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        """Verify the Standard Webhooks signature (any configured secret, so secrets can be
+        rotated; timestamps older or newer than 5 minutes are refused) and normalize."""
+        payload = self._verified_json(body, dict(headers.items()))
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+            raise WebhookVerificationError("event body is not an event object")
+        if payload.get("provider") != self.name:
+            raise WebhookVerificationError("event belongs to another provider")
+        return [self._event(payload)]
+
+    def settlement_report(self, *, date: str) -> list[SettlementLine]:
+        if not ISO_DATE.match(date):
+            raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
+        try:
+            response = self._client.get(f"/v1/settlements/{date}.csv")
+        except httpx.HTTPError as exc:
+            raise SettlementReportError(f"{self.name}: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise SettlementReportError(f"{self.name}: HTTP {response.status_code}")
+        return parse_settlement_csv(response.text)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> _Reply:
+        started = time.perf_counter()
+        try:
+            response = self._client.request(method, path, json=json, params=params)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing reached the provider: a plain outage.
+            return _Reply(None, {}, _ms_since(started), Outcome.PROVIDER_ERROR, _name(exc))
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            # The request went out and no answer came back: it may have been processed.
+            return _Reply(None, {}, _ms_since(started), Outcome.TIMEOUT_UNKNOWN, _name(exc))
+        except httpx.HTTPError as exc:
+            return _Reply(None, {}, _ms_since(started), Outcome.PROVIDER_ERROR, _name(exc))
+        latency_ms = _ms_since(started)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            message = f"HTTP {response.status_code} without a JSON object"
+            return _Reply(response.status_code, {}, latency_ms, Outcome.PROVIDER_ERROR, message)
+        return _Reply(response.status_code, body, latency_ms)
+
+    def _result(self, reply: _Reply, reference: str, on_success: SuccessMapper) -> ProviderResult:
+        common = {
+            "provider": self.name,
+            "reference": reference,
+            "latency_ms": reply.latency_ms,
+            "raw": scrub(reply.body),
+        }
+        return ProviderResult(**common, **_fields(reply, on_success))
+
+    def _with_authorization_id(
+        self, reference: str, provider_reference: str, call: Callable[[str], ProviderResult]
+    ) -> ProviderResult:
+        if provider_reference:
+            return call(provider_reference)
+        found = self.status(reference=reference)
+        if not found.provider_reference:
+            return found  # never authorized, or the provider could not say
+        return call(found.provider_reference)
+
+    def _verified_json(self, body: bytes, headers: dict[str, str]) -> Any:
+        if not self._webhooks:
+            raise WebhookVerificationError("no webhook secret configured")
+        reason = ""
+        for webhook in self._webhooks:
+            try:
+                webhook.verify(body, headers, json_parse=False)
+            except standardwebhooks.WebhookVerificationError as exc:
+                reason = str(exc)  # wrong secret, stale timestamp, missing header
+                continue
+            except ValueError as exc:  # malformed signature header or body encoding
+                raise WebhookVerificationError("malformed webhook signature") from exc
+            try:
+                return json.loads(body)
+            except ValueError as exc:
+                raise WebhookVerificationError("signed body is not JSON") from exc
+        raise WebhookVerificationError(reason)
+
+    def _event(self, payload: dict[str, Any]) -> WebhookEvent:
+        data = payload["data"]
+        amount = data.get("amount")
+        return WebhookEvent(
+            provider=self.name,
+            event_id=str(payload.get("id", "")),
+            type=str(payload.get("type", "")),
+            reference=str(data.get("reference") or ""),
+            provider_reference=str(data.get("authorization_id") or ""),
+            amount_minor=amount if isinstance(amount, int) else None,
+            currency=str(data.get("currency") or "").upper(),
+            data=scrub(data),
+        )
+
+
+def _fields(reply: _Reply, on_success: SuccessMapper) -> dict[str, Any]:
+    """The outcome-specific ProviderResult fields for one reply."""
+    if reply.failure is not None:
+        return {"outcome": reply.failure, "message": reply.message}
+    status = reply.status or 0
+    message = reply.error_message
+    if status >= 500 or reply.error_code in CONFIGURATION_ERRORS:
+        return {"outcome": Outcome.PROVIDER_ERROR, "message": message or f"HTTP {status}"}
+    if status == 404 and reply.error_code == NOT_FOUND:
+        return {
+            "outcome": Outcome.HARD_DECLINE,
+            "decline_code": NOT_FOUND,
+            "message": "the provider has no such authorization: never authorized",
+        }
+    if status >= 400:
+        return {
+            "outcome": Outcome.HARD_DECLINE,
+            "decline_code": reply.error_code,
+            "message": message,
+        }
+    return on_success(reply.body)
+
+
+def _from_authorization(record: dict[str, Any]) -> dict[str, Any]:
+    """An authorization record (authorize or status inquiry) → outcome fields."""
+    fields = {
+        "provider_reference": record.get("id", ""),
+        "amount_minor": record.get("amount"),
+        "fee_minor": record.get("fee"),
+        "message": record.get("message") or "",
+    }
+    status = record.get("status")
+    if status == "approved":
+        return {**fields, "outcome": Outcome.APPROVED}
+    if status == "requires_action":
+        return {
+            **fields,
+            "outcome": Outcome.REQUIRES_ACTION,
+            "redirect_url": record.get("redirect_url") or "",
+        }
+    if status == "declined":
+        code = record.get("decline_code") or "generic_decline"
+        return {**fields, "outcome": decline_outcome(code), "decline_code": code}
+    # voided (or anything newer than this adapter): not an authorization to rely on.
+    return {**fields, "outcome": Outcome.HARD_DECLINE, "decline_code": str(status or "unknown")}
+
+
+def _from_capture(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "outcome": Outcome.APPROVED,
+        "provider_reference": record.get("id", ""),
+        "amount_minor": record.get("amount_captured"),
+        "fee_minor": record.get("fee"),
+    }
+
+
+def _from_refund(refund: dict[str, Any]) -> dict[str, Any]:
+    # Fees are not returned on refunds at the simulator (as at most acquirers).
+    return {
+        "outcome": Outcome.APPROVED,
+        "provider_reference": refund.get("id", ""),
+        "amount_minor": refund.get("amount"),
+        "fee_minor": 0,
+    }
+
+
+def _from_void(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "outcome": Outcome.APPROVED,
+        "provider_reference": record.get("id", ""),
+        "amount_minor": record.get("amount"),
+    }
+
+
+def _authorize_body(request: AuthorizeRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "reference": request.reference,
+        "amount": request.amount_minor,
+        "currency": request.currency,
+        "method": request.method,
+        "capture": request.capture,
+        "return_url": request.three_ds_return_url,
+        "three_ds": request.three_ds_required,
+    }
+    if request.card is not None:
+        body["card"] = {
+            "number": request.card.number,
+            "exp_month": request.card.exp_month,
+            "exp_year": request.card.exp_year,
+            "cvc": request.card.cvc,
+            "country": request.card.country,
+        }
+    if request.wallet is not None:
+        body["wallet"] = {"type": request.wallet.type, "token": request.wallet.token}
+    return body
+
+
+def parse_settlement_csv(text: str) -> list[SettlementLine]:
+    """Parse a simulator settlement report; a malformed one raises SettlementReportError."""
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames != SETTLEMENT_HEADER:
+        raise SettlementReportError(f"unexpected settlement header: {reader.fieldnames}")
+    try:
+        return [
+            SettlementLine(
+                type=row["type"],
+                reference=row["reference"],
+                provider_reference=row["provider_reference"],
+                gross_minor=int(row["gross"]),
+                fee_minor=int(row["fee"]),
+                net_minor=int(row["net"]),
+                currency=row["currency"],
+                date=row["date"],
+            )
+            for row in reader
+        ]
+    except (TypeError, ValueError) as exc:
+        raise SettlementReportError(f"malformed settlement line: {exc}") from exc
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _name(exc: Exception) -> str:
+    return type(exc).__name__

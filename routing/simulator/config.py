@@ -1,0 +1,171 @@
+"""Per-provider runtime knobs, changed over `POST /_control/{provider}`.
+
+A `ProviderConfig` is immutable; an update builds a new one, so a request that is being served
+sees one consistent configuration even while a test changes it.
+
+Update semantics: dict knobs (`fees`, `approval_rate`) merge key by key and a `null` value
+deletes a key; every other knob replaces the old value. Unknown knobs are refused so that a typo
+in a test does not silently do nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from routing.simulator.errors import bad_request
+from routing.simulator.fees import FeeRule, FeeSchedule, parse_fee_rule
+
+# sim-a and sim-b differ in price so that "lowest cost" routing has something to choose.
+DEFAULT_FEES: dict[str, FeeSchedule] = {
+    "sim-a": {"*": FeeRule(percent_bp=290, fixed_minor=30)},
+    "sim-b": {"*": FeeRule(percent_bp=250, fixed_minor=25)},
+}
+FALLBACK_FEES: FeeSchedule = {"*": FeeRule(percent_bp=270, fixed_minor=30)}
+
+MAX_TIMEOUT_S = 600.0
+KNOBS = (
+    "fees",
+    "latency_ms",
+    "approval_rate",
+    "random_decline_code",
+    "error_rate",
+    "timeout_rate",
+    "timeout_s",
+    "outage",
+    "seed",
+)
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    fees: FeeSchedule
+    latency_mean_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    # Keys: "*", a brand ("visa"), "country:US", "currency:EUR", "bin:424242".
+    approval_rate: dict[str, float] = field(default_factory=lambda: {"*": 1.0})
+    # Declines from the approval-rate roll model issuer/acquirer variance between providers,
+    # so by default they are the retryable kind: another provider may well approve.
+    random_decline_code: str = "try_again_later"
+    error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    timeout_s: float = 30.0
+    outage: bool = False
+    seed: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fees": {key: rule.to_json() for key, rule in self.fees.items()},
+            "latency_ms": {"mean": self.latency_mean_ms, "jitter": self.latency_jitter_ms},
+            "approval_rate": dict(self.approval_rate),
+            "random_decline_code": self.random_decline_code,
+            "error_rate": self.error_rate,
+            "timeout_rate": self.timeout_rate,
+            "timeout_s": self.timeout_s,
+            "outage": self.outage,
+            "seed": self.seed,
+        }
+
+
+def default_config(provider: str, seed: int | None = None) -> ProviderConfig:
+    return ProviderConfig(fees=dict(DEFAULT_FEES.get(provider, FALLBACK_FEES)), seed=seed)
+
+
+def approval_rate_for(
+    config: ProviderConfig, *, bin6: str, country: str, currency: str, brand: str
+) -> float:
+    """The most specific matching rate: BIN, then country, currency, brand, then "*"."""
+    rates = config.approval_rate
+    for key in (f"bin:{bin6}", f"country:{country}", f"currency:{currency}", brand, "*"):
+        if key in rates:
+            return rates[key]
+    return 1.0
+
+
+def apply_update(config: ProviderConfig, payload: dict[str, Any]) -> ProviderConfig:
+    """A new config with `payload` applied; raises ApiError (400) on anything invalid."""
+    unknown = sorted(set(payload) - set(KNOBS))
+    if unknown:
+        raise bad_request("unknown_setting", f"unknown setting(s): {', '.join(unknown)}")
+    changes: dict[str, Any] = {}
+    if "fees" in payload:
+        changes["fees"] = _merge_fees(config.fees, payload["fees"])
+    if "latency_ms" in payload:
+        changes.update(_latency(payload["latency_ms"]))
+    if "approval_rate" in payload:
+        changes["approval_rate"] = _merge_rates(config.approval_rate, payload["approval_rate"])
+    if "random_decline_code" in payload:
+        code = payload["random_decline_code"]
+        if not isinstance(code, str) or not code:
+            raise bad_request(
+                "invalid_setting", "must be a non-empty string", "random_decline_code"
+            )
+        changes["random_decline_code"] = code
+    for name in ("error_rate", "timeout_rate"):
+        if name in payload:
+            changes[name] = _probability(payload[name], name)
+    if "timeout_s" in payload:
+        changes["timeout_s"] = _number(payload["timeout_s"], "timeout_s", MAX_TIMEOUT_S)
+    if "outage" in payload:
+        if not isinstance(payload["outage"], bool):
+            raise bad_request("invalid_setting", "must be true or false", "outage")
+        changes["outage"] = payload["outage"]
+    if "seed" in payload:
+        seed = payload["seed"]
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise bad_request("invalid_setting", "must be an integer or null", "seed")
+        changes["seed"] = seed
+    return dataclasses.replace(config, **changes)
+
+
+def _merge_fees(current: FeeSchedule, update: Any) -> FeeSchedule:
+    if not isinstance(update, dict):
+        raise bad_request("invalid_setting", "fees must be an object", "fees")
+    merged = dict(current)
+    for key, value in update.items():
+        currency = key.upper() if key != "*" else key
+        if value is None:
+            merged.pop(currency, None)
+        else:
+            merged[currency] = parse_fee_rule(key, value)
+    return merged
+
+
+def _merge_rates(current: dict[str, float], update: Any) -> dict[str, float]:
+    if not isinstance(update, dict):
+        raise bad_request("invalid_setting", "approval_rate must be an object", "approval_rate")
+    merged = dict(current)
+    for key, value in update.items():
+        normalized = _rate_key(key)
+        if value is None:
+            merged.pop(normalized, None)
+        else:
+            merged[normalized] = _probability(value, "approval_rate")
+    return merged
+
+
+def _rate_key(key: str) -> str:
+    kind, _, value = key.partition(":")
+    if value and kind in ("country", "currency"):
+        return f"{kind}:{value.upper()}"
+    return key if value else key.lower()
+
+
+def _latency(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise bad_request("invalid_setting", "latency_ms must be an object", "latency_ms")
+    return {
+        "latency_mean_ms": _number(value.get("mean", 0), "latency_ms", MAX_TIMEOUT_S * 1000),
+        "latency_jitter_ms": _number(value.get("jitter", 0), "latency_ms", MAX_TIMEOUT_S * 1000),
+    }
+
+
+def _probability(value: Any, name: str) -> float:
+    return _number(value, name, 1.0)
+
+
+def _number(value: Any, name: str, upper: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= upper:
+        raise bad_request("invalid_setting", f"must be a number between 0 and {upper}", name)
+    return float(value)
