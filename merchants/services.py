@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -77,5 +78,5 @@ def create_webhook_endpoint(
         url=url,
         enabled_events=enabled_events,
         description=description,
-        secret="whsec_" + secrets.token_urlsafe(32),
+        secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
     )
