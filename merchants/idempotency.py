@@ -10,6 +10,7 @@ with a 5xx status is not stored: the claim is released and a retry executes afre
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,12 +39,21 @@ class Claim:
 
 
 def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
-    """The same request, whatever its JSON key order or whitespace, gives the same hash."""
+    """The same request, whatever its JSON key order or whitespace, gives the same digest.
+
+    Keyed (HMAC with SECRET_KEY), not a plain hash: a token request's body holds a card number,
+    and an unkeyed digest of it could be brute-forced from a copy of the database.
+    """
     try:
         canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
     except (ValueError, UnicodeDecodeError):
         canonical = body.hex()
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    message = f"{method} {path}\n{canonical}".encode()
+    return hmac.new(_fingerprint_key(), message, hashlib.sha256).hexdigest()
+
+
+def _fingerprint_key() -> bytes:
+    return hashlib.sha256(b"idempotency-fingerprint:" + settings.SECRET_KEY.encode()).digest()
 
 
 def claim(

@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "config.api.middleware.RequestIdMiddleware",
     "config.api.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # gunicorn serves no static files itself
     "config.api.middleware.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -186,3 +186,15 @@ def test_concurrent_requests_with_one_key_execute_once(merchant):
     assert len(executed) == 1
     assert all(status in (201, 409) for status, _ in results)
     assert WebhookEndpoint.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_stored_request_digest_is_keyed_not_a_plain_hash(api):
+    import hashlib
+
+    api.post("/api/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    stored = IdempotencyKey.objects.get(key="k1").request_hash
+    canonical = '{"enabled_events":["*"],"url":"https://shop.example/hooks"}'
+    plain = hashlib.sha256(f"POST /api/webhook-endpoints\n{canonical}".encode()).hexdigest()
+    assert stored != plain
+    assert len(stored) == 64
