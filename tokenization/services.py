@@ -1,1 +1,350 @@
-"""tokenization: services."""
+"""The vault's writes: tokenize a card, detokenize it for a provider adapter (audited), hold
+and destroy the CVC, re-wrap data keys to the active key-encryption key, verify the keys.
+
+`detokenize` is the only way a full card number leaves this app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db import transaction
+
+from config.api.errors import InvalidRequest, NotFound
+from tokenization import cards, crypto, integrity
+from tokenization.conf import (
+    VaultConfigError,
+    VaultKeys,
+    cvc_ttl_s,
+    vault_keys,
+)
+from tokenization.models import (
+    DetokenizationEvent,
+    KeyCheck,
+    PaymentPageAlert,
+    PaymentPageBaseline,
+    Token,
+)
+
+logger = logging.getLogger("qr.vault")
+
+CVC_CACHE_PREFIX = "vault:cvc:"
+MAX_HOLDER_NAME_CHARS = 200
+MAX_AUDIT_TEXT_CHARS = 200
+REWRAP_BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class VaultCard:
+    """A card in clear, in memory only, for one provider call. Never log or store it."""
+
+    number: str = field(repr=False)
+    cvc: str | None = field(repr=False)
+    exp_month: int
+    exp_year: int
+    holder_name: str = field(repr=False)
+    brand: str
+    last4: str
+    bin: str
+    country: str
+
+
+def _cvc_key(token_id: str) -> str:
+    return f"{CVC_CACHE_PREFIX}{token_id}"
+
+
+# KEK versions whose check value this process has already recorded or compared.
+_checked_versions: set[str] = set()
+
+
+def reset_key_state() -> None:
+    """Forget the loaded keyring and which KCVs were checked; the next use reloads from the
+    environment (after a key change in a running process, and between tests)."""
+    _checked_versions.clear()
+    vault_keys.cache_clear()
+
+
+def _ensure_key_check(keys: VaultKeys) -> None:
+    """Record the active KEK's check value the first time it wraps a data key."""
+    version = keys.active_version
+    if version in _checked_versions:
+        return
+    kcv = crypto.key_check_value(keys.active_kek)
+    row, _ = KeyCheck.objects.get_or_create(version=version, defaults={"kcv": kcv})
+    if row.kcv != kcv:
+        raise VaultConfigError(
+            f"The configured vault key {version!r} does not match the key that wrapped the stored "
+            "data keys (key-check value differs). Restore the right VAULT_KEYRING."
+        )
+    _checked_versions.add(version)
+
+
+def create_token(
+    *,
+    merchant_id: str,
+    livemode: bool,
+    number: str,
+    exp_month: int,
+    exp_year: int,
+    cvc: str | None,
+    holder_name: str = "",
+) -> Token:
+    """Validate and store a card; the CVC (if any) waits encrypted in the cache, at most
+    VAULT_CVC_TTL_S, for the first authorization. Raises InvalidRequest naming the parameter."""
+    digits, brand = cards.validate_number(number)
+    exp_year = cards.validate_expiry(exp_month=exp_month, exp_year=exp_year)
+    cvc = cards.validate_cvc(cvc, brand=brand)
+    holder_name = (holder_name or "").strip()
+    if len(holder_name) > MAX_HOLDER_NAME_CHARS:
+        raise InvalidRequest(
+            f"holder_name is longer than {MAX_HOLDER_NAME_CHARS} characters.",
+            code="parameter_invalid",
+            param="card[holder_name]",
+        )
+    keys = vault_keys()
+    info = cards.bin_info(digits)
+    token = Token(
+        merchant_id=merchant_id,
+        livemode=livemode,
+        brand=brand,
+        card_last4=digits[-4:],
+        bin=info.bin,
+        country=info.country,
+        funding=info.funding,
+        exp_month=exp_month,
+        exp_year=exp_year,
+        fingerprint=crypto.fingerprint(keys.fingerprint_key, digits),
+        key_version=keys.active_version,
+    )
+    token.id = Token._meta.pk.get_default()
+    dek = crypto.new_dek()
+    plaintext = json.dumps({"n": digits, "h": holder_name}).encode()
+    token.nonce, token.encrypted_pan = crypto.seal(dek, plaintext, aad=crypto.pan_aad(token.id))
+    token.wrapped_dek = crypto.wrap_dek(
+        keys.active_kek, dek, token_id=token.id, kek_version=keys.active_version
+    )
+    with transaction.atomic():
+        _ensure_key_check(keys)
+        token.save(force_insert=True)
+    if cvc:
+        _hold_cvc(token_id=token.id, dek=dek, cvc=cvc)
+    return token
+
+
+def _hold_cvc(*, token_id: str, dek: bytes, cvc: str) -> None:
+    # Sealed under the token's own data key: the cache alone (Redis, or the database cache
+    # table) never reveals a CVC.
+    nonce, sealed = crypto.seal(dek, cvc.encode(), aad=crypto.cvc_aad(token_id))
+    cache.set(_cvc_key(token_id), nonce + sealed, timeout=cvc_ttl_s())
+
+
+def _take_cvc(*, token_id: str, dek: bytes, consume: bool) -> str | None:
+    """The held CVC, destroyed when `consume`. Of two concurrent takers only the one whose
+    delete removed the entry gets it: a CVC is used at most once."""
+    key = _cvc_key(token_id)
+    blob = cache.get(key)
+    if blob is None:
+        return None
+    if consume and not cache.delete(key):
+        return None
+    blob = bytes(blob)
+    plaintext = crypto.open_sealed(
+        dek, blob[: crypto.NONCE_BYTES], blob[crypto.NONCE_BYTES :], aad=crypto.cvc_aad(token_id)
+    )
+    return plaintext.decode()
+
+
+def destroy_cvc(*, token_id: str) -> None:
+    """Forget a held CVC (e.g. the payment was abandoned)."""
+    cache.delete(_cvc_key(token_id))
+
+
+def _unwrap(token: Token, keys: VaultKeys) -> bytes:
+    kek = keys.keyring.get(token.key_version)
+    if kek is None:
+        raise VaultConfigError(
+            f"Token {token.id} is wrapped by vault key {token.key_version!r}, which is not in "
+            "VAULT_KEYRING. Put it back, or run rotate_vault_keys before removing a key."
+        )
+    return crypto.unwrap_dek(
+        kek, bytes(token.wrapped_dek), token_id=token.id, kek_version=token.key_version
+    )
+
+
+def _clip(text: str, *, param: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidRequest(f"{param} is required for detokenization.", param=param)
+    return text[:MAX_AUDIT_TEXT_CHARS]
+
+
+def detokenize(
+    *,
+    token_id: str,
+    merchant_id: str,
+    livemode: bool,
+    actor: str,
+    purpose: str,
+    consume_cvc: bool = True,
+) -> VaultCard:
+    """The card behind a token, for a provider adapter. Writes an audit event (never the
+    number). Another merchant's or mode's token is a NotFound, like a missing one."""
+    actor = _clip(actor, param="actor")
+    purpose = _clip(purpose, param="purpose")
+    token = Token.objects.filter(pk=token_id, merchant_id=merchant_id, livemode=livemode).first()
+    if token is None:
+        logger.warning(
+            "detokenization refused: no such token for this merchant",
+            extra={"token_id": token_id, "merchant_id": merchant_id, "actor": actor},
+        )
+        raise NotFound(f"No such token: '{token_id}'", param="token")
+    keys = vault_keys()
+    dek = _unwrap(token, keys)
+    sealed = crypto.open_sealed(dek, token.nonce, token.encrypted_pan, aad=crypto.pan_aad(token.id))
+    stored = json.loads(sealed)
+    cvc = _take_cvc(token_id=token.id, dek=dek, consume=consume_cvc)
+    with transaction.atomic():
+        DetokenizationEvent.objects.create(
+            token=token,
+            merchant_id=merchant_id,
+            livemode=livemode,
+            actor=actor,
+            purpose=purpose,
+            cvc_consumed=bool(consume_cvc and cvc),
+        )
+    return VaultCard(
+        number=stored["n"],
+        cvc=cvc,
+        exp_month=token.exp_month,
+        exp_year=token.exp_year,
+        holder_name=stored["h"],
+        brand=token.brand,
+        last4=token.card_last4,
+        bin=token.bin,
+        country=token.country,
+    )
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def verify_keys(*, keys: VaultKeys | None = None) -> list[str]:
+    """Problems with the configured keys against the stored data (empty when all is well):
+    a configured version whose KCV differs from the recorded one, or tokens wrapped by a
+    version missing from the keyring."""
+    keys = keys or vault_keys()
+    problems = []
+    for row in KeyCheck.objects.filter(version__in=list(keys.keyring)):
+        if crypto.key_check_value(keys.keyring[row.version]) != row.kcv:
+            problems.append(
+                f"vault key {row.version!r} in VAULT_KEYRING is not the key that wrapped the "
+                "stored data keys (key-check value differs)"
+            )
+    orphaned = (
+        Token.objects.exclude(key_version__in=list(keys.keyring))
+        .values_list("key_version", flat=True)
+        .distinct()
+    )
+    problems.extend(
+        f"tokens are wrapped by vault key {version!r}, which VAULT_KEYRING does not contain"
+        for version in orphaned
+    )
+    return problems
+
+
+def tokens_to_rewrap(*, keys: VaultKeys | None = None) -> int:
+    keys = keys or vault_keys()
+    return Token.objects.exclude(key_version=keys.active_version).count()
+
+
+def rewrap_batch(*, batch_size: int = REWRAP_BATCH_SIZE, keys: VaultKeys | None = None) -> int:
+    """Re-wrap up to `batch_size` tokens' data keys to the active KEK; returns how many.
+
+    Each batch is one short transaction with `SKIP LOCKED`, so payments reading or creating
+    tokens keep working and two rotations running at once share the work. Interrupted, the
+    next run simply continues with what is still on an old version (resumable).
+    """
+    keys = keys or vault_keys()
+    with transaction.atomic():
+        _ensure_key_check(keys)
+        batch = list(
+            Token.objects.exclude(key_version=keys.active_version)
+            .select_for_update(skip_locked=True)
+            .only("id", "wrapped_dek", "key_version")
+            .order_by("pk")[:batch_size]
+        )
+        for token in batch:
+            dek = _unwrap(token, keys)
+            token.wrapped_dek = crypto.wrap_dek(
+                keys.active_kek, dek, token_id=token.id, kek_version=keys.active_version
+            )
+            token.key_version = keys.active_version
+        Token.objects.bulk_update(batch, ["wrapped_dek", "key_version"])
+    return len(batch)
+
+
+def rewrap_all(
+    *, batch_size: int = REWRAP_BATCH_SIZE, on_batch: Callable[[int], None] | None = None
+) -> int:
+    """Re-wrap every token to the active KEK, batch by batch; returns how many were re-wrapped.
+    `on_batch` (a callable taking the batch count) reports progress."""
+    keys = vault_keys()
+    total = 0
+    # Bound: every batch moves at least one row off an old version or the loop ends.
+    max_batches = tokens_to_rewrap(keys=keys) // batch_size + 2
+    for _ in range(max_batches):
+        done = rewrap_batch(batch_size=batch_size, keys=keys)
+        if not done:
+            break
+        total += done
+        if on_batch:
+            on_batch(done)
+    return total
+
+
+# --- payment-page integrity (PCI DSS 11.6.1) ----------------------------------------------------
+
+
+def record_page_baseline(*, url: str) -> PaymentPageBaseline:
+    """Fetch the hosted card page now and make what it serves the new baseline."""
+    snap = integrity.snapshot(url)
+    if snap.details["status"] != 200:
+        raise InvalidRequest(
+            f"The page answered {snap.details['status']}; a baseline needs a working page "
+            "(check the key and origin in the URL).",
+            param="url",
+        )
+    with transaction.atomic():
+        return PaymentPageBaseline.objects.create(url=url, digest=snap.digest, details=snap.details)
+
+
+def check_page_integrity(*, url: str = "") -> PaymentPageAlert | None:
+    """Compare the page with the newest baseline; on any change store an alert and log an
+    error (which Sentry and the log pipeline turn into a page to the on-call)."""
+    baseline = PaymentPageBaseline.objects.order_by("-created", "-pk").first()
+    if baseline is None:
+        logger.warning(
+            "payment page integrity: no baseline recorded yet; run record_payment_page_baseline"
+        )
+        return None
+    url = url or baseline.url
+    snap = integrity.snapshot(url)
+    if snap.digest == baseline.digest:
+        return None
+    changes = integrity.differences(baseline.details, snap.details)
+    with transaction.atomic():
+        alert = PaymentPageAlert.objects.create(
+            url=url,
+            expected_digest=baseline.digest,
+            observed_digest=snap.digest,
+            changes=changes,
+        )
+    logger.error(
+        "payment page integrity: the hosted card page changed since the baseline",
+        extra={"alert_id": alert.pk, "changes": changes[:20]},
+    )
+    return alert
