@@ -1,1 +1,448 @@
-"""ledger: services."""
+"""ledger: the one write API for money — accounts, postings, reversals, holds, refunds.
+
+Every posting goes through `ledger_post()` (an SQL function, migration 0001) in one round trip:
+idempotent per (kind, reference), balance rows locked in account-id order, entries with running
+totals. PostgreSQL guarantees the invariants; the checks here give callers clear errors first.
+A posting joins the caller's database transaction when there is one (savepoint), so a payment's
+state change and its entries commit together.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import DatabaseError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from ledger import selectors
+from ledger.chart import (
+    NORMAL_SIDE_BY_KIND,
+    TRANSACTION_KINDS,
+    merchant_owner,
+    provider_owner,
+)
+from ledger.errors import LedgerInvalidPosting, LedgerInvalidState
+from ledger.trial_balance import run_trial_balance
+
+__all__ = [
+    "Line",
+    "PostedTransaction",
+    "capture_hold",
+    "ensure_account",
+    "ensure_partitions",
+    "place_hold",
+    "post_refund",
+    "post_transaction",
+    "release_hold",
+    "reverse_transaction",
+    "run_trial_balance",
+]
+
+logger = logging.getLogger(__name__)
+
+# Deadlocks can still happen when a caller's own transaction holds other locks; we retry the
+# posting's savepoint this many times before letting the error through.
+POST_MAX_ATTEMPTS = 5
+POST_RETRY_BACKOFF_S = 0.005
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+MAX_LINES_PER_TRANSACTION = 100
+MAX_REFERENCE_CHARS = 200
+PARTITION_MONTHS_AHEAD = 3
+
+# (owner, kind, currency) → account id; filled only after the creating transaction commits, so a
+# rolled-back account never lingers in the cache.
+_ACCOUNT_IDS: dict[tuple[str, str, str], int] = {}
+
+
+@dataclass(frozen=True)
+class Line:
+    account_id: int
+    debit_minor: int = 0
+    credit_minor: int = 0
+
+
+@dataclass(frozen=True)
+class PostedTransaction:
+    id: int
+    kind: str
+    reference: str
+    ts: datetime | None = None
+    created: bool = True
+
+
+def ensure_account(*, owner: str, kind: str, currency: str) -> int:
+    """The id of the (owner, kind, currency) account, creating it (and its balance row) once."""
+    currency = currency.upper()
+    key = (owner, kind, currency)
+    cached = _ACCOUNT_IDS.get(key)
+    if cached is not None:
+        return cached
+    side = NORMAL_SIDE_BY_KIND.get(kind)
+    if side is None:
+        raise LedgerInvalidPosting(f"Unknown account kind {kind!r}.", param="kind")
+    if not owner or len(currency) != 3 or not currency.isalpha():
+        raise LedgerInvalidPosting("An account needs an owner and a 3-letter currency.")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ledger_ensure_account(%s, %s, %s, %s)", [owner, kind, currency, side]
+        )
+        account_id = cursor.fetchone()[0]
+    selectors.remember_account_currency(account_id=account_id, currency=currency)
+    transaction.on_commit(lambda: _ACCOUNT_IDS.__setitem__(key, account_id))
+    return account_id
+
+
+def forget_cached_accounts() -> None:
+    """Empty the in-process account cache (tests that drop databases, admin tooling)."""
+    _ACCOUNT_IDS.clear()
+
+
+def _validate_lines(*, kind: str, reference: str, lines: list[Line]) -> None:
+    if kind not in TRANSACTION_KINDS:
+        raise LedgerInvalidPosting(f"Unknown transaction kind {kind!r}.", param="kind")
+    if not reference or len(reference) > MAX_REFERENCE_CHARS:
+        raise LedgerInvalidPosting("A posting needs a reference (≤200 chars).", param="reference")
+    if not 2 <= len(lines) <= MAX_LINES_PER_TRANSACTION:
+        raise LedgerInvalidPosting("A transaction has between 2 and 100 lines.", param="lines")
+    for line in lines:
+        if not isinstance(line.debit_minor, int) or not isinstance(line.credit_minor, int):
+            raise LedgerInvalidPosting("Amounts are integers in minor units.", param="lines")
+        if (line.debit_minor > 0) == (line.credit_minor > 0) or min(
+            line.debit_minor, line.credit_minor
+        ) < 0:
+            raise LedgerInvalidPosting(
+                "Each line has exactly one of debit_minor/credit_minor > 0.", param="lines"
+            )
+    currencies = selectors.account_currencies(account_ids=[line.account_id for line in lines])
+    net_by_currency: dict[str, int] = defaultdict(int)
+    for line in lines:
+        currency = currencies.get(line.account_id)
+        if currency is None:
+            raise LedgerInvalidPosting(f"No account {line.account_id}.", param="lines")
+        net_by_currency[currency] += line.debit_minor - line.credit_minor
+    unbalanced = sorted(c for c, net in net_by_currency.items() if net != 0)
+    if unbalanced:
+        raise LedgerInvalidPosting(
+            f"Debits and credits differ in {', '.join(unbalanced)}.", code="ledger_unbalanced"
+        )
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None)
+
+
+def _pg_array(values: Iterable[int]) -> str:
+    """An int list as a PostgreSQL array literal: cheaper to send than an adapted list."""
+    return "{" + ",".join(str(int(value)) for value in values) + "}"
+
+
+def _post(
+    *,
+    kind: str,
+    reference: str,
+    lines: list[Line],
+    payment_id: str,
+    description: str,
+    ts: datetime | None,
+    reverses_id: int | None = None,
+) -> PostedTransaction:
+    params = [
+        kind,
+        reference,
+        payment_id,
+        description,
+        ts,
+        reverses_id,
+        _pg_array(line.account_id for line in lines),
+        _pg_array(line.debit_minor for line in lines),
+        _pg_array(line.credit_minor for line in lines),
+    ]
+    sql = (
+        "SELECT o_id, o_created, o_ts FROM ledger_post(%s, %s, %s, %s, %s::timestamptz, "
+        "%s::bigint, %s::bigint[], %s::bigint[], %s::bigint[])"
+    )
+    for attempt in range(1, POST_MAX_ATTEMPTS + 1):
+        try:
+            txn_id, created, booked_ts = _execute_post(sql, params)
+            return PostedTransaction(
+                id=txn_id, kind=kind, reference=reference, ts=booked_ts, created=created
+            )
+        except OperationalError as exc:
+            if _sqlstate(exc) not in _RETRYABLE_SQLSTATES or attempt == POST_MAX_ATTEMPTS:
+                raise
+            logger.warning("ledger posting retried after %s (attempt %d)", _sqlstate(exc), attempt)
+            time.sleep(POST_RETRY_BACKOFF_S * attempt)
+        except DatabaseError as exc:
+            if _sqlstate(exc) == "LG004":
+                raise LedgerInvalidPosting(
+                    "A posting cannot be dated before its accounts' last entry; post it now.",
+                    code="ledger_backdated",
+                    param="ts",
+                )
+            raise
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _execute_post(sql: str, params: list) -> tuple[int, bool, datetime]:
+    if not connection.in_atomic_block:
+        # Outside a caller's transaction the one statement is its own transaction (commit-time
+        # triggers included): no BEGIN/COMMIT round trips on the hot path.
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    # Inside one, a savepoint lets a deadlock be retried without aborting the caller's work.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def post_transaction(
+    *,
+    kind: str,
+    reference: str,
+    lines: list[Line],
+    payment_id: str = "",
+    description: str = "",
+    ts: datetime | None = None,
+) -> PostedTransaction:
+    """Post a balanced journal transaction once; a retry with the same (kind, reference) replays.
+
+    The replay check happens inside ledger_post() itself: one round trip on the hot path.
+    """
+    _validate_lines(kind=kind, reference=reference, lines=lines)
+    return _post(
+        kind=kind,
+        reference=reference,
+        lines=lines,
+        payment_id=payment_id,
+        description=description,
+        ts=ts,
+    )
+
+
+def _replayed(found: selectors.TransactionRow) -> PostedTransaction:
+    return PostedTransaction(
+        id=found.id, kind=found.kind, reference=found.reference, ts=found.ts, created=False
+    )
+
+
+def reverse_transaction(
+    *, transaction_id: int, reference: str, description: str = ""
+) -> PostedTransaction:
+    """Book the mirror image of a transaction (same kind, sides swapped); once per transaction."""
+    original = selectors.get_transaction(transaction_id=transaction_id)
+    if original is None:
+        raise LedgerInvalidPosting(
+            f"No ledger transaction {transaction_id}.", param="transaction_id"
+        )
+    with transaction.atomic():
+        replay = selectors.find_transaction(kind=original.kind, reference=reference)
+        if replay is not None:
+            return _replayed(replay)
+        if original.payment_id:  # serialize with the payment's hold operations
+            selectors.lock_hold(payment_id=original.payment_id)
+        if selectors.reversal_of(transaction_id=transaction_id) is not None:
+            raise LedgerInvalidState(
+                f"Ledger transaction {transaction_id} is already reversed.",
+                code="ledger_already_reversed",
+            )
+        lines = [
+            Line(
+                account_id=row.account_id,
+                debit_minor=row.credit_minor,
+                credit_minor=row.debit_minor,
+            )
+            for row in selectors.transaction_lines(transaction_id=transaction_id, ts=original.ts)
+        ]
+        return _post(
+            kind=original.kind,
+            reference=reference,
+            lines=lines,
+            payment_id=original.payment_id,
+            description=description or f"Reversal of #{transaction_id}",
+            ts=None,
+            reverses_id=transaction_id,
+        )
+
+
+# --- two-phase holds ------------------------------------------------------------------------
+
+
+def _positive(amount_minor: int, param: str = "amount_minor") -> None:
+    if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) or amount_minor <= 0:
+        raise LedgerInvalidPosting("The amount must be a positive integer.", param=param)
+
+
+def place_hold(
+    *,
+    payment_id: str,
+    reference: str,
+    merchant_id: str,
+    provider: str,
+    amount_minor: int,
+    currency: str,
+) -> PostedTransaction:
+    """Book an authorization: Dr psp_authorizations:{provider} / Cr merchant_pending:{merchant}."""
+    _positive(amount_minor)
+    if not payment_id:
+        raise LedgerInvalidPosting("A hold needs a payment_id.", param="payment_id")
+    currency = currency.upper()
+    authorizations = ensure_account(
+        owner=provider_owner(provider), kind="psp_authorizations", currency=currency
+    )
+    pending = ensure_account(
+        owner=merchant_owner(merchant_id), kind="merchant_pending", currency=currency
+    )
+    with transaction.atomic():
+        replay = selectors.find_transaction(kind="auth_hold", reference=reference)
+        if replay is not None:
+            return _replayed(replay)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO ledger_holds (payment_id, merchant_id, provider, currency, placed_ts) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (payment_id) DO NOTHING",
+                [payment_id, merchant_id, provider, currency, timezone.now()],
+            )
+            if cursor.rowcount == 0:
+                raise LedgerInvalidState(
+                    f"Payment {payment_id} already has a hold.", code="ledger_hold_exists"
+                )
+        return _post(
+            kind="auth_hold",
+            reference=reference,
+            lines=[
+                Line(account_id=authorizations, debit_minor=amount_minor),
+                Line(account_id=pending, credit_minor=amount_minor),
+            ],
+            payment_id=payment_id,
+            description="Authorization hold",
+            ts=None,
+        )
+
+
+@dataclass(frozen=True)
+class _HoldAccounts:
+    authorizations: int
+    pending: int
+    receivable: int
+    payable: int
+
+
+def _lock_hold(payment_id: str) -> tuple[selectors.HoldRow, _HoldAccounts]:
+    """Lock the payment's hold row: hold operations on one payment run one at a time."""
+    hold = selectors.lock_hold(payment_id=payment_id)
+    if hold is None:
+        raise LedgerInvalidState(f"Payment {payment_id} has no hold.", code="ledger_no_hold")
+    provider, merchant = provider_owner(hold.provider), merchant_owner(hold.merchant_id)
+    accounts = _HoldAccounts(
+        authorizations=ensure_account(
+            owner=provider, kind="psp_authorizations", currency=hold.currency
+        ),
+        pending=ensure_account(owner=merchant, kind="merchant_pending", currency=hold.currency),
+        receivable=ensure_account(owner=provider, kind="psp_receivable", currency=hold.currency),
+        payable=ensure_account(owner=merchant, kind="merchant_payable", currency=hold.currency),
+    )
+    return hold, accounts
+
+
+def _release_lines(accounts: _HoldAccounts, amount_minor: int) -> list[Line]:
+    return [
+        Line(account_id=accounts.pending, debit_minor=amount_minor),
+        Line(account_id=accounts.authorizations, credit_minor=amount_minor),
+    ]
+
+
+def capture_hold(*, payment_id: str, reference: str, amount_minor: int) -> PostedTransaction:
+    """Capture part or all of the open hold; whatever is not captured is released with it."""
+    _positive(amount_minor)
+    with transaction.atomic():
+        replay = selectors.find_transaction(kind="capture", reference=reference)
+        if replay is not None:
+            return _replayed(replay)
+        _, accounts = _lock_hold(payment_id)
+        held_minor = selectors.payment_summary(payment_id=payment_id).held_minor
+        if amount_minor > held_minor:
+            raise LedgerInvalidState(
+                f"Cannot capture {amount_minor}: only {held_minor} is held.",
+                code="ledger_capture_exceeds_hold",
+            )
+        lines = _release_lines(accounts, held_minor) + [
+            Line(account_id=accounts.receivable, debit_minor=amount_minor),
+            Line(account_id=accounts.payable, credit_minor=amount_minor),
+        ]
+        return _post(
+            kind="capture",
+            reference=reference,
+            lines=lines,
+            payment_id=payment_id,
+            description=f"Capture {amount_minor}, release {held_minor - amount_minor}",
+            ts=None,
+        )
+
+
+def release_hold(
+    *, payment_id: str, reference: str, amount_minor: int | None = None
+) -> PostedTransaction:
+    """Release part of the open hold, or all of what remains (void, expiry) when no amount."""
+    if amount_minor is not None:
+        _positive(amount_minor)
+    with transaction.atomic():
+        replay = selectors.find_transaction(kind="hold_release", reference=reference)
+        if replay is not None:
+            return _replayed(replay)
+        _, accounts = _lock_hold(payment_id)
+        held_minor = selectors.payment_summary(payment_id=payment_id).held_minor
+        release_minor = held_minor if amount_minor is None else amount_minor
+        if release_minor > held_minor or release_minor <= 0:
+            raise LedgerInvalidState(
+                f"Cannot release {release_minor}: {held_minor} is held.",
+                code="ledger_release_exceeds_hold",
+            )
+        return _post(
+            kind="hold_release",
+            reference=reference,
+            lines=_release_lines(accounts, release_minor),
+            payment_id=payment_id,
+            description="Hold release",
+            ts=None,
+        )
+
+
+def post_refund(*, payment_id: str, reference: str, amount_minor: int) -> PostedTransaction:
+    """Refund captured money: Dr merchant_payable / Cr psp_receivable, never beyond the net."""
+    _positive(amount_minor)
+    with transaction.atomic():
+        replay = selectors.find_transaction(kind="refund", reference=reference)
+        if replay is not None:
+            return _replayed(replay)
+        _, accounts = _lock_hold(payment_id)
+        summary = selectors.payment_summary(payment_id=payment_id)
+        refundable_minor = summary.captured_minor - summary.refunded_minor
+        if amount_minor > refundable_minor:
+            raise LedgerInvalidState(
+                f"Cannot refund {amount_minor}: {refundable_minor} is refundable.",
+                code="ledger_refund_exceeds_captured",
+            )
+        return _post(
+            kind="refund",
+            reference=reference,
+            lines=[
+                Line(account_id=accounts.payable, debit_minor=amount_minor),
+                Line(account_id=accounts.receivable, credit_minor=amount_minor),
+            ],
+            payment_id=payment_id,
+            description="Refund",
+            ts=None,
+        )
+
+
+def ensure_partitions(*, months_ahead: int = PARTITION_MONTHS_AHEAD) -> int:
+    """Create monthly entry partitions from this month to `months_ahead` on; return how many."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT ledger_ensure_partitions(now(), %s)", [months_ahead + 1])
+        return cursor.fetchone()[0]

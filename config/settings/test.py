@@ -15,3 +15,7 @@ ALLOWED_HOSTS = ["*"]
 
 # Parallel test runs on one server (several checkouts, helpers) each take their own database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DB_NAME", default="test_qr_payments")}
+
+# Serve static files from the apps without collectstatic (and without a STATIC_ROOT warning).
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,15 @@
+"""ledger: the domain errors its services raise (codes the API and callers can rely on)."""
+
+from config.api.errors import InvalidRequest, InvalidState
+
+
+class LedgerInvalidPosting(InvalidRequest):
+    """A posting that could never be valid: unknown kind, bad amounts, unbalanced lines."""
+
+    code = "ledger_invalid_posting"
+
+
+class LedgerInvalidState(InvalidState):
+    """A posting the ledger's current state does not allow (over-capture, over-refund, …)."""
+
+    code = "ledger_invalid_state"

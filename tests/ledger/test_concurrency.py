@@ -1,0 +1,134 @@
+"""Several processes posting thousands of transactions to the same hot accounts.
+
+Every posting touches the same three hot accounts with its lines in random order, so without
+ordered locking they would deadlock; the same references are also posted by every process at
+once, so without idempotency they would book twice. Balances must come out exact, and no error
+may reach any caller.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from ledger import selectors, services
+from ledger.errors import LedgerInvalidState
+from ledger.services import Line
+from tests.ledger.conftest import unique
+
+PROCESSES = 4
+POSTINGS_PER_PROCESS = 600
+SHARED_REFERENCES = 50  # posted by every process: each must be booked once
+
+
+def _worker(worker: int, accounts: dict[str, int], run_id: str, errors) -> None:
+    rng = random.Random(worker)
+    failures = 0
+    try:
+        for n in range(POSTINGS_PER_PROCESS + SHARED_REFERENCES):
+            shared = n >= POSTINGS_PER_PROCESS
+            reference = f"{run_id}:shared:{n}" if shared else f"{run_id}:{worker}:{n}"
+            lines = [
+                Line(account_id=accounts["receivable"], debit_minor=100),
+                Line(account_id=accounts["payable"], credit_minor=97),
+                Line(account_id=accounts["fees"], credit_minor=3),
+            ]
+            rng.shuffle(lines)
+            try:
+                services.post_transaction(kind="capture", reference=reference, lines=lines)
+            except Exception:  # any error reaching the caller fails the test
+                failures += 1
+    finally:
+        connection.close()
+        errors.put(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_parallel_postings_to_hot_accounts_end_exact_without_errors():
+    provider, merchant = unique("provider:hot"), unique("merchant:hot")
+    accounts = {
+        "receivable": services.ensure_account(
+            owner=provider, kind="psp_receivable", currency="EUR"
+        ),
+        "fees": services.ensure_account(owner=provider, kind="fee_revenue", currency="EUR"),
+        "payable": services.ensure_account(owner=merchant, kind="merchant_payable", currency="EUR"),
+    }
+    run_id = unique("run")
+    connections.close_all()  # children must open their own connections, not share ours
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    workers = [
+        context.Process(target=_worker, args=(i, accounts, run_id, errors))
+        for i in range(PROCESSES)
+    ]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=120)
+    assert [p.exitcode for p in workers] == [0] * PROCESSES
+    assert sum(errors.get(timeout=5) for _ in workers) == 0
+
+    transactions = PROCESSES * POSTINGS_PER_PROCESS + SHARED_REFERENCES
+    receivable = selectors.account_balance(account_id=accounts["receivable"])
+    assert receivable.posted_minor == 100 * transactions
+    assert (
+        selectors.account_balance(account_id=accounts["payable"]).posted_minor == 97 * transactions
+    )
+    assert selectors.account_balance(account_id=accounts["fees"]).posted_minor == 3 * transactions
+    run = services.run_trial_balance()
+    assert run.ok, run.failures
+
+
+REFUND_THREADS = 4
+REFUNDS_PER_THREAD = 5
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_refunds_of_one_payment_never_exceed_the_capture():
+    """Threads race to refund one payment; the hold row lock makes the guard rail exact."""
+    payment_id = unique("pay")
+    services.place_hold(
+        payment_id=payment_id,
+        reference=f"{payment_id}:hold",
+        merchant_id=unique("acct"),
+        provider=unique("sim"),
+        amount_minor=10_000,
+        currency="EUR",
+    )
+    services.capture_hold(payment_id=payment_id, reference=f"{payment_id}:cap", amount_minor=9_000)
+    outcomes: list[str] = []
+
+    def refund_repeatedly(thread: int) -> None:
+        try:
+            for n in range(REFUNDS_PER_THREAD):
+                try:
+                    services.post_refund(
+                        payment_id=payment_id, reference=f"{payment_id}:re:{thread}:{n}",
+                        amount_minor=1_000,
+                    )  # fmt: skip
+                    outcomes.append("refunded")
+                except LedgerInvalidState:
+                    outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refund_repeatedly, args=(i,)) for i in range(REFUND_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(outcomes) == REFUND_THREADS * REFUNDS_PER_THREAD  # no other error escaped
+    assert outcomes.count("refunded") == 9
+    summary = selectors.payment_summary(payment_id=payment_id)
+    assert (summary.captured_minor, summary.refunded_minor, summary.balanced) == (
+        9_000,
+        9_000,
+        True,
+    )

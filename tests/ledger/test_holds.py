@@ -1,0 +1,122 @@
+"""Two-phase holds: place, release in part or in full, capture (releasing the rest), refund."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger import selectors, services
+from ledger.errors import LedgerInvalidState
+from tests.ledger.conftest import unique
+
+
+@pytest.fixture
+def hold(db):
+    payment_id, merchant, provider = unique("pay"), unique("acct"), unique("sim")
+    services.place_hold(
+        payment_id=payment_id,
+        reference=f"{payment_id}:hold",
+        merchant_id=merchant,
+        provider=provider,
+        amount_minor=10_000,
+        currency="eur",
+    )
+    return {"payment_id": payment_id, "merchant": merchant, "provider": provider}
+
+
+def _balance(owner: str, kind: str) -> int:
+    account_id = services.ensure_account(owner=owner, kind=kind, currency="EUR")
+    return selectors.account_balance(account_id=account_id).posted_minor
+
+
+def test_hold_shows_as_pending_not_available(hold):
+    payable = services.ensure_account(
+        owner=f"merchant:{hold['merchant']}", kind="merchant_payable", currency="EUR"
+    )
+    balance = selectors.account_balance(account_id=payable)
+    assert (balance.posted_minor, balance.pending_minor, balance.available_minor) == (0, 10_000, 0)
+    assert selectors.payment_summary(payment_id=hold["payment_id"]).held_minor == 10_000
+
+
+def test_partial_capture_releases_the_remainder(hold):
+    pid = hold["payment_id"]
+    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+
+    summary = selectors.payment_summary(payment_id=pid)
+    assert (summary.held_minor, summary.captured_minor, summary.balanced) == (0, 6_000, True)
+    assert _balance(f"merchant:{hold['merchant']}", "merchant_payable") == 6_000
+    assert _balance(f"merchant:{hold['merchant']}", "merchant_pending") == 0
+    assert _balance(f"provider:{hold['provider']}", "psp_receivable") == 6_000
+    assert _balance(f"provider:{hold['provider']}", "psp_authorizations") == 0
+
+
+def test_capture_beyond_the_hold_is_refused(hold):
+    pid = hold["payment_id"]
+    with pytest.raises(LedgerInvalidState) as info:
+        services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=10_001)
+    assert info.value.code == "ledger_capture_exceeds_hold"
+
+
+def test_second_capture_after_the_hold_is_gone_is_refused(hold):
+    pid = hold["payment_id"]
+    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=100)
+    with pytest.raises(LedgerInvalidState):
+        services.capture_hold(payment_id=pid, reference=f"{pid}:cap2", amount_minor=100)
+
+
+def test_retried_capture_replays_instead_of_failing(hold):
+    pid = hold["payment_id"]
+    first = services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=100)
+    again = services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=100)
+    assert (again.id, again.created) == (first.id, False)
+
+
+def test_release_in_part_then_the_rest(hold):
+    pid = hold["payment_id"]
+    services.release_hold(payment_id=pid, reference=f"{pid}:rel1", amount_minor=2_500)
+    assert selectors.payment_summary(payment_id=pid).held_minor == 7_500
+    services.release_hold(payment_id=pid, reference=f"{pid}:void")
+    assert selectors.payment_summary(payment_id=pid).held_minor == 0
+    with pytest.raises(LedgerInvalidState) as info:
+        services.release_hold(payment_id=pid, reference=f"{pid}:rel2", amount_minor=1)
+    assert info.value.code == "ledger_release_exceeds_hold"
+
+
+def test_refunds_never_exceed_captured_minus_refunded(hold):
+    pid = hold["payment_id"]
+    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=8_000)
+    services.post_refund(payment_id=pid, reference=f"{pid}:re1", amount_minor=5_000)
+    with pytest.raises(LedgerInvalidState) as info:
+        services.post_refund(payment_id=pid, reference=f"{pid}:re2", amount_minor=3_001)
+    assert info.value.code == "ledger_refund_exceeds_captured"
+    services.post_refund(payment_id=pid, reference=f"{pid}:re3", amount_minor=3_000)
+
+    summary = selectors.payment_summary(payment_id=pid)
+    assert (summary.captured_minor, summary.refunded_minor) == (8_000, 8_000)
+    assert _balance(f"merchant:{hold['merchant']}", "merchant_payable") == 0
+
+
+def test_a_payment_gets_only_one_hold(hold):
+    with pytest.raises(LedgerInvalidState) as info:
+        services.place_hold(
+            payment_id=hold["payment_id"],
+            reference=unique("hold"),
+            merchant_id=hold["merchant"],
+            provider=hold["provider"],
+            amount_minor=1,
+            currency="EUR",
+        )
+    assert info.value.code == "ledger_hold_exists"
+
+
+def test_payment_entries_list_what_the_payment_booked(hold):
+    pid = hold["payment_id"]
+    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=4_000)
+    entries = selectors.payment_entries(payment_id=pid)
+    assert [(e.kind, e.account_kind, e.debit_minor, e.credit_minor) for e in entries] == [
+        ("auth_hold", "psp_authorizations", 10_000, 0),
+        ("auth_hold", "merchant_pending", 0, 10_000),
+        ("capture", "merchant_pending", 10_000, 0),
+        ("capture", "psp_authorizations", 0, 10_000),
+        ("capture", "psp_receivable", 4_000, 0),
+        ("capture", "merchant_payable", 0, 4_000),
+    ]
