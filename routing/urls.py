@@ -1,3 +1,13 @@
-"""routing URLs."""
+"""routing URLs: incoming provider webhooks (`simulator` is an alias for every sim provider)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from routing.views import ProviderWebhookView
+
+urlpatterns = [
+    path(
+        "api/webhooks/<slug:provider>",
+        ProviderWebhookView.as_view(),
+        name="provider-webhook",
+    ),
+]

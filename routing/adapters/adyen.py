@@ -1,0 +1,358 @@
+"""Adyen adapter, on the official `Adyen` SDK (Checkout API v72: /payments, /captures,
+/refunds, /cancels, and HMAC-signed standard notifications).
+
+- authorize: POST /payments with our attempt id as `reference` and as the Idempotency-Key;
+  manual capture is the merchant account's setting at Adyen, so `capture=True` asks for
+  `captureDelayHours=0`;
+- capture / refund / cancel: the modification endpoints by pspReference; Adyen answers
+  `status: received` at once and confirms later by notification (CAPTURE, REFUND, CANCELLATION);
+- status inquiry: the Checkout API has no lookup by merchant reference. Adyen's answer to a
+  lost response is the AUTHORISATION notification, which routing's webhook processing applies
+  to the unknown attempt; `status()` therefore reports TIMEOUT_UNKNOWN until it arrives;
+- webhooks: each NotificationRequestItem is verified with `Adyen.util.is_valid_hmac_notification`
+  against each configured HMAC key (rotation). Adyen signs no timestamp, so replays are stopped
+  by deduplication on (pspReference, eventCode, success), the event id we store.
+
+resultCode mapping: Authorised → APPROVED; RedirectShopper / ChallengeShopper / IdentifyShopper
+→ REQUIRES_ACTION; Refused → SOFT or HARD decline by `REFUSAL_REASONS`; Cancelled → HARD_DECLINE;
+Error → PROVIDER_ERROR; Pending / Received → TIMEOUT_UNKNOWN (the outcome comes by
+notification). HTTP 500 → TIMEOUT_UNKNOWN; 401/403/422/other → PROVIDER_ERROR; no answer → by
+`transport_outcome`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import Adyen
+import requests
+from Adyen import util as adyen_util
+
+from routing.adapters import AdapterError, SettlementReportError, WebhookVerificationError
+from routing.adapters.common import Stopwatch, scrub, transport_outcome
+from routing.conf import credential
+from routing.interface import (
+    AuthorizeRequest,
+    Outcome,
+    ProviderResult,
+    SettlementLine,
+    WebhookEvent,
+)
+
+CHECKOUT_VERSION = "v72"
+MAX_NOTIFICATION_ITEMS = 100
+# refusalReasonCode (docs.adyen.com/development-resources/refusal-reasons) → (our code, retry?)
+REFUSAL_REASONS: dict[str, tuple[str, bool]] = {
+    "2": ("generic_decline", False),
+    "3": ("do_not_honor", False),  # Referral
+    "4": ("acquirer_error", True),
+    "5": ("pickup_card", False),  # Blocked Card
+    "6": ("expired_card", False),
+    "7": ("invalid_amount", False),
+    "8": ("incorrect_number", False),
+    "9": ("issuer_unavailable", True),
+    "10": ("card_not_supported", False),
+    "11": ("authentication_failed", False),
+    "12": ("insufficient_funds", False),
+    "14": ("fraudulent", False),
+    "15": ("generic_decline", False),  # Cancelled
+    "16": ("generic_decline", False),  # Shopper Cancelled
+    "17": ("incorrect_pin", False),
+    "20": ("fraudulent", False),
+    "21": ("processing_error", True),  # Not Submitted
+    "22": ("fraudulent", False),
+    "23": ("transaction_not_allowed", False),
+    "24": ("incorrect_cvc", False),
+    "25": ("restricted_card", False),
+    "26": ("revocation_of_authorization", False),
+    "27": ("generic_decline", False),
+    "28": ("withdrawal_amount_exceeded", False),
+    "29": ("withdrawal_count_limit_exceeded", False),
+    "31": ("fraudulent", False),
+    "32": ("incorrect_address", False),
+    "38": ("authentication_required", False),
+}
+ACTION_CODES = frozenset({"RedirectShopper", "ChallengeShopper", "IdentifyShopper"})
+EVENT_TYPES = {
+    ("AUTHORISATION", True): "payment.succeeded",
+    ("AUTHORISATION", False): "payment.failed",
+    ("CAPTURE", True): "payment.captured",
+    ("REFUND", True): "payment.refunded",
+    ("CANCELLATION", True): "payment.canceled",
+    ("NOTIFICATION_OF_CHARGEBACK", True): "dispute.opened",
+    ("CHARGEBACK", True): "dispute.opened",
+    ("SECOND_CHARGEBACK", True): "dispute.updated",
+    ("CHARGEBACK_REVERSED", True): "dispute.closed",
+}
+
+
+def refusal(reason_code: str) -> tuple[str, Outcome]:
+    code, retry = REFUSAL_REASONS.get(str(reason_code), ("generic_decline", False))
+    return code, Outcome.SOFT_DECLINE if retry else Outcome.HARD_DECLINE
+
+
+class AdyenAdapter:
+    """`routing.interface.Adapter` for Adyen."""
+
+    supported_methods = frozenset({"card"})
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        api_key: str,
+        merchant_account: str,
+        hmac_keys: Iterable[str] = (),
+        timeout_s: float = 15.0,
+        api_base: str = "",
+        platform: str = "test",
+    ) -> None:
+        self.name = name
+        self.merchant_account = merchant_account
+        self._hmac_keys = tuple(hmac_keys)
+        self._adyen = Adyen.Adyen(
+            xapikey=api_key or "unset",
+            platform=platform,
+            merchant_account=merchant_account,
+            http_timeout=timeout_s,
+        )
+        if api_base:
+            base = f"{api_base.rstrip('/')}/{CHECKOUT_VERSION}"
+            self._adyen.checkout.payments_api.baseUrl = base
+            self._adyen.checkout.modifications_api.baseUrl = base
+
+    @staticmethod
+    def settings_from_env(prefix: str) -> dict[str, Any]:
+        """<PREFIX>_API_KEY, _MERCHANT_ACCOUNT, _HMAC_KEYS (comma list), _API_BASE, _PLATFORM."""
+        keys = credential(prefix, "HMAC_KEYS")
+        return {
+            "api_key": credential(prefix, "API_KEY"),
+            "merchant_account": credential(prefix, "MERCHANT_ACCOUNT"),
+            "hmac_keys": tuple(k.strip() for k in keys.split(",") if k.strip()),
+            "api_base": credential(prefix, "API_BASE"),
+            "platform": credential(prefix, "PLATFORM") or "test",
+        }
+
+    # -- payments -------------------------------------------------------------------------
+
+    def authorize(self, request: AuthorizeRequest) -> ProviderResult:
+        if request.card is None:
+            raise AdapterError("the Adyen adapter takes cards only")
+        card = request.card
+        body: dict[str, Any] = {
+            "merchantAccount": self.merchant_account,
+            "reference": request.reference,
+            "amount": {"value": request.amount_minor, "currency": request.currency},
+            "paymentMethod": {
+                "type": "scheme",
+                "number": card.number,
+                "expiryMonth": f"{card.exp_month:02d}",
+                "expiryYear": str(card.exp_year),
+                "holderName": card.holder_name or "Card holder",
+                **({"cvc": card.cvc} if card.cvc else {}),
+            },
+            "returnUrl": request.three_ds_return_url or "https://example.invalid/return",
+            "shopperInteraction": "Ecommerce",
+        }
+        if request.capture:
+            body["captureDelayHours"] = 0
+        if request.three_ds_required:
+            body["authenticationData"] = {"attemptAuthentication": "always"}
+        api = self._adyen.checkout.payments_api
+        return self._run(
+            request.reference,
+            lambda: api.payments(body, idempotency_key=request.reference),
+            _from_payment,
+        )
+
+    def capture(
+        self, *, reference: str, provider_reference: str, amount_minor: int, currency: str
+    ) -> ProviderResult:
+        body = self._modification(reference, amount_minor, currency)
+        api = self._adyen.checkout.modifications_api
+        return self._run(
+            reference,
+            lambda: api.capture_authorised_payment(
+                body, provider_reference, idempotency_key=f"{reference}:capture:{amount_minor}"
+            ),
+            _from_modification,
+        )
+
+    def refund(
+        self,
+        *,
+        reference: str,
+        provider_reference: str,
+        amount_minor: int,
+        currency: str,
+        refund_reference: str,
+    ) -> ProviderResult:
+        body = self._modification(refund_reference, amount_minor, currency)
+        api = self._adyen.checkout.modifications_api
+        return self._run(
+            reference,
+            lambda: api.refund_captured_payment(
+                body, provider_reference, idempotency_key=refund_reference
+            ),
+            _from_modification,
+        )
+
+    def void(self, *, reference: str, provider_reference: str) -> ProviderResult:
+        body = {"merchantAccount": self.merchant_account, "reference": reference}
+        api = self._adyen.checkout.modifications_api
+        return self._run(
+            reference,
+            lambda: api.cancel_authorised_payment_by_psp_reference(
+                body, provider_reference, idempotency_key=f"{reference}:void"
+            ),
+            _from_modification,
+        )
+
+    def status(self, *, reference: str) -> ProviderResult:
+        return ProviderResult(
+            outcome=Outcome.TIMEOUT_UNKNOWN,
+            provider=self.name,
+            reference=reference,
+            message="Adyen reports the outcome by AUTHORISATION notification",
+        )
+
+    def _modification(self, reference: str, amount_minor: int, currency: str) -> dict[str, Any]:
+        return {
+            "merchantAccount": self.merchant_account,
+            "reference": reference,
+            "amount": {"value": amount_minor, "currency": currency},
+        }
+
+    # -- webhooks and reports -------------------------------------------------------------
+
+    def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        if not self._hmac_keys:
+            raise WebhookVerificationError("no HMAC key configured")
+        try:
+            payload = json.loads(body)
+            items = [entry["NotificationRequestItem"] for entry in payload["notificationItems"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WebhookVerificationError("not an Adyen notification") from exc
+        if not items or len(items) > MAX_NOTIFICATION_ITEMS:
+            raise WebhookVerificationError("unexpected number of notification items")
+        events = []
+        for item in items:
+            if not any(_valid_hmac(item, key) for key in self._hmac_keys):
+                raise WebhookVerificationError("bad HMAC signature")
+            events.append(self._event(item))
+        return events
+
+    def _event(self, item: dict[str, Any]) -> WebhookEvent:
+        success = str(item.get("success", "")).lower() == "true"
+        event_code = str(item.get("eventCode", ""))
+        amount = item.get("amount") or {}
+        psp = str(item.get("pspReference", ""))
+        original = str(item.get("originalReference") or "")
+        data = scrub({k: v for k, v in item.items() if k != "additionalData"})
+        if event_code == "AUTHORISATION" and not success:
+            data["decline_code"] = refusal(
+                str((item.get("additionalData") or {}).get("refusalReasonCode") or "2")
+            )[0]
+        return WebhookEvent(
+            provider=self.name,
+            event_id=f"{psp}:{event_code}:{str(success).lower()}",
+            type=EVENT_TYPES.get((event_code, success), f"adyen.{event_code.lower()}"),
+            reference=str(item.get("merchantReference") or ""),
+            provider_reference=original or psp,
+            amount_minor=amount.get("value") if isinstance(amount.get("value"), int) else None,
+            currency=str(amount.get("currency") or "").upper(),
+            data=data,
+        )
+
+    def settlement_report(self, *, date: str) -> list[SettlementLine]:
+        # Adyen publishes settlement detail reports per batch, not per day, from the Customer
+        # Area report store with separate report credentials; not wired up yet.
+        raise SettlementReportError(f"{self.name}: settlement reports are not fetched for Adyen")
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _run(
+        self,
+        reference: str,
+        call: Callable[[], Any],
+        on_success: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> ProviderResult:
+        watch = Stopwatch()
+        common = {"provider": self.name, "reference": reference}
+        try:
+            result = call()
+        except requests.exceptions.RequestException as exc:
+            return ProviderResult(
+                **common,
+                outcome=transport_outcome(exc),
+                latency_ms=watch.ms,
+                message=type(exc).__name__,
+            )
+        except Adyen.AdyenError as exc:
+            return ProviderResult(**common, latency_ms=watch.ms, **_from_error(exc))
+        body = result.message if isinstance(result.message, dict) else {}
+        return ProviderResult(**common, latency_ms=watch.ms, raw=scrub(body), **on_success(body))
+
+
+def _valid_hmac(item: dict[str, Any], key: str) -> bool:
+    signature = (item.get("additionalData") or {}).get("hmacSignature")
+    if not signature:
+        return False
+    try:
+        return bool(adyen_util.is_valid_hmac_notification(item, key))
+    except (ValueError, KeyError, TypeError):  # a malformed key or item: not valid
+        return False
+
+
+def _from_payment(body: dict[str, Any]) -> dict[str, Any]:
+    result_code = body.get("resultCode")
+    amount = body.get("amount") or {}
+    fields: dict[str, Any] = {
+        "provider_reference": body.get("pspReference", ""),
+        "amount_minor": amount.get("value"),
+    }
+    if result_code == "Authorised":
+        return {**fields, "outcome": Outcome.APPROVED}
+    if result_code in ACTION_CODES:
+        url = (body.get("action") or {}).get("url", "")
+        return {**fields, "outcome": Outcome.REQUIRES_ACTION, "redirect_url": url}
+    if result_code == "Refused":
+        code, outcome = refusal(str(body.get("refusalReasonCode") or "2"))
+        return {**fields, "outcome": outcome, "decline_code": code,
+                "message": str(body.get("refusalReason") or "")}  # fmt: skip
+    if result_code == "Cancelled":
+        return {**fields, "outcome": Outcome.HARD_DECLINE, "decline_code": "generic_decline"}
+    if result_code in ("Pending", "Received"):
+        return {**fields, "outcome": Outcome.TIMEOUT_UNKNOWN, "message": str(result_code)}
+    return {**fields, "outcome": Outcome.PROVIDER_ERROR, "decline_code": "processing_error",
+            "message": str(body.get("refusalReason") or result_code or "")}  # fmt: skip
+
+
+def _from_modification(body: dict[str, Any]) -> dict[str, Any]:
+    amount = body.get("amount") or {}
+    ok = body.get("status") == "received"
+    return {
+        "outcome": Outcome.APPROVED if ok else Outcome.PROVIDER_ERROR,
+        "provider_reference": body.get("pspReference", ""),
+        "amount_minor": amount.get("value"),
+    }
+
+
+def _from_error(exc: Adyen.AdyenError) -> dict[str, Any]:
+    status = int(getattr(exc, "status_code", 0) or 0)
+    code = str(getattr(exc, "error_code", "") or "")
+    raw_text = getattr(exc, "raw_response", "") or ""
+    try:
+        raw = scrub(json.loads(raw_text)) if raw_text else {}
+    except ValueError:
+        raw = {}
+    if status == 500:
+        return {"outcome": Outcome.TIMEOUT_UNKNOWN, "message": "HTTP 500", "raw": raw}
+    return {
+        "outcome": Outcome.PROVIDER_ERROR,
+        "decline_code": f"adyen_{code}" if code else f"http_{status}",
+        "message": str(raw.get("message") or f"HTTP {status}")[:200],
+        "raw": raw,
+    }

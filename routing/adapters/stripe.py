@@ -1,0 +1,387 @@
+"""Stripe adapter, on the official `stripe` SDK (StripeClient, API v1 PaymentIntents).
+
+- authorize: a PaymentIntent confirmed at once, `capture_method=manual` unless capture was
+  asked for; our attempt id is the Idempotency-Key and `metadata[reference]`;
+- capture / refund / cancel with their own Idempotency-Keys derived from our references;
+- status inquiry: PaymentIntent search on `metadata['reference']`, then retrieve of the
+  PaymentIntent found (its current state). Stripe's search index lags
+  up to about a minute, so an empty result is NOT taken as "never authorized": it stays
+  TIMEOUT_UNKNOWN and the inquiry is repeated with backoff;
+- webhooks: `Stripe-Signature` verified with the SDK (`WebhookSignature.verify_header`, 300 s
+  tolerance) against each configured secret (rotation);
+- settlement: balance transactions of the day.
+
+Outcome mapping: requires_capture / succeeded → APPROVED; requires_action → REQUIRES_ACTION;
+a card error → SOFT or HARD decline by `DECLINE_RETRYABLE`; HTTP 500 → TIMEOUT_UNKNOWN (Stripe
+documents a 500 as indeterminate); 429, 502–504, 400/401/403 → PROVIDER_ERROR (nothing was
+done); no answer → by `transport_outcome`. The SDK never retries (max_network_retries=0): the
+cascade and the inquiry decide what happens next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import stripe
+
+from routing.adapters import AdapterError, SettlementReportError, WebhookVerificationError
+from routing.adapters.common import Stopwatch, scrub, transport_outcome
+from routing.conf import credential
+from routing.interface import (
+    AuthorizeRequest,
+    Outcome,
+    ProviderResult,
+    SettlementLine,
+    WebhookEvent,
+)
+
+WEBHOOK_TOLERANCE_S = 300
+SETTLEMENT_PAGE_LIMIT = 100
+SETTLEMENT_MAX_PAGES = 50
+# Stripe decline codes (docs.stripe.com/declines/codes) that another acquirer may approve.
+DECLINE_RETRYABLE: dict[str, bool] = {
+    "processing_error": True,
+    "try_again_later": True,
+    "issuer_unavailable": True,
+    "reenter_transaction": True,
+    "approve_with_id": True,
+}
+# Stripe's names → ours, where they differ.
+DECLINE_ALIASES = {"issuer_not_available": "issuer_unavailable", "card_declined": "generic_decline"}
+EVENT_TYPES = {
+    "payment_intent.succeeded": "payment.succeeded",
+    "payment_intent.amount_capturable_updated": "payment.succeeded",
+    "payment_intent.payment_failed": "payment.failed",
+    "payment_intent.canceled": "payment.canceled",
+    "charge.refunded": "payment.refunded",
+    "charge.dispute.created": "dispute.opened",
+    "charge.dispute.updated": "dispute.updated",
+    "charge.dispute.closed": "dispute.closed",
+}
+SETTLEMENT_TYPES = {"charge": "capture", "payment": "capture", "refund": "refund",
+                    "adjustment": "chargeback", "stripe_fee": "fee"}  # fmt: skip
+
+
+def normalize_decline(code: str) -> str:
+    return DECLINE_ALIASES.get(code, code) or "generic_decline"
+
+
+def decline_outcome(code: str) -> Outcome:
+    return Outcome.SOFT_DECLINE if DECLINE_RETRYABLE.get(code) else Outcome.HARD_DECLINE
+
+
+class StripeAdapter:
+    """`routing.interface.Adapter` for Stripe."""
+
+    supported_methods = frozenset({"card"})
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        api_key: str,
+        webhook_secrets: Iterable[str] = (),
+        timeout_s: float = 15.0,
+        api_base: str = "",
+    ) -> None:
+        self.name = name
+        self._api_key = api_key
+        self._webhook_secrets = tuple(webhook_secrets)
+        options: dict[str, Any] = {
+            "http_client": stripe.RequestsClient(timeout=timeout_s),
+            "max_network_retries": 0,
+        }
+        if api_base:
+            options["base_addresses"] = {"api": api_base}
+        self._client = stripe.StripeClient(api_key or "sk_unset", **options)
+
+    @staticmethod
+    def settings_from_env(prefix: str) -> dict[str, Any]:
+        """<PREFIX>_API_KEY, <PREFIX>_WEBHOOK_SECRETS (comma list), <PREFIX>_API_BASE."""
+        secrets = credential(prefix, "WEBHOOK_SECRETS")
+        return {
+            "api_key": credential(prefix, "API_KEY"),
+            "webhook_secrets": tuple(s.strip() for s in secrets.split(",") if s.strip()),
+            "api_base": credential(prefix, "API_BASE"),
+        }
+
+    # -- payments -------------------------------------------------------------------------
+
+    def authorize(self, request: AuthorizeRequest) -> ProviderResult:
+        if request.card is None:
+            raise AdapterError("the Stripe adapter takes cards only")
+        params: dict[str, Any] = {
+            "amount": request.amount_minor,
+            "currency": request.currency.lower(),
+            "capture_method": "automatic" if request.capture else "manual",
+            "confirm": True,
+            "payment_method_data": {
+                "type": "card",
+                "card": {
+                    "number": request.card.number,
+                    "exp_month": request.card.exp_month,
+                    "exp_year": request.card.exp_year,
+                    **({"cvc": request.card.cvc} if request.card.cvc else {}),
+                },
+            },
+            "metadata": {"reference": request.reference, **request.metadata},
+        }
+        if request.three_ds_return_url:
+            params["return_url"] = request.three_ds_return_url
+        if request.three_ds_required:
+            params["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
+        return self._run(
+            request.reference,
+            lambda: self._client.v1.payment_intents.create(
+                params=params, options={"idempotency_key": request.reference}
+            ),
+            _from_intent,
+        )
+
+    def capture(
+        self, *, reference: str, provider_reference: str, amount_minor: int, currency: str
+    ) -> ProviderResult:
+        return self._run(
+            reference,
+            lambda: self._client.v1.payment_intents.capture(
+                provider_reference,
+                params={"amount_to_capture": amount_minor},
+                options={"idempotency_key": f"{reference}:capture:{amount_minor}"},
+            ),
+            _from_intent,
+        )
+
+    def refund(
+        self,
+        *,
+        reference: str,
+        provider_reference: str,
+        amount_minor: int,
+        currency: str,
+        refund_reference: str,
+    ) -> ProviderResult:
+        return self._run(
+            reference,
+            lambda: self._client.v1.refunds.create(
+                params={
+                    "payment_intent": provider_reference,
+                    "amount": amount_minor,
+                    "metadata": {"reference": refund_reference},
+                },
+                options={"idempotency_key": refund_reference},
+            ),
+            _from_refund,
+        )
+
+    def void(self, *, reference: str, provider_reference: str) -> ProviderResult:
+        return self._run(
+            reference,
+            lambda: self._client.v1.payment_intents.cancel(
+                provider_reference, options={"idempotency_key": f"{reference}:void"}
+            ),
+            _from_intent,
+        )
+
+    def status(self, *, reference: str) -> ProviderResult:
+        """Search by our reference, then retrieve the PaymentIntent found: search results can
+        be stale, the retrieved object is the current state."""
+
+        def search() -> Any:
+            query = f"metadata['reference']:'{reference}'"
+            return self._client.v1.payment_intents.search(params={"query": query, "limit": 1})
+
+        found = self._run(reference, search, _from_search)
+        if not found.provider_reference:
+            return found
+        return self._run(
+            reference,
+            lambda: self._client.v1.payment_intents.retrieve(found.provider_reference),
+            _from_intent,
+        )
+
+    # -- webhooks and reports -------------------------------------------------------------
+
+    def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        signature = lowered.get("stripe-signature")
+        if not signature:
+            raise WebhookVerificationError("missing Stripe-Signature header")
+        if not self._webhook_secrets:
+            raise WebhookVerificationError("no webhook secret configured")
+        payload = body.decode("utf-8", errors="replace")
+        reason = ""
+        for secret in self._webhook_secrets:
+            try:
+                stripe.WebhookSignature.verify_header(
+                    payload, signature, secret, WEBHOOK_TOLERANCE_S
+                )
+            except stripe.SignatureVerificationError as exc:
+                reason = str(exc)
+                continue
+            return [self._event(json.loads(payload))]
+        raise WebhookVerificationError(reason or "bad signature")
+
+    def _event(self, payload: dict[str, Any]) -> WebhookEvent:
+        obj = (payload.get("data") or {}).get("object") or {}
+        stripe_type = str(payload.get("type", ""))
+        metadata = obj.get("metadata") or {}
+        if obj.get("object") == "dispute":
+            provider_reference = str(obj.get("payment_intent") or obj.get("charge") or "")
+        else:
+            provider_reference = str(obj.get("payment_intent") or obj.get("id") or "")
+        error = obj.get("last_payment_error") or {}
+        data = scrub(obj)
+        if error:
+            data["decline_code"] = normalize_decline(
+                str(error.get("decline_code") or error.get("code") or "")
+            )
+        return WebhookEvent(
+            provider=self.name,
+            event_id=str(payload.get("id", "")),
+            type=EVENT_TYPES.get(stripe_type, f"stripe.{stripe_type}"),
+            reference=str(metadata.get("reference") or ""),
+            provider_reference=provider_reference,
+            amount_minor=obj.get("amount") if isinstance(obj.get("amount"), int) else None,
+            currency=str(obj.get("currency") or "").upper(),
+            data=data,
+        )
+
+    def settlement_report(self, *, date: str) -> list[SettlementLine]:
+        day = dt.date.fromisoformat(date)
+        start = int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp())
+        params: dict[str, Any] = {
+            "created": {"gte": start, "lt": start + 86_400},
+            "limit": SETTLEMENT_PAGE_LIMIT,
+        }
+        lines: list[SettlementLine] = []
+        try:
+            for _ in range(SETTLEMENT_MAX_PAGES):
+                page = self._client.v1.balance_transactions.list(params=params)
+                items = [item.to_dict() for item in page.data]
+                lines.extend(_settlement_line(item, date) for item in items)
+                if not page.has_more or not items:
+                    return lines
+                params["starting_after"] = items[-1]["id"]
+        except stripe.StripeError as exc:
+            raise SettlementReportError(f"{self.name}: {type(exc).__name__}") from exc
+        raise SettlementReportError(f"{self.name}: more than {SETTLEMENT_MAX_PAGES} pages")
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _run(self, reference: str, call: Any, on_success: Any) -> ProviderResult:
+        watch = Stopwatch()
+        common = {"provider": self.name, "reference": reference}
+        try:
+            obj = call()
+        except stripe.CardError as exc:
+            return ProviderResult(**common, latency_ms=watch.ms, **_from_card_error(exc))
+        except stripe.APIConnectionError as exc:
+            outcome = transport_outcome(exc)
+            return ProviderResult(
+                **common, outcome=outcome, latency_ms=watch.ms, message=type(exc).__name__
+            )
+        except stripe.StripeError as exc:
+            return ProviderResult(**common, latency_ms=watch.ms, **_from_http_error(exc))
+        body = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+        return ProviderResult(**common, latency_ms=watch.ms, raw=scrub(body), **on_success(body))
+
+
+def _from_intent(intent: dict[str, Any]) -> dict[str, Any]:
+    status = intent.get("status")
+    fields: dict[str, Any] = {
+        "provider_reference": intent.get("id", ""),
+        "amount_minor": intent.get("amount"),
+    }
+    if status in ("requires_capture", "succeeded", "processing"):
+        received = intent.get("amount_received") or None
+        return {
+            **fields,
+            "outcome": Outcome.APPROVED,
+            "amount_minor": received or fields["amount_minor"],
+        }
+    if status == "requires_action":
+        next_action = intent.get("next_action") or {}
+        url = (next_action.get("redirect_to_url") or {}).get("url", "")
+        return {**fields, "outcome": Outcome.REQUIRES_ACTION, "redirect_url": url}
+    if status == "canceled":
+        return {**fields, "outcome": Outcome.APPROVED, "message": "canceled"}
+    error = intent.get("last_payment_error") or {}
+    code = normalize_decline(str(error.get("decline_code") or error.get("code") or ""))
+    return {
+        **fields,
+        "outcome": decline_outcome(code),
+        "decline_code": code,
+        "message": str(error.get("message") or ""),
+    }
+
+
+def _from_search(result: dict[str, Any]) -> dict[str, Any]:
+    found = result.get("data") or []
+    if not found:
+        return {"outcome": Outcome.TIMEOUT_UNKNOWN, "message": "not in Stripe's search index yet"}
+    return _from_intent(found[0])
+
+
+def _from_refund(refund: dict[str, Any]) -> dict[str, Any]:
+    status = refund.get("status")
+    outcome = Outcome.APPROVED if status in ("succeeded", "pending") else Outcome.HARD_DECLINE
+    return {
+        "outcome": outcome,
+        "provider_reference": refund.get("id", ""),
+        "amount_minor": refund.get("amount"),
+        "decline_code": ""
+        if outcome == Outcome.APPROVED
+        else str(refund.get("failure_reason") or status),
+    }
+
+
+def _from_card_error(exc: stripe.CardError) -> dict[str, Any]:
+    error = exc.error
+    raw_code = str(getattr(error, "decline_code", None) or exc.code or "")
+    code = normalize_decline(raw_code)
+    intent = getattr(error, "payment_intent", None)
+    return {
+        "outcome": decline_outcome(code),
+        "decline_code": code,
+        "message": exc.user_message or "",
+        "provider_reference": getattr(intent, "id", "") if intent else "",
+        "raw": scrub(exc.json_body or {}),
+    }
+
+
+def _from_http_error(exc: stripe.StripeError) -> dict[str, Any]:
+    status = exc.http_status or 0
+    code = str(exc.code or "")
+    raw = scrub(exc.json_body or {})
+    if status == 500:
+        # Stripe: a 500 may or may not have been processed; ask before going elsewhere.
+        return {"outcome": Outcome.TIMEOUT_UNKNOWN, "message": "HTTP 500", "raw": raw}
+    if status == 429:
+        code = "rate_limited"
+    elif status >= 500:
+        code = code or "provider_unavailable"
+    elif status == 404 and code == "resource_missing":
+        return {"outcome": Outcome.HARD_DECLINE, "decline_code": "not_found", "raw": raw}
+    return {
+        "outcome": Outcome.PROVIDER_ERROR,
+        "decline_code": code or f"http_{status}",
+        "message": exc.user_message or f"HTTP {status}",
+        "raw": raw,
+    }
+
+
+def _settlement_line(item: dict[str, Any], date: str) -> SettlementLine:
+    source = item.get("source")
+    return SettlementLine(
+        type=SETTLEMENT_TYPES.get(str(item.get("type")), str(item.get("type"))),
+        reference=str(item.get("description") or ""),
+        provider_reference=str(source if isinstance(source, str) else item.get("id", "")),
+        gross_minor=int(item.get("amount", 0)),
+        fee_minor=int(item.get("fee", 0)),
+        net_minor=int(item.get("net", 0)),
+        currency=str(item.get("currency", "")).upper(),
+        date=date,
+    )

@@ -1,0 +1,104 @@
+"""Provider metadata as plain values, cached with a long TTL and invalidated on save; fees.
+
+Routing reads every enabled provider's configuration on every payment, so it comes from the
+cache (`provider_configs`); saving or deleting a `Provider` row drops the cache entry (the
+signal receivers are connected in `RoutingConfig.ready`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+
+from routing.conf import provider_cache_ttl_s
+from routing.models import Provider
+
+CACHE_KEY = "routing:providers:v2"
+BASIS_POINTS = 10_000
+
+
+@dataclass(frozen=True)
+class FeeRule:
+    percent_bp: int
+    fixed_minor: int
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    kind: str
+    enabled: bool
+    methods: tuple[str, ...]
+    currencies: tuple[str, ...]
+    brands: tuple[str, ...]
+    fees: dict[str, FeeRule]
+    priority: int
+    weight: int
+    credentials_env: str
+    timeout_ms: int
+    base_url: str = ""
+
+    def supports(self, *, method: str, currency: str, brand: str) -> str:
+        """'' when this provider can take the payment, else why not."""
+        if not self.enabled:
+            return "disabled"
+        if method not in self.methods:
+            return f"method {method} not supported"
+        if self.currencies and currency.upper() not in self.currencies:
+            return f"currency {currency} not supported"
+        if self.brands and brand and brand.lower() not in self.brands:
+            return f"brand {brand} not supported"
+        return ""
+
+    def fee_minor(self, *, amount_minor: int, currency: str) -> int:
+        """Same formula as the simulator: fixed + percentage rounded half up."""
+        rule = self.fees.get(currency.upper()) or self.fees.get("*") or FeeRule(0, 0)
+        return rule.fixed_minor + (amount_minor * rule.percent_bp + BASIS_POINTS // 2) // (
+            BASIS_POINTS
+        )
+
+
+def _config(row: Provider) -> ProviderConfig:
+    return ProviderConfig(
+        name=row.name,
+        kind=row.kind,
+        enabled=row.enabled,
+        methods=tuple(row.methods),
+        currencies=tuple(c.upper() for c in row.currencies),
+        brands=tuple(b.lower() for b in row.brands),
+        fees=_fees(row.fee_schedule),
+        priority=row.priority,
+        weight=row.weight,
+        credentials_env=row.credentials_env,
+        timeout_ms=row.timeout_ms,
+        base_url=row.base_url,
+    )
+
+
+def _fees(schedule: dict[str, Any]) -> dict[str, FeeRule]:
+    return {
+        key.upper() if key != "*" else key: FeeRule(
+            percent_bp=int(rule.get("percent_bp", 0)), fixed_minor=int(rule.get("fixed_minor", 0))
+        )
+        for key, rule in (schedule or {}).items()
+    }
+
+
+def provider_configs() -> dict[str, ProviderConfig]:
+    """Every provider (enabled or not) by name, from the cache when it is warm."""
+    configs = cache.get(CACHE_KEY)
+    if configs is None:
+        configs = {row.name: _config(row) for row in Provider.objects.all()}
+        cache.set(CACHE_KEY, configs, provider_cache_ttl_s())
+    return configs
+
+
+def provider_config(name: str) -> ProviderConfig | None:
+    return provider_configs().get(name)
+
+
+def invalidate(**_: Any) -> None:
+    """Signal receiver for Provider post_save / post_delete."""
+    cache.delete(CACHE_KEY)

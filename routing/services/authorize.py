@@ -1,0 +1,343 @@
+"""Authorizing a payment: choose providers, then try them in order with a bounded cascade.
+
+Guarantees, each backed by the database where it can be:
+- every attempt is written (`pending`) before the provider is called and completed after, and
+  its id is the reference the provider sees, so a lost answer can be looked up;
+- at most one authorization per payment is live (in flight, unknown, approved or waiting for
+  3-D Secure; a partial unique index on Attempt): a timed-out attempt blocks any other provider
+  until a status inquiry says it did not authorize, and an approved one blocks everything;
+- hard declines and timeouts never cascade; soft declines and provider errors cascade when the
+  retry table says so, never beyond `max_attempts_per_payment` per card and payment, and a card
+  with `max_declines_per_card_24h` recent declines is not sent anywhere.
+
+Callers must not hold a database transaction open around `authorize`: attempts are committed
+one by one so that a crash mid-call leaves a record for the inquiry sweep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.api.errors import InvalidRequest, InvalidState
+from routing import breaker, conf
+from routing.adapters import AdapterError
+from routing.cascade import should_cascade
+from routing.interface import AuthorizeRequest, CardData, Outcome, ProviderResult, WalletData
+from routing.models import LIVE_AUTHORIZATION_OUTCOMES, PENDING, Attempt, AttemptKind, Decision
+from routing.providers import ProviderConfig, provider_configs
+from routing.services.adapters import adapter_for
+from routing.services.recording import complete_attempt
+from routing.strategies import RoutingContext, profile_for, rank
+from routing.tasks import resolve_unknown_attempt
+from tokenization import selectors as token_selectors
+from tokenization import services as token_services
+
+logger = logging.getLogger("qr.routing")
+
+NO_PROVIDER = "no_provider_available"
+ATTEMPT_LIMIT = "attempt_limit_exceeded"
+METHODS = ("card", "wallet")
+_DECLINED = ("soft_decline", "hard_decline")
+
+
+@dataclass(frozen=True)
+class PaymentRoutingRequest:
+    payment_id: str
+    merchant_id: str
+    livemode: bool
+    amount_minor: int
+    currency: str
+    method: str  # "card" | "wallet"
+    token_id: str = ""
+    wallet: WalletData | None = None
+    brand: str = ""
+    bin: str = ""
+    card_country: str = ""
+    capture: bool = False
+    return_url: str = ""
+    exclude_providers: tuple[str, ...] = ()
+    three_ds_required: bool = False  # fraud decided "challenge"
+
+
+@dataclass(frozen=True)
+class AuthorizationOutcome:
+    outcome: Outcome
+    provider: str
+    attempt_id: str
+    provider_reference: str
+    decline_code: str
+    message: str
+    redirect_url: str
+    fee_minor: int | None
+    attempts: tuple[tuple[str, str, str, str], ...]  # (attempt_id, provider, outcome, code)
+    decision_id: str
+
+
+@dataclass(frozen=True)
+class _Card:
+    fingerprint: str
+    brand: str
+    bin: str
+    country: str
+
+
+def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
+    _validate(request)
+    _refuse_if_open_or_authorized(payment_id=request.payment_id)
+    card = _card_metadata(request)
+    brand = (request.brand or (card.brand if card else "")).lower()
+    bin_country = (request.card_country or (card.country if card else "")).upper()
+    fingerprint = card.fingerprint if card else ""
+    budget = _attempt_budget(request=request, fingerprint=fingerprint)
+    decision, configs = _decide(request=request, brand=brand, bin_country=bin_country)
+    if budget <= 0:
+        return _no_attempt(decision, ATTEMPT_LIMIT, "Too many authorization attempts for card.")
+    if not decision.order:
+        return _no_attempt(decision, NO_PROVIDER, "No provider can take this payment now.")
+    card_data = _card_data(request)
+    history: list[tuple[Attempt, ProviderResult]] = []
+    for provider in decision.order[:budget]:
+        config = configs[provider]
+        if not breaker.acquire(provider=provider):
+            continue  # opened since ranking; the next candidate may still take it
+        attempt = _open_attempt(request, decision, config, brand, fingerprint)
+        result = _call(config, attempt, request, card_data)
+        breaker.record(provider=provider, outcome=result.outcome)
+        complete_attempt(attempt=attempt, result=result)
+        history.append((attempt, result))
+        if result.outcome == Outcome.TIMEOUT_UNKNOWN:
+            _schedule_resolution(attempt.id)
+            break
+        if not should_cascade(provider_kind=config.kind, result=result):
+            break
+    if not history:
+        return _no_attempt(decision, NO_PROVIDER, "Every candidate provider is unavailable.")
+    return _outcome(decision, history)
+
+
+def _validate(request: PaymentRoutingRequest) -> None:
+    if request.amount_minor <= 0:
+        raise InvalidRequest("amount must be a positive integer.", param="amount")
+    if request.method not in METHODS:
+        raise InvalidRequest(f"Routing supports {', '.join(METHODS)}.", param="payment_method")
+    if request.method == "card" and not request.token_id:
+        raise InvalidRequest("A card payment needs a token.", param="token")
+    if request.method == "wallet" and request.wallet is None:
+        raise InvalidRequest("A wallet payment needs wallet data.", param="payment_method")
+
+
+def _refuse_if_open_or_authorized(*, payment_id: str) -> None:
+    blocking = (
+        Attempt.objects.filter(
+            payment_id=payment_id,
+            kind=AttemptKind.AUTHORIZE,
+            outcome__in=LIVE_AUTHORIZATION_OUTCOMES,
+        )
+        .values_list("id", "outcome")
+        .first()
+    )
+    if blocking is None:
+        return
+    attempt_id, outcome = blocking
+    if outcome in (PENDING, "timeout_unknown"):
+        raise InvalidState(
+            f"Attempt {attempt_id} has no known outcome yet; no other provider may be tried.",
+            code="attempt_unresolved",
+        )
+    raise InvalidState(f"Payment already authorized by {attempt_id}.", code="already_authorized")
+
+
+def _card_metadata(request: PaymentRoutingRequest) -> _Card | None:
+    if request.method != "card":
+        return None
+    info = token_selectors.token_info(
+        token_id=request.token_id, merchant_id=request.merchant_id, livemode=request.livemode
+    )
+    return _Card(fingerprint=info.fingerprint, brand=info.brand, bin=info.bin, country=info.country)
+
+
+def _attempt_budget(*, request: PaymentRoutingRequest, fingerprint: str) -> int:
+    """How many more authorization attempts this card may make for this payment."""
+    used = Attempt.objects.filter(
+        payment_id=request.payment_id, kind=AttemptKind.AUTHORIZE, card_fingerprint=fingerprint
+    ).count()
+    budget = conf.max_attempts_per_payment() - used
+    if fingerprint:
+        since = timezone.now() - dt.timedelta(hours=24)
+        # The networks count reattempts per card at one merchant.
+        declines = Attempt.objects.filter(
+            kind=AttemptKind.AUTHORIZE,
+            merchant_id=request.merchant_id,
+            card_fingerprint=fingerprint,
+            outcome__in=_DECLINED,
+            created__gte=since,
+        ).count()
+        budget = min(budget, conf.max_declines_per_card_24h() - declines)
+    return budget
+
+
+def _decide(
+    *, request: PaymentRoutingRequest, brand: str, bin_country: str
+) -> tuple[Decision, dict[str, ProviderConfig]]:
+    configs = provider_configs()
+    context = RoutingContext(
+        merchant_id=request.merchant_id,
+        amount_minor=request.amount_minor,
+        currency=request.currency.upper(),
+        method=request.method,
+        brand=brand,
+        bin_country=bin_country,
+        exclude=tuple(request.exclude_providers),
+    )
+    ranking = rank(
+        context=context,
+        providers=sorted(configs.values(), key=lambda c: (c.priority, c.name)),
+        profile=profile_for(merchant_id=request.merchant_id),
+    )
+    decision = Decision.objects.create(
+        payment_id=request.payment_id,
+        merchant_id=request.merchant_id,
+        strategies=list(ranking.strategies),
+        candidates=ranking.candidates,
+        order=list(ranking.order),
+        chosen=ranking.order[0] if ranking.order else "",
+        reason=ranking.reason,
+    )
+    return decision, configs
+
+
+def _card_data(request: PaymentRoutingRequest) -> CardData | None:
+    """The card in clear, detokenized once for the whole cascade; memory only."""
+    if request.method != "card":
+        return None
+    vault_card = token_services.detokenize(
+        token_id=request.token_id,
+        merchant_id=request.merchant_id,
+        livemode=request.livemode,
+        actor="routing",
+        purpose="authorization",
+    )
+    return CardData(
+        number=vault_card.number,
+        exp_month=vault_card.exp_month,
+        exp_year=vault_card.exp_year,
+        cvc=vault_card.cvc,
+        holder_name=vault_card.holder_name,
+        brand=vault_card.brand,
+        last4=vault_card.last4,
+        bin=vault_card.bin,
+        country=vault_card.country,
+    )
+
+
+def _open_attempt(
+    request: PaymentRoutingRequest,
+    decision: Decision,
+    config: ProviderConfig,
+    brand: str,
+    fingerprint: str,
+) -> Attempt:
+    try:
+        with transaction.atomic():
+            return Attempt.objects.create(
+                kind=AttemptKind.AUTHORIZE,
+                payment_id=request.payment_id,
+                merchant_id=request.merchant_id,
+                livemode=request.livemode,
+                decision=decision,
+                provider=config.name,
+                method=request.method,
+                brand=brand,
+                currency=request.currency.upper(),
+                amount_minor=request.amount_minor,
+                card_fingerprint=fingerprint,
+            )
+    except IntegrityError:
+        # A concurrent authorize of the same payment got there first (the unique index on live
+        # authorizations): report what it holds, exactly as the check before ranking would.
+        _refuse_if_open_or_authorized(payment_id=request.payment_id)
+        raise InvalidState(
+            "Another authorization of this payment is in progress.", code="attempt_unresolved"
+        ) from None
+
+
+def _call(
+    config: ProviderConfig,
+    attempt: Attempt,
+    request: PaymentRoutingRequest,
+    card: CardData | None,
+) -> ProviderResult:
+    provider_request = AuthorizeRequest(
+        reference=attempt.id,
+        amount_minor=request.amount_minor,
+        currency=request.currency.upper(),
+        method=request.method,
+        card=card,
+        wallet=request.wallet,
+        capture=request.capture,
+        three_ds_required=request.three_ds_required,
+        three_ds_return_url=request.return_url,
+        metadata={"payment_id": request.payment_id},
+    )
+    try:
+        return adapter_for(config.name).authorize(provider_request)
+    except AdapterError as exc:
+        # The adapter refused before sending (e.g. missing credentials): nothing happened.
+        logger.warning("adapter %s refused to send: %s", config.name, exc)
+        return ProviderResult(
+            outcome=Outcome.PROVIDER_ERROR,
+            provider=config.name,
+            reference=attempt.id,
+            decline_code="adapter_error",
+            message=str(exc)[:200],
+        )
+
+
+def _schedule_resolution(attempt_id: str) -> None:
+    # A short pause first: the provider may still be finishing the request we gave up on.
+    countdown_s = conf.inquiry_backoff_s(0)
+    # robust: failing to queue (or, with eager Celery, a failing inquiry) must not turn the
+    # authorization's answer into an error; the sweep retries pending and unknown attempts.
+    transaction.on_commit(
+        lambda: resolve_unknown_attempt.apply_async(args=[attempt_id], countdown=countdown_s),
+        robust=True,
+    )
+
+
+def _no_attempt(decision: Decision, code: str, message: str) -> AuthorizationOutcome:
+    Decision.objects.filter(pk=decision.pk).update(reason=f"{decision.reason}; {code}")
+    return AuthorizationOutcome(
+        outcome=Outcome.PROVIDER_ERROR if code == NO_PROVIDER else Outcome.HARD_DECLINE,
+        provider="",
+        attempt_id="",
+        provider_reference="",
+        decline_code=code,
+        message=message,
+        redirect_url="",
+        fee_minor=None,
+        attempts=(),
+        decision_id=decision.id,
+    )
+
+
+def _outcome(
+    decision: Decision, history: list[tuple[Attempt, ProviderResult]]
+) -> AuthorizationOutcome:
+    attempt, result = history[-1]
+    return AuthorizationOutcome(
+        outcome=result.outcome,
+        provider=attempt.provider,
+        attempt_id=attempt.id,
+        provider_reference=result.provider_reference,
+        decline_code=result.decline_code,
+        message=result.message,
+        redirect_url=result.redirect_url,
+        fee_minor=result.fee_minor,
+        attempts=tuple((a.id, a.provider, r.outcome.value, r.decline_code) for a, r in history),
+        decision_id=decision.id,
+    )

@@ -1,0 +1,188 @@
+"""Incoming provider webhooks: verify, store, deduplicate, then process once.
+
+`receive_webhook` runs in the request: it verifies the signature over the raw body (the
+adapter's `parse_webhook`: Standard Webhooks for the simulator, Stripe-Signature, Adyen HMAC;
+5-minute timestamp tolerance, several secrets during a rotation), stores each event keyed by
+(provider, event_id) — a redelivery finds the row and does nothing — and queues processing on
+commit. `process_incoming_event` runs in Celery: under a row lock it hands the event to the
+registered handler (routing.events) exactly once; events no handler claims are marked ignored;
+a failing handler leaves the event `failed` for the retry sweep, at most
+`webhook_max_process_tries` times.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.api.errors import InvalidRequest, NotFound
+from routing import conf, events
+from routing.adapters import WebhookVerificationError
+from routing.interface import Outcome, ProviderResult, WebhookEvent
+from routing.models import PENDING, Attempt, AttemptKind, IncomingEvent
+from routing.providers import provider_configs
+from routing.services.adapters import adapter_for
+from routing.services.recording import complete_attempt
+from routing.tasks import process_incoming_event as process_task
+
+logger = logging.getLogger("qr.routing.webhooks")
+
+# The path segment the simulator posts to when configured with one URL for all its providers.
+SIMULATOR_ALIAS = "simulator"
+# Header names worth keeping for support: ids and timestamps, never signatures.
+KEPT_HEADERS = ("webhook-id", "webhook-timestamp", "content-type", "user-agent")
+ERROR_MAX_CHARS = 500
+# Payment events that settle an authorization waiting for the customer (3-D Secure).
+_SETTLED_BY_EVENT = (Outcome.REQUIRES_ACTION.value, Outcome.TIMEOUT_UNKNOWN.value, PENDING)
+_AUTH_OUTCOME_BY_EVENT = {
+    "payment.succeeded": Outcome.APPROVED,
+    "payment.failed": Outcome.HARD_DECLINE,
+}
+
+
+@dataclass(frozen=True)
+class Received:
+    stored: int  # new events
+    duplicates: int
+
+
+def receive_webhook(*, provider: str, body: bytes, headers: dict[str, str]) -> Received:
+    """Raises InvalidRequest (400) when no configured secret verifies the body."""
+    verified = _verify(provider, body, headers)
+    kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in KEPT_HEADERS}
+    stored = duplicates = 0
+    with transaction.atomic():
+        for event in verified:
+            row, created = IncomingEvent.objects.get_or_create(
+                provider=event.provider,
+                event_id=event.event_id,
+                defaults=_fields(event, body, kept),
+            )
+            if created:
+                stored += 1
+                # robust: the event is stored; the retry sweep processes it if queueing fails.
+                transaction.on_commit(lambda pk=row.pk: process_task.delay(pk), robust=True)
+            else:
+                duplicates += 1
+    return Received(stored=stored, duplicates=duplicates)
+
+
+def _verify(provider: str, body: bytes, headers: dict[str, str]) -> list[WebhookEvent]:
+    configs = provider_configs()
+    if provider == SIMULATOR_ALIAS:
+        names = [c.name for c in configs.values() if c.kind == "simulator" and c.enabled]
+    elif provider in configs and configs[provider].enabled:
+        names = [provider]
+    else:
+        raise NotFound(f"No such provider: '{provider}'", param="provider")
+    reason = "no provider to verify with"
+    for name in names:
+        try:
+            found = adapter_for(name).parse_webhook(body=body, headers=headers)
+        except WebhookVerificationError as exc:
+            reason = str(exc)
+            continue
+        if any(not e.event_id for e in found):
+            raise InvalidRequest("Event without an id.", code="webhook_invalid")
+        return found
+    logger.warning("webhook for %s refused: %s", provider, reason)
+    raise InvalidRequest("Webhook signature verification failed.", code="webhook_signature_invalid")
+
+
+def _fields(event: WebhookEvent, body: bytes, headers: dict[str, str]) -> dict:
+    return {
+        "type": event.type[:100],
+        "reference": event.reference[:100],
+        "provider_reference": event.provider_reference[:100],
+        "amount_minor": event.amount_minor,
+        "currency": event.currency[:3],
+        "data": event.data,
+        "raw_body": body.decode("utf-8", errors="replace"),
+        "headers": headers,
+    }
+
+
+def process_incoming_event(*, event_pk: int) -> str:
+    """Process one stored event once; returns its status afterwards."""
+    with transaction.atomic():
+        row = IncomingEvent.objects.select_for_update().filter(pk=event_pk).first()
+        if row is None:
+            return "missing"
+        if row.status in (IncomingEvent.PROCESSED, IncomingEvent.IGNORED):
+            return row.status  # a duplicate delivery of the task
+        if row.tries >= conf.webhook_max_process_tries():
+            return row.status
+        event = _event(row)
+        _settle_authorization(event)
+        handler = events.webhook_handler_for(event.type)
+        row.tries += 1
+        if handler is None:
+            row.status = IncomingEvent.IGNORED
+        else:
+            try:
+                with transaction.atomic():  # a savepoint: a failing handler undoes only itself
+                    handler(event)
+            except Exception as exc:
+                logger.exception("webhook handler failed for %s %s", row.provider, row.event_id)
+                row.status = IncomingEvent.FAILED
+                row.last_error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
+                row.save(update_fields=["status", "tries", "last_error"])
+                return row.status
+            row.status = IncomingEvent.PROCESSED
+        row.processed_at = timezone.now()
+        row.save(update_fields=["status", "tries", "processed_at"])
+        return row.status
+
+
+def _event(row: IncomingEvent) -> WebhookEvent:
+    return WebhookEvent(
+        provider=row.provider,
+        event_id=row.event_id,
+        type=row.type,
+        reference=row.reference,
+        provider_reference=row.provider_reference,
+        amount_minor=row.amount_minor,
+        currency=row.currency,
+        data=row.data,
+    )
+
+
+def _settle_authorization(event: WebhookEvent) -> None:
+    """A payment event for an authorization waiting for the customer (3-D Secure) or whose
+    outcome we never heard (timeout; Adyen's only answer to a lost response) records its
+    outcome on our attempt. Payments hears of a 3-D Secure result through its own webhook
+    handler, and of a resolved unknown attempt through `events.attempt_resolved`."""
+    outcome = _AUTH_OUTCOME_BY_EVENT.get(event.type)
+    if outcome is None or not event.reference:
+        return
+    attempt = (
+        Attempt.objects.select_for_update()
+        .filter(
+            pk=event.reference,
+            kind=AttemptKind.AUTHORIZE,
+            provider=event.provider,
+            outcome__in=_SETTLED_BY_EVENT,
+        )
+        .first()
+    )
+    if attempt is None:
+        return
+    was_unknown = attempt.outcome != Outcome.REQUIRES_ACTION.value
+    decline_code = "" if outcome == Outcome.APPROVED else str(event.data.get("decline_code") or "")
+    result = ProviderResult(
+        outcome=outcome,
+        provider=event.provider,
+        reference=attempt.id,
+        provider_reference=event.provider_reference,
+        decline_code=decline_code,
+        amount_minor=event.amount_minor,
+        raw={"event_id": event.event_id},
+    )
+    complete_attempt(attempt=attempt, result=result)
+    if was_unknown:
+        transaction.on_commit(
+            lambda: events.attempt_resolved(attempt.id, attempt.payment_id, result)
+        )

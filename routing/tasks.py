@@ -1,0 +1,77 @@
+"""routing's Celery tasks: thin wrappers over routing.services.
+
+Services import this module (to queue work on commit), so it imports the service *modules*
+lazily by submodule, never the package's names, to keep the import graph acyclic at load time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from routing import conf
+from routing.models import PENDING, Attempt, AttemptKind, IncomingEvent
+
+# A pending attempt older than this lost its process mid-call (no provider timeout lasts longer).
+PENDING_STALE_S = 120
+SWEEP_BATCH = 100
+
+
+@shared_task(name="routing.tasks.resolve_unknown_attempt", acks_late=True)
+def resolve_unknown_attempt(attempt_id: str, try_number: int = 1) -> str:
+    """Ask the provider for the outcome; ask again with exponential backoff while it cannot
+    say, at most `inquiry_max_tries` times."""
+    from routing.services import followups
+
+    result = followups.resolve_unknown_attempt(attempt_id=attempt_id)
+    if result.outcome.value not in ("timeout_unknown", "provider_error"):
+        return result.outcome.value
+    if try_number >= conf.inquiry_max_tries():
+        followups.mark_abandoned(attempt_id=attempt_id)
+        return "abandoned"
+    resolve_unknown_attempt.apply_async(
+        args=[attempt_id, try_number + 1], countdown=conf.inquiry_backoff_s(try_number)
+    )
+    return "retrying"
+
+
+@shared_task(name="routing.tasks.sweep_unresolved_attempts")
+def sweep_unresolved_attempts() -> int:
+    """Safety net for lost queue messages and crashed processes."""
+    stale = timezone.now() - dt.timedelta(seconds=PENDING_STALE_S)
+    ids = list(
+        Attempt.objects.filter(
+            kind=AttemptKind.AUTHORIZE,
+            outcome__in=[PENDING, "timeout_unknown"],
+            created__lt=stale,
+            inquiries__lt=conf.inquiry_max_tries(),
+        ).values_list("id", flat=True)[:SWEEP_BATCH]
+    )
+    for attempt_id in ids:
+        resolve_unknown_attempt.delay(attempt_id, conf.inquiry_max_tries())
+    return len(ids)
+
+
+@shared_task(name="routing.tasks.process_incoming_event", acks_late=True)
+def process_incoming_event(event_pk: int) -> str:
+    from routing.services import webhooks
+
+    return webhooks.process_incoming_event(event_pk=event_pk)
+
+
+@shared_task(name="routing.tasks.retry_incoming_events")
+def retry_incoming_events() -> int:
+    """Re-run events whose handler failed, or whose queue message was lost."""
+    stale = timezone.now() - dt.timedelta(seconds=60)
+    pks = list(
+        IncomingEvent.objects.filter(
+            status__in=[IncomingEvent.RECEIVED, IncomingEvent.FAILED],
+            received_at__lt=stale,
+            tries__lt=conf.webhook_max_process_tries(),
+        ).values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    for pk in pks:
+        process_incoming_event.delay(pk)
+    return len(pks)

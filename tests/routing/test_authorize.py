@@ -1,0 +1,185 @@
+"""Authorization through routing against the live simulator: choice, cascade, limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.api.errors import InvalidState
+from routing import selectors, services
+from routing.interface import Outcome, WalletData
+from routing.models import Attempt
+from tests.routing.conftest import (
+    GENERIC_DECLINE,
+    PROCESSING_ERROR,
+    RATED,
+    card_token,
+    payment_request,
+)
+from tokenization.models import DetokenizationEvent
+
+
+def test_approved_card_is_authorized_at_the_first_priority_provider(merchant, providers, sim):
+    request = payment_request(merchant, token_id=card_token(merchant), amount_minor=1234)
+
+    outcome = services.authorize(request=request)
+
+    assert outcome.outcome == Outcome.APPROVED
+    assert outcome.provider == "sim-a"
+    assert outcome.fee_minor == 30 + (1234 * 290 + 5000) // 10_000
+    [record] = sim.records("sim-a")
+    assert record["reference"] == outcome.attempt_id
+    assert record["id"] == outcome.provider_reference
+    [row] = selectors.attempts_for_payment(payment_id=request.payment_id)
+    assert (row.outcome, row.provider, row.kind) == ("approved", "sim-a", "authorize")
+    assert row.latency_ms is not None and row.resolved_at is not None
+    decision = selectors.decision_for_payment(payment_id=request.payment_id)
+    assert decision.id == outcome.decision_id
+    assert decision.order == ("sim-a", "sim-b")
+    assert {c["provider"] for c in decision.candidates} >= {"sim-a", "sim-b"}
+
+
+def test_soft_decline_cascades_to_the_next_provider_which_approves(merchant, providers, sim):
+    sim.control("sim-a", approval_rate={"*": 0.0})  # declines try_again_later: retryable
+    request = payment_request(merchant, token_id=card_token(merchant, RATED))
+
+    outcome = services.authorize(request=request)
+
+    assert outcome.outcome == Outcome.APPROVED
+    assert outcome.provider == "sim-b"
+    assert [(a[1], a[2], a[3]) for a in outcome.attempts] == [
+        ("sim-a", "soft_decline", "try_again_later"),
+        ("sim-b", "approved", ""),
+    ]
+    assert sim.records("sim-b")[0]["reference"] == outcome.attempt_id
+
+
+def test_card_is_detokenized_once_for_the_whole_cascade(merchant, providers, sim):
+    sim.control("sim-a", approval_rate={"*": 0.0})
+    token_id = card_token(merchant, RATED)
+
+    services.authorize(request=payment_request(merchant, token_id=token_id))
+
+    assert DetokenizationEvent.objects.filter(token_id=token_id).count() == 1
+
+
+def test_hard_decline_never_cascades(merchant, providers, sim):
+    request = payment_request(merchant, token_id=card_token(merchant, GENERIC_DECLINE))
+
+    outcome = services.authorize(request=request)
+
+    assert outcome.outcome == Outcome.HARD_DECLINE
+    assert outcome.decline_code == "generic_decline"
+    assert len(outcome.attempts) == 1
+    assert sim.records("sim-b") == []
+
+
+def test_provider_outage_cascades_to_the_next_provider(merchant, providers, sim):
+    sim.control("sim-a", outage=True)
+
+    outcome = services.authorize(request=payment_request(merchant, token_id=card_token(merchant)))
+
+    assert outcome.outcome == Outcome.APPROVED
+    assert [a[1:3] for a in outcome.attempts] == [
+        ("sim-a", "provider_error"),
+        ("sim-b", "approved"),
+    ]
+
+
+def test_cascade_stops_at_the_per_payment_attempt_limit(merchant, providers, sim, monkeypatch):
+    monkeypatch.setenv("ROUTING_MAX_ATTEMPTS_PER_PAYMENT", "1")
+    request = payment_request(merchant, token_id=card_token(merchant, PROCESSING_ERROR))
+
+    outcome = services.authorize(request=request)
+
+    assert outcome.outcome == Outcome.SOFT_DECLINE
+    assert len(outcome.attempts) == 1
+    assert sim.records("sim-b") == []
+
+
+def test_card_with_too_many_declines_in_24h_is_not_sent_anywhere(
+    merchant, providers, sim, monkeypatch
+):
+    monkeypatch.setenv("ROUTING_MAX_DECLINES_PER_CARD_24H", "2")
+    for _ in range(2):
+        token_id = card_token(merchant, GENERIC_DECLINE)  # a new token, the same card
+        services.authorize(request=payment_request(merchant, token_id=token_id))
+    sent_before = len(sim.records("sim-a"))
+
+    outcome = services.authorize(
+        request=payment_request(merchant, token_id=card_token(merchant, GENERIC_DECLINE))
+    )
+
+    assert outcome.outcome == Outcome.HARD_DECLINE
+    assert outcome.decline_code == "attempt_limit_exceeded"
+    assert outcome.attempts == ()
+    assert len(sim.records("sim-a")) == sent_before
+
+
+def test_an_authorized_payment_is_never_authorized_again(merchant, providers, sim):
+    request = payment_request(merchant, token_id=card_token(merchant))
+    services.authorize(request=request)
+
+    with pytest.raises(InvalidState) as refused:
+        services.authorize(request=request)
+
+    assert refused.value.code == "already_authorized"
+    assert len(sim.records("sim-a")) == 1
+
+
+def test_excluded_and_unsupported_providers_are_skipped_and_recorded(merchant, providers, sim):
+    request = payment_request(merchant, token_id=card_token(merchant), exclude_providers=("sim-a",))
+
+    outcome = services.authorize(request=request)
+
+    assert outcome.provider == "sim-b"
+    decision = selectors.decision_for_payment(payment_id=request.payment_id)
+    excluded = {c["provider"]: c.get("excluded") for c in decision.candidates}
+    assert excluded["sim-a"] == "excluded by caller"
+    assert excluded["stripe"] == "disabled"
+
+
+def test_wallet_payment_is_authorized_without_the_vault(merchant, providers, sim):
+    request = payment_request(merchant, token_id="").__class__(
+        payment_id="pay_wallet_1",
+        merchant_id=merchant.merchant.id,
+        livemode=False,
+        amount_minor=500,
+        currency="USD",
+        method="wallet",
+        wallet=WalletData(type="apple_pay", token="opaque-wallet-token"),
+    )
+
+    outcome = services.authorize(request=request)
+
+    assert outcome.outcome == Outcome.APPROVED
+    assert sim.records("sim-a")[0]["reference"] == outcome.attempt_id
+
+
+def test_capture_refund_and_void_are_recorded_as_calls_on_the_authorization(
+    merchant, providers, sim
+):
+    first = services.authorize(request=payment_request(merchant, token_id=card_token(merchant)))
+    second = services.authorize(request=payment_request(merchant, token_id=card_token(merchant)))
+
+    captured = services.capture(attempt_id=first.attempt_id, amount_minor=600)
+    refunded = services.refund(
+        attempt_id=first.attempt_id, amount_minor=200, refund_reference="re_test_1"
+    )
+    voided = services.void(attempt_id=second.attempt_id)
+
+    assert [r.outcome for r in (captured, refunded, voided)] == [Outcome.APPROVED] * 3
+    by_ref = {r["reference"]: r for r in sim.records("sim-a")}
+    assert by_ref[first.attempt_id]["amount_captured"] == 600
+    assert by_ref[second.attempt_id]["status"] == "voided"
+    kinds = Attempt.objects.filter(parent_id=first.attempt_id).values_list("kind", "outcome")
+    assert sorted(kinds) == [("capture", "approved"), ("refund", "approved")]
+
+
+def test_refund_beyond_captured_is_refused_by_the_provider(merchant, providers, sim):
+    auth = services.authorize(request=payment_request(merchant, token_id=card_token(merchant)))
+    services.capture(attempt_id=auth.attempt_id, amount_minor=300)
+
+    result = services.refund(attempt_id=auth.attempt_id, amount_minor=301, refund_reference="re_x")
+
+    assert result.outcome == Outcome.HARD_DECLINE
+    assert result.decline_code == "amount_exceeds_refundable"
