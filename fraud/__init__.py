@@ -1,0 +1,1 @@
+"""fraud: real-time risk assessment; see docs/fraud.md. Public API: services, selectors, hooks."""

@@ -1,0 +1,131 @@
+"""fraud: the default ruleset and starter FX rates, seeded by migration 0002.
+
+`seed_default_rules` takes the model class so the data migration can pass its historical model;
+it only creates rules that do not exist yet (an edited default is never overwritten).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+DEFAULT_RULES: tuple[dict[str, Any], ...] = (
+    {
+        "name": "allowlisted",
+        "action": "allow",
+        "weight": 0,
+        "priority": 10,
+        "expression": "allowlisted.card || allowlisted.email || allowlisted.ip",
+        "description": "Customers on the allow-list are never blocked by a broad rule.",
+    },
+    {
+        "name": "blocklisted",
+        "action": "block",
+        "weight": 100,
+        "priority": 10,
+        "expression": (
+            "blocklisted.card || blocklisted.email || blocklisted.ip || blocklisted.bin"
+        ),
+        "description": "Card, email, IP (or its range) or BIN is on the blocklist.",
+    },
+    {
+        "name": "simulator_fraud_card",
+        "action": "block",
+        "weight": 100,
+        "priority": 20,
+        "expression": 'card.bin == "410000" && card.last4 == "0019"',
+        "description": "The simulator's fraud test card 4100 0000 0000 0019.",
+    },
+    {
+        "name": "card_testing_burst",
+        "action": "block",
+        "weight": 60,
+        "priority": 30,
+        "expression": (
+            "velocity.card_1m >= 3 || (velocity.ip_cards_1h >= 4 && amount_ref <= 1000)"
+        ),
+        "description": "One card tried 3+ times a minute, or 4+ cards from one IP within an "
+        "hour at small amounts (≤ 10.00).",
+    },
+    {
+        "name": "repeated_declines",
+        "action": "block",
+        "weight": 50,
+        "priority": 40,
+        "expression": "declines_1h >= 3",
+        "description": "The card was declined 3+ times in the last hour.",
+    },
+    {
+        "name": "high_amount_country_mismatch",
+        "action": "challenge",
+        "weight": 40,
+        "priority": 50,
+        "expression": "amount_ref >= 50000 && country_mismatch",
+        "description": "500.00+ paid from an IP in another country than the card's: 3-D Secure.",
+    },
+    {
+        "name": "account_takeover",
+        "action": "challenge",
+        "weight": 40,
+        "priority": 60,
+        "expression": "velocity.email_cards_24h >= 2 && card_new && amount_ref >= 20000",
+        "description": "A known email suddenly pays 200.00+ with a card never seen before.",
+    },
+    {
+        "name": "card_testing_suspect",
+        "action": "review",
+        "weight": 30,
+        "priority": 70,
+        "expression": "velocity.ip_cards_24h >= 3 && amount_ref <= 2000",
+        "description": "Several cards from one IP today at small amounts.",
+    },
+    {
+        "name": "new_card_abroad",
+        "action": "review",
+        "weight": 20,
+        "priority": 75,
+        "expression": "card_new && country_mismatch && amount_ref >= 15000",
+        "description": "150.00+ on a card never seen before, from an IP in another country.",
+    },
+    {
+        "name": "new_card_high_amount",
+        "action": "review",
+        "weight": 30,
+        "priority": 80,
+        "expression": "card_new && amount_ref >= 150000",
+        "description": "1,500.00+ on a card never seen before.",
+    },
+)
+
+# 1 unit of the currency in EUR, as of the seed; finance maintains them in the admin.
+DEFAULT_FX_RATES: tuple[tuple[str, int, Decimal], ...] = (
+    ("USD", 2, Decimal("0.92")),
+    ("GBP", 2, Decimal("1.17")),
+    ("CHF", 2, Decimal("1.05")),
+    ("SEK", 2, Decimal("0.087")),
+    ("DKK", 2, Decimal("0.134")),
+    ("PLN", 2, Decimal("0.23")),
+    ("JPY", 0, Decimal("0.0062")),
+    ("BRL", 2, Decimal("0.17")),
+    ("SGD", 2, Decimal("0.69")),
+    ("INR", 2, Decimal("0.011")),
+    ("KWD", 3, Decimal("3.00")),
+)
+
+
+def seed_default_rules(rule_model: Any) -> int:
+    """Create the default rules that are missing; returns how many were created."""
+    created = 0
+    for spec in DEFAULT_RULES:
+        _, was_created = rule_model.objects.get_or_create(
+            name=spec["name"], defaults={k: v for k, v in spec.items() if k != "name"}
+        )
+        created += was_created
+    return created
+
+
+def seed_fx_rates(fx_model: Any) -> None:
+    for currency, exponent, rate in DEFAULT_FX_RATES:
+        fx_model.objects.get_or_create(
+            currency=currency, defaults={"exponent": exponent, "rate_to_reference": rate}
+        )

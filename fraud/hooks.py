@@ -1,0 +1,41 @@
+"""fraud: the registry through which a higher app (payments) acts on a rejected payment.
+
+fraud may not import payments; payments registers its handler in `AppConfig.ready()`:
+
+    from fraud.hooks import register_reject_handler
+    register_reject_handler(services.reject_for_fraud)
+
+A handler is `fn(payment_id: str, actor: str, reason: str) -> str` and returns what it did
+("canceled", "refunded", …).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+RejectHandler = Callable[[str, str, str], str]
+
+_reject_handlers: list[RejectHandler] = []
+
+
+class NoRejectHandler(RuntimeError):
+    """Nothing is registered that can cancel or refund a payment."""
+
+
+def register_reject_handler(fn: RejectHandler) -> None:
+    """Register the one handler (a second registration replaces the first: reloads, tests)."""
+    _reject_handlers.clear()
+    _reject_handlers.append(fn)
+
+
+def unregister_reject_handler() -> None:
+    _reject_handlers.clear()
+
+
+def reject_handler() -> RejectHandler:
+    if not _reject_handlers:
+        raise NoRejectHandler(
+            "No reject handler is registered: payments must call "
+            "fraud.hooks.register_reject_handler in its AppConfig.ready()."
+        )
+    return _reject_handlers[0]

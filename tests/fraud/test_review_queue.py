@@ -1,0 +1,113 @@
+"""The review queue: approve or reject with who and why; rejecting cancels/refunds through the
+handler payments registers and blocklists the card, email and IP — once, even when two agents
+reject at the same moment."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from config.api.errors import InvalidRequest, InvalidState
+from fraud import hooks, services
+from fraud.models import ListEntry, ReviewItem
+from tests.fraud.conftest import make_request
+
+
+def open_review(**overrides) -> ReviewItem:
+    services.create_rule(name="review_big", expression="amount_ref >= 100000", action="review")
+    request = make_request(amount_minor=120_000, **overrides)
+    assert services.assess(request=request).decision == "review"
+    return ReviewItem.objects.get(payment_id=request.payment_id)
+
+
+@pytest.mark.django_db
+def test_reject_cancels_through_the_registered_handler_and_blocklists(reject_handler):
+    item = open_review(card_fingerprint="fp_rev", email="Thief@Example.com", ip="198.51.100.7")
+    services.reject_review(review_id=item.pk, actor="admin:agent1", reason="chargeback history")
+    assert reject_handler.calls == [(item.payment_id, "admin:agent1", "chargeback history")]
+    item.refresh_from_db()
+    assert item.status == "rejected"
+    assert (item.decided_by, item.reason) == ("admin:agent1", "chargeback history")
+    assert item.decided_at is not None
+    assert item.action_taken.startswith("canceled")
+    listed = set(ListEntry.objects.filter(list="block").values_list("kind", "value"))
+    assert listed == {("card", "fp_rev"), ("email", "thief@example.com"), ("ip", "198.51.100.7")}
+    # The fraudster's next attempt is blocked.
+    again = services.assess(request=make_request(card_fingerprint="fp_rev", ip="8.8.4.4"))
+    assert again.decision == "block"
+    assert "blocklisted" in again.rules
+
+
+@pytest.mark.django_db
+def test_reject_reports_a_refund_when_the_payment_was_captured(reject_handler):
+    reject_handler.answer = "refunded"
+    item = open_review()
+    decided = services.reject_review(review_id=item.pk, actor="admin:agent1", reason="stolen")
+    assert decided.action_taken.startswith("refunded")
+
+
+@pytest.mark.django_db
+def test_approve_records_who_and_why_and_a_second_decision_is_refused(reject_handler):
+    item = open_review()
+    services.approve_review(review_id=item.pk, actor="admin:agent2", reason="known customer")
+    item.refresh_from_db()
+    assert (item.status, item.decided_by, item.reason) == (
+        "approved",
+        "admin:agent2",
+        "known customer",
+    )
+    with pytest.raises(InvalidState):
+        services.reject_review(review_id=item.pk, actor="admin:agent3", reason="changed my mind")
+    assert reject_handler.calls == []
+
+
+@pytest.mark.django_db
+def test_a_decision_without_a_reason_is_refused(reject_handler):
+    item = open_review()
+    with pytest.raises(InvalidRequest):
+        services.reject_review(review_id=item.pk, actor="admin:agent1", reason="   ")
+    item.refresh_from_db()
+    assert item.status == "open"
+    assert reject_handler.calls == []
+
+
+@pytest.mark.django_db
+def test_reject_without_a_registered_handler_changes_nothing():
+    previous = list(hooks._reject_handlers)
+    hooks.unregister_reject_handler()
+    try:
+        item = open_review()
+        with pytest.raises(hooks.NoRejectHandler):
+            services.reject_review(review_id=item.pk, actor="admin:a", reason="fraud")
+    finally:
+        hooks._reject_handlers[:] = previous
+    item.refresh_from_db()
+    assert item.status == "open"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_two_agents_rejecting_at_once_cancel_the_payment_only_once(reject_handler):
+    item = open_review()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def agent(name: str) -> None:
+        barrier.wait()
+        try:
+            services.reject_review(review_id=item.pk, actor=f"admin:{name}", reason="fraud")
+            outcomes.append("rejected")
+        except InvalidState:
+            outcomes.append("already decided")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=agent, args=(n,)) for n in ("a1", "a2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["already decided", "rejected"]
+    assert len(reject_handler.calls) == 1
