@@ -1,1 +1,581 @@
-"""payments: services."""
+"""Payment writes: create (authorize), capture, refund, cancel, expire, and provider callbacks.
+
+Each state change is one database transaction that locks the payment row, applies the FSM
+transition, posts the balanced ledger entries and writes the PaymentEvent — so the payment,
+its log and its ledger can never disagree. Provider calls for an existing payment (capture,
+refund, void) happen while its row is locked: operations on one payment are serialized, which
+is what makes concurrent refunds and a capture racing a cancel safe. Authorization is different:
+the payment row is committed first (status `processing`), the provider is called outside any
+transaction, and the outcome is applied in a second transaction, so a slow provider never holds
+a database transaction open and a crash leaves a `processing` payment that the status inquiry
+resolves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from config.api.errors import CardDeclined, InvalidRequest, InvalidState, NotFound
+from fraud import services as fraud
+from ledger import services as ledger
+from merchants import webhooks
+from payments.models import Payment, PaymentEvent, Refund, Status
+from payments.representation import render_payment
+from routing import services as routing
+from routing.interface import Outcome, ProviderResult, WalletData
+from tokenization import selectors as vault
+
+logger = logging.getLogger("qr.payments")
+
+DEFAULT_AUTH_EXPIRY_S = 7 * 24 * 3600
+EXPIRY_BATCH_SIZE = 500
+
+DECLINE_MESSAGES = {
+    "generic_decline": "The card was declined.",
+    "insufficient_funds": "The card has insufficient funds.",
+    "expired_card": "The card has expired.",
+    "incorrect_cvc": "The card's security code is incorrect.",
+    "processing_error": "An error occurred while processing the card.",
+    "fraudulent": "The payment was declined as likely fraudulent.",
+    "authentication_failed": "3-D Secure authentication failed.",
+    "provider_unavailable": "No payment provider could process the payment.",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked for a change: `api:<key id>`, `admin:<username>`, `system:<job>`."""
+
+    name: str
+
+    @classmethod
+    def api(cls, api_key_id: str) -> Actor:
+        return cls(f"api:{api_key_id}")
+
+    @classmethod
+    def staff(cls, username: str) -> Actor:
+        return cls(f"admin:{username}")
+
+    @classmethod
+    def system(cls, job: str) -> Actor:
+        return cls(f"system:{job}")
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    """A validated create request (the serializer has checked types and limits)."""
+
+    merchant_id: str
+    livemode: bool
+    amount_minor: int
+    currency: str
+    capture: bool
+    token_id: str = ""
+    wallet_type: str = ""
+    wallet_token: str = ""
+    description: str = ""
+    metadata: dict[str, str] | None = None
+    customer_email: str = ""
+    customer_ip: str | None = None
+    return_url: str = ""
+
+
+# --- helpers ------------------------------------------------------------
+
+
+EVENT_TYPES = {
+    Status.REQUIRES_ACTION: "payment.requires_action",
+    Status.AUTHORIZED: "payment.authorized",
+    Status.CAPTURED: "payment.captured",
+    Status.PARTIALLY_REFUNDED: "payment.refunded",
+    Status.REFUNDED: "payment.refunded",
+    Status.CANCELED: "payment.canceled",
+    Status.FAILED: "payment.failed",
+}
+
+
+def _record(payment: Payment, *, before: str, actor: Actor, reason: str = "", **data: Any) -> None:
+    """Log the transition and queue the merchant's webhook, in the caller's transaction."""
+    PaymentEvent.objects.create(
+        payment=payment,
+        from_status=before,
+        to_status=payment.status,
+        actor=actor.name,
+        reason=reason[:500],
+        data=data,
+    )
+    event_type = EVENT_TYPES.get(payment.status)
+    if event_type and (before != payment.status or event_type == "payment.refunded"):
+        webhooks.emit_event(
+            merchant_id=payment.merchant_id,
+            livemode=payment.livemode,
+            event_type=event_type,
+            data=render_payment(payment),
+        )
+
+
+def _locked(payment_id: str, *, merchant_id: str | None, livemode: bool | None) -> Payment:
+    """The payment row, locked until the end of the caller's transaction; 404 outside scope."""
+    queryset = Payment.objects.select_for_update()
+    if merchant_id is not None:
+        queryset = queryset.filter(merchant_id=merchant_id, livemode=livemode)
+    payment = queryset.filter(pk=payment_id).first()
+    if payment is None:
+        raise NotFound(f"No such payment: '{payment_id}'", param="id")
+    return payment
+
+
+def _illegal(payment: Payment, action: str) -> InvalidState:
+    return InvalidState(
+        f"This payment is {payment.status}; it cannot be {action}.",
+        code="payment_invalid_state",
+    )
+
+
+def _auth_expiry_s() -> int:
+    return int(getattr(settings, "PAYMENTS_AUTH_EXPIRY_S", DEFAULT_AUTH_EXPIRY_S))
+
+
+# --- create / authorize ------------------------------------------------------------
+
+
+def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
+    """Create and authorize a payment (and capture it when asked).
+
+    Raises CardDeclined (402) with the failed payment inside when the card is declined or the
+    payment is blocked as fraud; the failed payment is stored either way.
+    """
+    method_details: dict[str, Any]
+    card = None
+    if request.token_id:
+        card = vault.token_info(
+            token_id=request.token_id, merchant_id=request.merchant_id, livemode=request.livemode
+        )
+        method_type = "card"
+        method_details = {
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "fingerprint": card.fingerprint,
+            "country": card.country,
+        }
+    else:
+        method_type = "wallet"
+        method_details = {"type": request.wallet_type}
+
+    with transaction.atomic():
+        payment = Payment.objects.create(
+            merchant_id=request.merchant_id,
+            livemode=request.livemode,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            capture_method="automatic" if request.capture else "manual",
+            method_type=method_type,
+            method_details=method_details,
+            token_id=request.token_id,
+            description=request.description,
+            metadata=request.metadata or {},
+            customer_email=request.customer_email,
+            customer_ip=request.customer_ip,
+            return_url=request.return_url,
+        )
+        _record(payment, before="", actor=actor, reason="created")
+
+    assessment = fraud.assess(
+        request=fraud.AssessmentRequest(
+            payment_id=payment.id,
+            merchant_id=payment.merchant_id,
+            livemode=payment.livemode,
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+            method=method_type,
+            card_fingerprint=card.fingerprint if card else "",
+            bin=card.bin if card else "",
+            brand=card.brand if card else "",
+            card_country=card.country if card else "",
+            last4=card.last4 if card else "",
+            email=request.customer_email,
+            ip=request.customer_ip or "",
+        )
+    )
+    Payment.objects.filter(pk=payment.pk).update(fraud_assessment_id=assessment.assessment_id)
+    payment.fraud_assessment_id = assessment.assessment_id
+
+    if assessment.decision == "block":
+        payment = _apply_failure(
+            payment.id,
+            actor=actor,
+            code="card_declined",
+            decline_code="fraudulent",
+            message=DECLINE_MESSAGES["fraudulent"],
+            reason=f"blocked by fraud rules: {', '.join(assessment.rules) or 'score'}",
+        )
+        _raise_declined(payment)
+
+    outcome = routing.authorize(
+        request=routing.PaymentRoutingRequest(
+            payment_id=payment.id,
+            merchant_id=payment.merchant_id,
+            livemode=payment.livemode,
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+            method=method_type,
+            token_id=request.token_id,
+            wallet=WalletData(type=request.wallet_type, token=request.wallet_token)
+            if method_type == "wallet"
+            else None,
+            brand=card.brand if card else "",
+            bin=card.bin if card else "",
+            card_country=card.country if card else "",
+            capture=False,
+            return_url=_three_ds_return_url(payment),
+            three_ds_required=assessment.decision == "challenge",
+        )
+    )
+    payment = apply_authorization(
+        payment_id=payment.id,
+        outcome=outcome.outcome,
+        provider=outcome.provider,
+        attempt_id=outcome.attempt_id,
+        provider_reference=outcome.provider_reference,
+        decline_code=outcome.decline_code,
+        message=outcome.message,
+        redirect_url=outcome.redirect_url,
+        actor=actor,
+    )
+    fraud.record_outcome(
+        payment_id=payment.id,
+        approved=payment.status in (Status.AUTHORIZED, Status.REQUIRES_ACTION),
+        decline_code=payment.decline_code,
+    )
+    if payment.status == Status.FAILED:
+        _raise_declined(payment)
+    if request.capture and payment.status == Status.AUTHORIZED:
+        payment = capture_payment(
+            payment_id=payment.id,
+            merchant_id=payment.merchant_id,
+            livemode=payment.livemode,
+            amount_minor=None,
+            actor=actor,
+        )
+    return payment
+
+
+def _three_ds_return_url(payment: Payment) -> str:
+    base = getattr(settings, "PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    return f"{base}/pay/return/{payment.id}"
+
+
+def _raise_declined(payment: Payment) -> None:
+    raise CardDeclined(
+        payment.failure_message or "The card was declined.",
+        code=payment.failure_code or "card_declined",
+        decline_code=payment.decline_code or None,
+        payment=render_payment(payment),
+    )
+
+
+def apply_authorization(
+    *,
+    payment_id: str,
+    outcome: Outcome,
+    provider: str,
+    attempt_id: str,
+    provider_reference: str,
+    decline_code: str,
+    message: str,
+    redirect_url: str,
+    actor: Actor,
+) -> Payment:
+    """Apply a provider's answer to a payment awaiting it (processing or requires_action).
+
+    Idempotent: an answer for a payment that has already moved on is ignored, so a webhook, the
+    status inquiry and the customer's return from 3-D Secure may all report the same outcome.
+    """
+    with transaction.atomic():
+        payment = _locked(payment_id, merchant_id=None, livemode=None)
+        before = payment.status
+        final = outcome in (Outcome.APPROVED, Outcome.HARD_DECLINE, Outcome.SOFT_DECLINE)
+        if payment.status == Status.REQUIRES_ACTION and final:
+            payment.resume()  # the customer finished the challenge; the provider has decided
+        if payment.status != Status.PROCESSING:
+            return payment
+        payment.provider = provider or payment.provider
+        payment.attempt_id = attempt_id or payment.attempt_id
+        payment.provider_reference = provider_reference or payment.provider_reference
+        if outcome == Outcome.APPROVED:
+            now = timezone.now()
+            payment.authorize(
+                authorized_at=now, expires_at=now + timedelta(seconds=_auth_expiry_s())
+            )
+            ledger.place_hold(
+                payment_id=payment.id,
+                reference=f"{payment.id}:hold",
+                merchant_id=payment.merchant_id,
+                provider=payment.provider,
+                amount_minor=payment.amount_minor,
+                currency=payment.currency,
+            )
+            reason = f"authorized by {provider}"
+        elif outcome == Outcome.REQUIRES_ACTION:
+            payment.require_action(
+                next_action={"type": "redirect_to_url", "redirect_to_url": {"url": redirect_url}}
+            )
+            reason = f"3-D Secure challenge at {provider}"
+        elif outcome == Outcome.TIMEOUT_UNKNOWN:
+            reason = f"no answer from {provider}; status inquiry scheduled"
+        else:
+            code = decline_code or (
+                "provider_unavailable" if outcome == Outcome.PROVIDER_ERROR else "generic_decline"
+            )
+            payment.fail(
+                code="card_declined",
+                message=DECLINE_MESSAGES.get(code, message or "The card was declined."),
+                decline_code=code,
+            )
+            reason = f"{outcome.value}: {code}"
+        payment.save()
+        _record(payment, before=before, actor=actor, reason=reason, attempt_id=attempt_id)
+    return payment
+
+
+def _apply_failure(
+    payment_id: str, *, actor: Actor, code: str, decline_code: str, message: str, reason: str
+) -> Payment:
+    with transaction.atomic():
+        payment = _locked(payment_id, merchant_id=None, livemode=None)
+        before = payment.status
+        payment.fail(code=code, message=message, decline_code=decline_code)
+        payment.save()
+        _record(payment, before=before, actor=actor, reason=reason)
+    return payment
+
+
+# --- capture / cancel / refund ------------------------------------------------------------
+
+
+def capture_payment(
+    *,
+    payment_id: str,
+    merchant_id: str | None,
+    livemode: bool | None,
+    amount_minor: int | None,
+    actor: Actor,
+) -> Payment:
+    """Capture all or part of an authorization; a partial capture releases the rest."""
+    with transaction.atomic():
+        payment = _locked(payment_id, merchant_id=merchant_id, livemode=livemode)
+        if payment.status != Status.AUTHORIZED:
+            raise _illegal(payment, "captured")
+        amount_minor = payment.amount_capturable_minor if amount_minor is None else amount_minor
+        if not 0 < amount_minor <= payment.amount_capturable_minor:
+            raise InvalidRequest(
+                f"amount must be between 1 and {payment.amount_capturable_minor} "
+                f"(the amount capturable).",
+                code="amount_too_large",
+                param="amount",
+            )
+        result = routing.capture(attempt_id=payment.attempt_id, amount_minor=amount_minor)
+        _require_success(result, action="capture")
+        before = payment.status
+        payment.capture(amount_minor=amount_minor)
+        payment.save()
+        ledger.capture_hold(
+            payment_id=payment.id, reference=f"{payment.id}:capture", amount_minor=amount_minor
+        )
+        released = payment.amount_minor - amount_minor
+        _record(
+            payment,
+            before=before,
+            actor=actor,
+            reason=f"captured {amount_minor}" + (f", released {released}" if released else ""),
+        )
+    return payment
+
+
+def cancel_payment(
+    *,
+    payment_id: str,
+    merchant_id: str | None,
+    livemode: bool | None,
+    actor: Actor,
+    reason: str = "",
+) -> Payment:
+    """Void an authorization (or abandon a payment waiting for the customer)."""
+    with transaction.atomic():
+        payment = _locked(payment_id, merchant_id=merchant_id, livemode=livemode)
+        if payment.status not in (Status.AUTHORIZED, Status.REQUIRES_ACTION):
+            raise _illegal(payment, "canceled")
+        before = payment.status
+        if payment.status == Status.AUTHORIZED:
+            result = routing.void(attempt_id=payment.attempt_id)
+            _require_success(result, action="void")
+            ledger.release_hold(payment_id=payment.id, reference=f"{payment.id}:void")
+        payment.cancel()
+        payment.save()
+        _record(payment, before=before, actor=actor, reason=reason or "canceled")
+    return payment
+
+
+def refund_payment(
+    *,
+    payment_id: str,
+    merchant_id: str | None,
+    livemode: bool | None,
+    amount_minor: int | None,
+    reason: str,
+    actor: Actor,
+) -> Refund:
+    """Refund part or all of what was captured and not yet refunded."""
+    with transaction.atomic():
+        payment = _locked(payment_id, merchant_id=merchant_id, livemode=livemode)
+        if payment.status not in (Status.CAPTURED, Status.PARTIALLY_REFUNDED):
+            raise _illegal(payment, "refunded")
+        refundable = payment.amount_captured_minor - payment.amount_refunded_minor
+        amount_minor = refundable if amount_minor is None else amount_minor
+        if not 0 < amount_minor <= refundable:
+            raise InvalidRequest(
+                f"amount must be between 1 and {refundable} (captured minus refunded).",
+                code="amount_too_large",
+                param="amount",
+            )
+        refund = Refund(
+            payment=payment,
+            amount_minor=amount_minor,
+            currency=payment.currency,
+            reason=reason,
+            actor=actor.name,
+        )
+        result = routing.refund(
+            attempt_id=payment.attempt_id, amount_minor=amount_minor, refund_reference=refund.id
+        )
+        _require_success(result, action="refund")
+        refund.status = Refund.RefundStatus.SUCCEEDED
+        refund.provider_reference = result.provider_reference
+        refund.save()
+        before = payment.status
+        if amount_minor == refundable:
+            payment.refund_rest(amount_minor=amount_minor)
+        else:
+            payment.refund_part(amount_minor=amount_minor)
+        payment.save()
+        ledger.post_refund(payment_id=payment.id, reference=refund.id, amount_minor=amount_minor)
+        _record(
+            payment,
+            before=before,
+            actor=actor,
+            reason=f"refunded {amount_minor}",
+            refund_id=refund.id,
+        )
+    return refund
+
+
+def _require_success(result: ProviderResult, *, action: str) -> None:
+    if result.outcome == Outcome.APPROVED:
+        return
+    raise InvalidRequest(
+        f"The provider did not {action}: {result.decline_code or result.outcome.value}. "
+        f"Nothing was changed; retry later.",
+        code=f"{action}_failed",
+        status=502 if result.outcome in (Outcome.PROVIDER_ERROR, Outcome.TIMEOUT_UNKNOWN) else 400,
+    )
+
+
+# --- jobs and callbacks ------------------------------------------------------------
+
+
+def expire_authorizations(*, now=None, batch_size: int = EXPIRY_BATCH_SIZE) -> int:
+    """Void authorizations past their expiry (7 days by default); returns how many."""
+    now = now or timezone.now()
+    due = list(
+        Payment.objects.filter(status=Status.AUTHORIZED, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    expired = 0
+    for payment_id in due:
+        try:
+            cancel_payment(
+                payment_id=payment_id,
+                merchant_id=None,
+                livemode=None,
+                actor=Actor.system("auth_expiry"),
+                reason="authorization expired",
+            )
+            expired += 1
+        except (InvalidState, InvalidRequest) as exc:
+            # Captured or canceled meanwhile, or the provider is down: the next run retries.
+            logger.warning("could not expire %s: %s", payment_id, exc)
+    return expired
+
+
+def on_attempt_resolved(attempt_id: str, payment_id: str, result: ProviderResult) -> None:
+    """Routing's status inquiry found out what happened to an attempt that timed out."""
+    apply_authorization(
+        payment_id=payment_id,
+        outcome=result.outcome,
+        provider=result.provider,
+        attempt_id=attempt_id,
+        provider_reference=result.provider_reference,
+        decline_code=result.decline_code,
+        message=result.message,
+        redirect_url=result.redirect_url,
+        actor=Actor.system("status_inquiry"),
+    )
+
+
+def complete_three_ds(*, payment_id: str) -> Payment:
+    """The customer came back from the 3-D Secure challenge: ask the provider what happened."""
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        raise NotFound(f"No such payment: '{payment_id}'")
+    if payment.status != Status.REQUIRES_ACTION or not payment.attempt_id:
+        return payment
+    result = routing.resolve_unknown_attempt(attempt_id=payment.attempt_id)
+    if result.outcome in (Outcome.TIMEOUT_UNKNOWN, Outcome.PROVIDER_ERROR, Outcome.REQUIRES_ACTION):
+        return payment  # still waiting; a webhook or a later return settles it
+    return apply_authorization(
+        payment_id=payment.id,
+        outcome=result.outcome,
+        provider=payment.provider,
+        attempt_id=payment.attempt_id,
+        provider_reference=result.provider_reference,
+        decline_code=result.decline_code,
+        message=result.message,
+        redirect_url="",
+        actor=Actor.system("three_ds_return"),
+    )
+
+
+def reject_for_fraud(payment_id: str, actor: str, reason: str) -> str:
+    """The fraud review queue rejected a payment: cancel it, or refund what was captured."""
+    payment = Payment.objects.get(pk=payment_id)
+    who = Actor(actor)
+    if payment.status in (Status.AUTHORIZED, Status.REQUIRES_ACTION):
+        cancel_payment(
+            payment_id=payment_id,
+            merchant_id=None,
+            livemode=None,
+            actor=who,
+            reason=f"fraud review: {reason}",
+        )
+        return "canceled"
+    if payment.status in (Status.CAPTURED, Status.PARTIALLY_REFUNDED):
+        refund_payment(
+            payment_id=payment_id,
+            merchant_id=None,
+            livemode=None,
+            amount_minor=None,
+            reason="fraudulent",
+            actor=who,
+        )
+        return "refunded"
+    return f"nothing to do ({payment.status})"

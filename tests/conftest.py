@@ -70,3 +70,37 @@ def client_for(key: str):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ledger_account_cache():
+    """The ledger caches account ids in-process once their creation commits. A test that runs
+    on-commit callbacks inside its rolled-back transaction would leave ids of accounts that no
+    longer exist; start every test with an empty cache."""
+    from ledger import services as ledger_services
+
+    ledger_services.forget_cached_accounts()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fraud_rules(request, settings):
+    """Every test sees the default fraud ruleset, freshly compiled.
+
+    The defaults are seeded by a data migration; a `transaction=True` test ends with a flush
+    that deletes them, so such tests seed them again. The in-process rule and FX caches are
+    emptied so no test evaluates another test's rules."""
+    from fraud import fx, rules
+
+    settings.FRAUD_RULES_RECHECK_S = 0
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        from fraud.defaults import seed_default_rules, seed_fx_rates
+        from fraud.models import FxRate, Rule
+
+        request.getfixturevalue("transactional_db")
+        seed_default_rules(Rule)
+        seed_fx_rates(FxRate)
+    rules.reset_cache()
+    fx.reset_cache()
+    yield
+    rules.reset_cache()

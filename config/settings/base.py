@@ -227,6 +227,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
         "pgserver": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
     },
 }
 

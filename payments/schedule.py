@@ -1,0 +1,5 @@
+"""Periodic payments jobs (merged into CELERY_BEAT_SCHEDULE by the settings)."""
+
+BEAT_SCHEDULE = {
+    "expire-authorizations": {"task": "payments.tasks.expire_authorizations", "schedule": 900},
+}

@@ -1,0 +1,337 @@
+"""The payments API over its whole life: authorize, capture, refund, cancel, decline, 3-D Secure,
+each path checked against the payment's own ledger."""
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.utils import timezone
+
+from ledger import selectors as ledger_selectors
+from payments.models import Payment, PaymentEvent
+from payments.services import expire_authorizations
+from tests.conftest import client_for
+from tests.payments.conftest import (
+    DECLINE_CARD,
+    FRAUD_CARD,
+    INSUFFICIENT_FUNDS_CARD,
+    THREE_DS_CARD,
+    distinct_card,
+    ledger_of,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_ledger_agrees(api, payment: dict) -> dict:
+    """The payment's ledger balances and says what the payment says."""
+    ledger = ledger_of(api, payment["id"])
+    assert ledger["balanced"] is True
+    summary = ledger_selectors.payment_summary(payment_id=payment["id"])
+    assert summary.balanced
+    assert summary.captured_minor == payment["amount_captured"]
+    assert summary.refunded_minor == payment["amount_refunded"]
+    assert summary.held_minor == payment["amount_capturable"]
+    by_currency: dict[str, int] = {}
+    for entry in ledger["data"]:
+        assert (entry["debit"] > 0) != (entry["credit"] > 0)
+        by_currency[entry["currency"]] = (
+            by_currency.get(entry["currency"], 0) + entry["debit"] - entry["credit"]
+        )
+    assert all(total == 0 for total in by_currency.values())
+    return ledger
+
+
+def test_authorize_returns_the_payment_object(api, pay):
+    response = pay(amount=2500, currency="eur", metadata={"order": "1001"})
+    assert response.status_code == 201, response.content
+    payment = response.json()
+    assert payment["id"].startswith("pay_")
+    assert payment["object"] == "payment"
+    assert payment["status"] == "authorized"
+    assert (payment["amount"], payment["amount_capturable"]) == (2500, 2500)
+    assert (payment["amount_captured"], payment["amount_refunded"]) == (0, 0)
+    assert payment["currency"] == "EUR"
+    assert payment["payment_method"]["type"] == "card"
+    assert payment["payment_method"]["card"]["last4"] == "4242"
+    assert payment["payment_method"]["card"]["brand"] == "visa"
+    assert payment["provider"] in ("sim-a", "sim-b")
+    assert payment["provider_reference"]
+    assert payment["fraud"]["decision"] in ("allow", "review")
+    assert 0 <= payment["fraud"]["score"] <= 100
+    assert payment["metadata"] == {"order": "1001"}
+    assert payment["livemode"] is False
+    assert "4242424242424242" not in response.content.decode()
+    assert_ledger_agrees(api, payment)
+    assert api.get(f"/api/payments/{payment['id']}").json() == payment
+
+
+def test_full_capture(api, pay):
+    payment = pay(amount=5000).json()
+    captured = api.post(f"/api/payments/{payment['id']}/capture", {}, format="json")
+    assert captured.status_code == 200, captured.content
+    body = captured.json()
+    assert body["status"] == "captured"
+    assert (body["amount_captured"], body["amount_capturable"]) == (5000, 0)
+    assert_ledger_agrees(api, body)
+
+
+def test_partial_capture_releases_the_rest(api, pay):
+    payment = pay(amount=10_000).json()
+    body = api.post(
+        f"/api/payments/{payment['id']}/capture", {"amount": 6000}, format="json"
+    ).json()
+    assert body["status"] == "captured"
+    assert (body["amount_captured"], body["amount_capturable"]) == (6000, 0)
+    summary = ledger_selectors.payment_summary(payment_id=payment["id"])
+    assert summary.held_minor == 0
+    assert_ledger_agrees(api, body)
+
+
+def test_capture_beyond_the_authorization_is_refused(api, pay):
+    payment = pay(amount=1000).json()
+    response = api.post(f"/api/payments/{payment['id']}/capture", {"amount": 1001}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "amount"
+    assert api.get(f"/api/payments/{payment['id']}").json()["status"] == "authorized"
+
+
+def test_partial_and_repeated_refunds_never_exceed_the_capture(api, pay):
+    payment = pay(amount=10_000).json()
+    api.post(f"/api/payments/{payment['id']}/capture", {"amount": 8000}, format="json")
+    first = api.post(f"/api/payments/{payment['id']}/refund", {"amount": 3000}, format="json")
+    assert first.status_code == 200, first.content
+    refund = first.json()
+    assert refund["id"].startswith("re_") and refund["object"] == "refund"
+    assert (refund["amount"], refund["status"]) == (3000, "succeeded")
+    body = api.get(f"/api/payments/{payment['id']}").json()
+    assert (body["status"], body["amount_refunded"]) == ("partially_refunded", 3000)
+    too_much = api.post(f"/api/payments/{payment['id']}/refund", {"amount": 5001}, format="json")
+    assert too_much.status_code == 400
+    assert too_much.json()["error"]["code"] == "amount_too_large"
+    rest = api.post(f"/api/payments/{payment['id']}/refund", {}, format="json").json()
+    assert rest["amount"] == 5000
+    body = api.get(f"/api/payments/{payment['id']}").json()
+    assert (body["status"], body["amount_refunded"]) == ("refunded", 8000)
+    assert_ledger_agrees(api, body)
+    again = api.post(f"/api/payments/{payment['id']}/refund", {"amount": 1}, format="json")
+    assert again.status_code == 400
+    assert again.json()["error"]["code"] == "payment_invalid_state"
+
+
+def test_cancel_voids_the_authorization(api, pay, providers):
+    payment = pay(amount=4200).json()
+    response = api.post(f"/api/payments/{payment['id']}/cancel", {}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["status"], body["amount_capturable"]) == ("canceled", 0)
+    assert_ledger_agrees(api, body)
+    record = next(
+        r for r in providers.records(body["provider"]) if r["id"] == body["provider_reference"]
+    )
+    assert record["status"] in ("voided", "canceled")
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [("capture", {}), ("refund", {"amount": 10}), ("cancel", {})],
+)
+def test_illegal_transitions_answer_payment_invalid_state(api, pay, action, body):
+    payment = pay(amount=1000).json()
+    api.post(f"/api/payments/{payment['id']}/cancel", {}, format="json")
+    response = api.post(f"/api/payments/{payment['id']}/{action}", body, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "payment_invalid_state")
+
+
+def test_refund_before_capture_is_an_invalid_state(api, pay):
+    payment = pay(amount=1000).json()
+    response = api.post(f"/api/payments/{payment['id']}/refund", {"amount": 10}, format="json")
+    assert response.json()["error"]["code"] == "payment_invalid_state"
+
+
+@pytest.mark.parametrize(
+    ("number", "decline_code"),
+    [(DECLINE_CARD, "generic_decline"), (INSUFFICIENT_FUNDS_CARD, "insufficient_funds")],
+)
+def test_a_decline_is_402_with_the_failed_payment_inside(api, pay, number, decline_code):
+    response = pay(amount=1500, number=number)
+    assert response.status_code == 402, response.content
+    error = response.json()["error"]
+    assert error["type"] == "card_error"
+    assert error["decline_code"] == decline_code
+    failed = error["payment"]
+    assert failed["status"] == "failed"
+    assert failed["decline_code"] == decline_code
+    assert failed["failure_code"] == "card_declined"
+    assert failed["failure_message"]
+    stored = api.get(f"/api/payments/{failed['id']}").json()
+    assert stored["status"] == "failed"
+    assert_ledger_agrees(api, stored)
+    assert ledger_of(api, failed["id"])["data"] == []
+
+
+def test_the_fraud_card_is_blocked_before_any_provider(api, pay, providers):
+    response = pay(amount=1500, number=FRAUD_CARD)
+    assert response.status_code == 402
+    error = response.json()["error"]
+    assert error["decline_code"] == "fraudulent"
+    assert error["payment"]["fraud"]["decision"] == "block"
+    assert providers.records("sim-a") == [] and providers.records("sim-b") == []
+
+
+def test_capture_true_authorizes_and_captures_in_one_call(api, pay):
+    response = pay(amount=3300, capture=True)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["status"], body["amount_captured"]) == ("captured", 3300)
+    assert body["capture_method"] == "automatic"
+    assert_ledger_agrees(api, body)
+
+
+def test_three_d_secure_step_up_then_authorized(api, pay, client):
+    response = pay(amount=2000, number=THREE_DS_CARD)
+    assert response.status_code == 201, response.content
+    payment = response.json()
+    assert payment["status"] == "requires_action"
+    url = payment["next_action"]["redirect_to_url"]["url"]
+    page = httpx.get(url)
+    assert page.status_code == 200
+    completed = httpx.post(url, data={"result": "complete"}, follow_redirects=False)
+    assert completed.status_code in (302, 303), completed.text
+    back = completed.headers["location"]
+    assert f"/pay/return/{payment['id']}" in back
+    returned = client.get(back[back.index("/pay/return/") :])
+    assert returned.status_code in (200, 302)
+    body = api.get(f"/api/payments/{payment['id']}").json()
+    assert body["status"] == "authorized"
+    assert body["next_action"] is None
+    assert_ledger_agrees(api, body)
+
+
+def test_three_d_secure_failure_fails_the_payment(api, pay, client):
+    payment = pay(amount=2000, number=THREE_DS_CARD).json()
+    url = payment["next_action"]["redirect_to_url"]["url"]
+    completed = httpx.post(url, data={"result": "fail"}, follow_redirects=False)
+    back = completed.headers["location"]
+    client.get(back[back.index("/pay/return/") :])
+    body = api.get(f"/api/payments/{payment['id']}").json()
+    assert body["status"] == "failed"
+    assert body["decline_code"] == "authentication_failed"
+
+
+def test_wallet_payment_is_authorized(api, providers):
+    body = {
+        "payment_method": {
+            "type": "wallet",
+            "wallet": {"type": "apple_pay", "token": "eyJhcHBsZS1wYXkiOnRydWV9"},
+        },
+        "amount": 1200,
+        "currency": "usd",
+    }
+    response = api.post("/api/payments", body, format="json")
+    assert response.status_code == 201, response.content
+    payment = response.json()
+    assert payment["status"] == "authorized"
+    assert payment["payment_method"] == {"type": "wallet", "wallet": {"type": "apple_pay"}}
+    assert_ledger_agrees(api, payment)
+
+
+def test_every_transition_is_logged(api, pay):
+    payment = pay(amount=1000).json()
+    api.post(f"/api/payments/{payment['id']}/capture", {}, format="json")
+    api.post(f"/api/payments/{payment['id']}/refund", {"amount": 400}, format="json")
+    moves = list(
+        PaymentEvent.objects.filter(payment_id=payment["id"]).values_list(
+            "from_status", "to_status"
+        )
+    )
+    assert moves == [
+        ("", "processing"),
+        ("processing", "authorized"),
+        ("authorized", "captured"),
+        ("captured", "partially_refunded"),
+    ]
+    assert all(
+        actor.startswith("api:")
+        for actor in PaymentEvent.objects.filter(payment_id=payment["id"]).values_list(
+            "actor", flat=True
+        )
+    )
+
+
+def test_status_field_cannot_be_assigned_directly(pay):
+    payment = Payment.objects.get(pk=pay(amount=1000).json()["id"])
+    with pytest.raises(AttributeError):
+        payment.status = "captured"
+
+
+def test_authorizations_expire_after_seven_days(api, pay):
+    payment = pay(amount=1000).json()
+    assert expire_authorizations() == 0
+    assert expire_authorizations(now=timezone.now() + timedelta(days=7, seconds=1)) == 1
+    body = api.get(f"/api/payments/{payment['id']}").json()
+    assert body["status"] == "canceled"
+    assert_ledger_agrees(api, body)
+
+
+def test_other_merchants_and_modes_get_404(api, pay, other_merchant, merchant):
+    payment_id = pay(amount=1000).json()["id"]
+    for key in (other_merchant.secret, merchant.live_secret):
+        client = client_for(key)
+        assert client.get(f"/api/payments/{payment_id}").status_code == 404
+        assert (
+            client.post(f"/api/payments/{payment_id}/capture", {}, format="json").status_code == 404
+        )
+        assert client.get(f"/api/payments/{payment_id}/ledger").status_code == 404
+
+
+def test_another_merchants_token_cannot_be_charged(api, other_merchant, providers):
+    foreign = client_for(other_merchant.publishable).post(
+        "/api/tokens",
+        {"card": {"number": "4242424242424242", "exp_month": 1, "exp_year": 2032, "cvc": "123"}},
+        format="json",
+    )
+    response = api.post(
+        "/api/payments",
+        {"token": foreign.json()["id"], "amount": 100, "currency": "eur"},
+        format="json",
+    )
+    assert response.status_code == 404
+    assert Payment.objects.count() == 0
+
+
+def test_list_filters_and_paginates(api, pay):
+    ids = [pay(amount=100 + i, number=distinct_card(i)).json()["id"] for i in range(4)]
+    api.post(f"/api/payments/{ids[0]}/capture", {}, format="json")
+    page = api.get("/api/payments?limit=2").json()
+    assert [row["id"] for row in page["data"]] == ids[::-1][:2]
+    assert page["has_more"] is True
+    nxt = api.get(f"/api/payments?limit=2&starting_after={page['data'][-1]['id']}").json()
+    assert [row["id"] for row in nxt["data"]] == ids[::-1][2:]
+    captured = api.get("/api/payments?status=captured").json()
+    assert [row["id"] for row in captured["data"]] == [ids[0]]
+    future = int((timezone.now() + timedelta(hours=1)).timestamp())
+    assert api.get(f"/api/payments?created[gte]={future}").json()["data"] == []
+    assert len(api.get(f"/api/payments?created[lte]={future}").json()["data"]) == 4
+    assert api.get("/api/payments?status=shipped").status_code == 400
+
+
+def test_merchant_receives_signed_webhooks_for_each_change(
+    api, pay, webhook_receiver, django_capture_on_commit_callbacks
+):
+    from standardwebhooks import Webhook
+
+    endpoint = api.post(
+        "/api/webhook-endpoints",
+        {"url": webhook_receiver.url.replace("{provider}", "shop"), "enabled_events": ["*"]},
+        format="json",
+    ).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = pay(amount=900).json()
+        api.post(f"/api/payments/{payment['id']}/capture", {}, format="json")
+    received = webhook_receiver.wait(2)
+    events = [Webhook(endpoint["secret"]).verify(r.body, r.headers) for r in received]
+    assert [event["type"] for event in events] == ["payment.authorized", "payment.captured"]
+    assert events[1]["data"]["object"]["amount_captured"] == 900
