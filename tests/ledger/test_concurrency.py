@@ -9,42 +9,19 @@ may reach any caller.
 from __future__ import annotations
 
 import multiprocessing
-import random
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from ledger import selectors, services
 from ledger.errors import LedgerInvalidState
-from ledger.services import Line
+from tests.ledger import posting_worker
 from tests.ledger.conftest import unique
 
 PROCESSES = 4
 POSTINGS_PER_PROCESS = 600
 SHARED_REFERENCES = 50  # posted by every process: each must be booked once
-
-
-def _worker(worker: int, accounts: dict[str, int], run_id: str, errors) -> None:
-    rng = random.Random(worker)
-    failures = 0
-    try:
-        for n in range(POSTINGS_PER_PROCESS + SHARED_REFERENCES):
-            shared = n >= POSTINGS_PER_PROCESS
-            reference = f"{run_id}:shared:{n}" if shared else f"{run_id}:{worker}:{n}"
-            lines = [
-                Line(account_id=accounts["receivable"], debit_minor=100),
-                Line(account_id=accounts["payable"], credit_minor=97),
-                Line(account_id=accounts["fees"], credit_minor=3),
-            ]
-            rng.shuffle(lines)
-            try:
-                services.post_transaction(kind="capture", reference=reference, lines=lines)
-            except Exception:  # any error reaching the caller fails the test
-                failures += 1
-    finally:
-        connection.close()
-        errors.put(failures)
 
 
 @pytest.mark.slow
@@ -59,11 +36,22 @@ def test_parallel_postings_to_hot_accounts_end_exact_without_errors():
         "payable": services.ensure_account(owner=merchant, kind="merchant_payable", currency="EUR"),
     }
     run_id = unique("run")
-    connections.close_all()  # children must open their own connections, not share ours
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")
     errors = context.Queue()
+    database_name = connection.settings_dict["NAME"]
     workers = [
-        context.Process(target=_worker, args=(i, accounts, run_id, errors))
+        context.Process(
+            target=posting_worker.run,
+            args=(
+                i,
+                accounts,
+                run_id,
+                errors,
+                database_name,
+                POSTINGS_PER_PROCESS,
+                SHARED_REFERENCES,
+            ),
+        )
         for i in range(PROCESSES)
     ]
     for process in workers:
@@ -109,9 +97,10 @@ def test_concurrent_refunds_of_one_payment_never_exceed_the_capture():
             for n in range(REFUNDS_PER_THREAD):
                 try:
                     services.post_refund(
-                        payment_id=payment_id, reference=f"{payment_id}:re:{thread}:{n}",
+                        payment_id=payment_id,
+                        reference=f"{payment_id}:re:{thread}:{n}",
                         amount_minor=1_000,
-                    )  # fmt: skip
+                    )
                     outcomes.append("refunded")
                 except LedgerInvalidState:
                     outcomes.append("refused")

@@ -11,6 +11,7 @@ from django.db import connection
 from ledger import selectors as ledger_selectors
 from payments.models import Payment, Refund
 from tests.conftest import client_for
+from tests.payments.conftest import distinct_card
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -98,7 +99,9 @@ def test_capture_racing_cancel_one_wins_the_other_gets_400(merchant, tokenize, p
     for round_ in range(3):
         api = client_for(merchant.secret)
         payment = api.post(
-            "/api/payments", {"token": tokenize(), "amount": 900, "currency": "eur"}, format="json"
+            "/api/payments",
+            {"token": tokenize(distinct_card(round_)), "amount": 900, "currency": "eur"},
+            format="json",
         ).json()
 
         def act(index: int):
