@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 PORT ?= 8000
-export PORT
+PSP_SIM_PORT ?= 8100
+PSP_SIM_URL ?= http://127.0.0.1:$(PSP_SIM_PORT)
+export PORT PSP_SIM_PORT PSP_SIM_URL
 
 .PHONY: run test lint format install install-dev bench migrate seed browser clean-local
 
@@ -41,7 +43,7 @@ run: install
 	@echo "  API docs:   http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "  Admin:      http://127.0.0.1:$(PORT)/admin/"
 	@echo "  Checkout:   http://127.0.0.1:$(PORT)/demo/checkout"
-	@echo "  Simulator:  http://127.0.0.1:$${PSP_SIM_PORT:-8100}/"
+	@echo "  Simulator:  $(PSP_SIM_URL)/_control/health"
 	@echo "  Ctrl-C stops everything; run again to reuse the data."
 	@echo ""
 	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.local/prometheus PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile
