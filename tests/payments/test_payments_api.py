@@ -335,3 +335,33 @@ def test_merchant_receives_signed_webhooks_for_each_change(
     events = [Webhook(endpoint["secret"]).verify(r.body, r.headers) for r in received]
     assert [event["type"] for event in events] == ["payment.authorized", "payment.captured"]
     assert events[1]["data"]["object"]["amount_captured"] == 900
+
+
+def test_provider_timeout_leaves_the_payment_processing_until_the_inquiry_resolves_it(
+    api, pay, providers, django_capture_on_commit_callbacks
+):
+    from routing.models import Provider
+
+    for provider in Provider.objects.filter(name__in=["sim-a", "sim-b"]):
+        provider.timeout_ms = 300
+        provider.save()  # saving invalidates the cached provider metadata
+        providers.control(provider.name, timeout_rate=1.0, timeout_s=1.0)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = pay(amount=5100)
+    assert response.status_code == 201, response.content
+    payment = response.json()
+    assert payment["status"] == "processing"
+    assert ledger_of(api, payment["id"])["data"] == []  # nothing held while unknown
+    chosen = payment["provider"]
+    other = {"sim-a": "sim-b", "sim-b": "sim-a"}[chosen]
+    assert providers.records(other) == []  # no second authorization elsewhere
+
+    for provider in ("sim-a", "sim-b"):
+        providers.control(provider, timeout_rate=0.0)
+    for callback in callbacks:  # the status inquiry task, as the worker would run it
+        callback()
+    body = api.get(f"/api/payments/{payment['id']}").json()
+    assert body["status"] == "authorized"
+    assert_ledger_agrees(api, body)
+    assert len(providers.records(chosen)) == 1
