@@ -51,6 +51,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def _scraper_allowed(request: HttpRequest) -> bool:
     if settings.METRICS_TOKEN:
         return request.headers.get("Authorization") == f"Bearer {settings.METRICS_TOKEN}"
+    if not settings.METRICS_ALLOW_LOOPBACK:
+        return False
     try:
         return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
     except ValueError:

@@ -12,15 +12,18 @@ _ALPHABET = string.digits + string.ascii_letters
 ID_RANDOM_BITS = 128
 
 
-def random_base62(bits: int = ID_RANDOM_BITS) -> str:
-    value = secrets.randbits(bits)
+def base62_of(value: int, bits: int = ID_RANDOM_BITS) -> str:
+    """`value` (< 2**bits) in base62, fixed width (22 characters for 128 bits)."""
     chars = []
     while value:
         value, index = divmod(value, 62)
         chars.append(_ALPHABET[index])
-    # Fixed width keeps ids the same length (22 chars for 128 bits).
     width = -(-bits * 1000 // 5954)  # ceil(bits / log2(62))
     return "".join(reversed(chars)).rjust(width, "0")
+
+
+def random_base62(bits: int = ID_RANDOM_BITS) -> str:
+    return base62_of(secrets.randbits(bits), bits)
 
 
 def new_id(prefix: str) -> str:

@@ -23,6 +23,7 @@ from config.api.errors import IdempotencyConflict, InvalidRequest
 from merchants.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 255
+MAX_CLAIM_RETRIES = 3  # a key released and re-taken between our insert and read, at most
 REPLAYED_HEADERS = ("Content-Type", "Location")
 
 
@@ -57,16 +58,24 @@ def _fingerprint_key() -> bytes:
 
 
 def claim(
-    *, merchant_id: str, livemode: bool, key: str, method: str, path: str, request_hash: str
+    *,
+    merchant_id: str,
+    livemode: bool,
+    key: str,
+    method: str,
+    path: str,
+    request_hash: str,
+    _depth: int = 0,
 ) -> Claim | StoredResponse:
     """Claim `key` for this request, or return the response to replay.
 
     Raises IdempotencyConflict: 400 `idempotency_key_reused` for a different request with the
     same key, 409 `idempotency_key_in_use` while the first request is still running.
     """
-    if not key or len(key) > MAX_KEY_LENGTH:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
         raise InvalidRequest(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", param="Idempotency-Key"
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
+            param="Idempotency-Key",
         )
     now = timezone.now()
     lock_s = settings.IDEMPOTENCY_LOCK_TIMEOUT_S
@@ -86,7 +95,26 @@ def claim(
     except IntegrityError:
         pass
 
-    existing = IdempotencyKey.objects.get(merchant_id=merchant_id, livemode=livemode, key=key)
+    existing = IdempotencyKey.objects.filter(
+        merchant_id=merchant_id, livemode=livemode, key=key
+    ).first()
+    if existing is None:
+        # Released (a 5xx) between our failed insert and this read: claim it again.
+        if _depth >= MAX_CLAIM_RETRIES:
+            raise IdempotencyConflict(
+                "A request with this Idempotency-Key is still being processed; retry later.",
+                code="idempotency_key_in_use",
+                status=409,
+            )
+        return claim(
+            merchant_id=merchant_id,
+            livemode=livemode,
+            key=key,
+            method=method,
+            path=path,
+            request_hash=request_hash,
+            _depth=_depth + 1,
+        )
     if existing.created < now - timedelta(seconds=settings.IDEMPOTENCY_RETENTION_S):
         # Expired but not purged yet: behave as if it were gone.
         taken = _take_over(existing, request_hash, method, path, now, lock_s, expired=True)
@@ -99,6 +127,7 @@ def claim(
             method=method,
             path=path,
             request_hash=request_hash,
+            _depth=_depth + 1,
         )
     if existing.request_hash != request_hash:
         raise IdempotencyConflict(

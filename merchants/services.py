@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
@@ -69,9 +71,35 @@ def revoke_api_key(*, api_key_id: str) -> ApiKey:
     return api_key
 
 
+def check_webhook_url(*, url: str, livemode: bool) -> None:
+    """Live endpoints must be https on a public host: our servers post to them, and a merchant
+    must not be able to point them at our own network."""
+    if not livemode:
+        return  # test mode: a developer's http://localhost receiver is the point
+    parsed = urlsplit(url)
+    host = (parsed.hostname or "").lower()
+    if parsed.scheme != "https":
+        raise InvalidRequest(
+            "Live webhook endpoints must use https.", param="url", code="url_invalid"
+        )
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+            raise InvalidRequest(
+                "Live webhook endpoints must be on a public host.", param="url", code="url_invalid"
+            ) from None
+        return
+    if not address.is_global:
+        raise InvalidRequest(
+            "Live webhook endpoints must be on a public address.", param="url", code="url_invalid"
+        )
+
+
 def create_webhook_endpoint(
     *, merchant_id: str, livemode: bool, url: str, enabled_events: list[str], description: str = ""
 ) -> WebhookEndpoint:
+    check_webhook_url(url=url, livemode=livemode)
     return WebhookEndpoint.objects.create(
         merchant_id=merchant_id,
         livemode=livemode,

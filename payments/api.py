@@ -353,6 +353,7 @@ class PaymentRefundView(ApiView):
             amount_minor=serializer.validated_data.get("amount"),
             reason=serializer.validated_data.get("reason", ""),
             actor=_actor(self),
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
         )
         return Response(render_refund(refund), status=status.HTTP_200_OK)
 

@@ -20,8 +20,6 @@ EXPONENTS: dict[str, int] = {
     "KWD": 3, "BHD": 3, "JOD": 3, "OMR": 3, "TND": 3,
 }  # fmt: skip
 
-DEFAULT_MAX_AMOUNT_MAJOR = 1_000_000
-
 
 def exponent(currency: str) -> int:
     return EXPONENTS[currency.upper()]
@@ -32,5 +30,4 @@ def is_supported(currency: str) -> bool:
 
 
 def max_amount_minor(currency: str) -> int:
-    major = getattr(settings, "PAYMENTS_MAX_AMOUNT_MAJOR", DEFAULT_MAX_AMOUNT_MAJOR)
-    return major * 10 ** exponent(currency)
+    return settings.PAYMENTS_MAX_AMOUNT_MAJOR * 10 ** exponent(currency)

@@ -12,7 +12,9 @@ def on_provider_payment_event(event: WebhookEvent) -> None:
     payment = (
         Payment.objects.filter(attempt_id=event.reference).first()
         if event.reference
-        else Payment.objects.filter(provider_reference=event.provider_reference).first()
+        else Payment.objects.filter(
+            provider=event.provider, provider_reference=event.provider_reference
+        ).first()
     )
     if payment is None:
         return

@@ -13,6 +13,7 @@ resolves.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +23,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from config.api.errors import CardDeclined, InvalidRequest, InvalidState, NotFound
+from config.api.errors import (
+    ApiError,
+    CardDeclined,
+    InvalidRequest,
+    InvalidState,
+    NotFound,
+    ProviderUnavailable,
+)
+from config.ids import base62_of
 from fraud import services as fraud
 from ledger import services as ledger
 from merchants import webhooks
@@ -34,7 +43,6 @@ from tokenization import selectors as vault
 
 logger = logging.getLogger("qr.payments")
 
-DEFAULT_AUTH_EXPIRY_S = 7 * 24 * 3600
 EXPIRY_BATCH_SIZE = 500
 
 DECLINE_MESSAGES = {
@@ -140,7 +148,7 @@ def _illegal(payment: Payment, action: str) -> InvalidState:
 
 
 def _auth_expiry_s() -> int:
-    return int(getattr(settings, "PAYMENTS_AUTH_EXPIRY_S", DEFAULT_AUTH_EXPIRY_S))
+    return settings.PAYMENTS_AUTH_EXPIRY_S
 
 
 # --- create / authorize ------------------------------------------------------------
@@ -258,19 +266,11 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
     )
     if payment.status == Status.FAILED:
         _raise_declined(payment)
-    if request.capture and payment.status == Status.AUTHORIZED:
-        payment = capture_payment(
-            payment_id=payment.id,
-            merchant_id=payment.merchant_id,
-            livemode=payment.livemode,
-            amount_minor=None,
-            actor=actor,
-        )
     return payment
 
 
 def _three_ds_return_url(payment: Payment) -> str:
-    base = getattr(settings, "PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
     return f"{base}/pay/return/{payment.id}"
 
 
@@ -299,6 +299,8 @@ def apply_authorization(
 
     Idempotent: an answer for a payment that has already moved on is ignored, so a webhook, the
     status inquiry and the customer's return from 3-D Secure may all report the same outcome.
+    A payment created with `capture: true` is captured as soon as it is authorized, however the
+    authorization arrived (at once, after 3-D Secure, or after a timeout).
     """
     with transaction.atomic():
         payment = _locked(payment_id, merchant_id=None, livemode=None)
@@ -344,7 +346,33 @@ def apply_authorization(
             reason = f"{outcome.value}: {code}"
         payment.save()
         _record(payment, before=before, actor=actor, reason=reason, attempt_id=attempt_id)
+    if payment.status == Status.AUTHORIZED and payment.capture_method == "automatic":
+        payment = _auto_capture(payment, actor=actor)
     return payment
+
+
+def _auto_capture(payment: Payment, *, actor: Actor) -> Payment:
+    """Capture after authorizing. A failure leaves the payment authorized (and says so in the
+    log and its event trail) rather than failing a request whose money is already held: the
+    merchant can capture it later, or the authorization expires and is voided."""
+    try:
+        return capture_payment(
+            payment_id=payment.id,
+            merchant_id=None,
+            livemode=None,
+            amount_minor=None,
+            actor=actor,
+        )
+    except ApiError as exc:
+        logger.warning("automatic capture of %s failed: %s", payment.id, exc.message)
+        payment = Payment.objects.get(pk=payment.id)
+        _record(
+            payment,
+            before=payment.status,
+            actor=actor,
+            reason=f"automatic capture failed: {exc.message}",
+        )
+        return payment
 
 
 def _apply_failure(
@@ -433,8 +461,13 @@ def refund_payment(
     amount_minor: int | None,
     reason: str,
     actor: Actor,
+    idempotency_key: str = "",
 ) -> Refund:
-    """Refund part or all of what was captured and not yet refunded."""
+    """Refund part or all of what was captured and not yet refunded.
+
+    With an Idempotency-Key the refund's id (sent to the provider as its reference) is derived
+    from the key, so a retry after a lost provider answer can never refund twice.
+    """
     with transaction.atomic():
         payment = _locked(payment_id, merchant_id=merchant_id, livemode=livemode)
         if payment.status not in (Status.CAPTURED, Status.PARTIALLY_REFUNDED):
@@ -454,6 +487,8 @@ def refund_payment(
             reason=reason,
             actor=actor.name,
         )
+        if idempotency_key:
+            refund.id = _refund_id_for_key(payment.id, idempotency_key)
         result = routing.refund(
             attempt_id=payment.attempt_id, amount_minor=amount_minor, refund_reference=refund.id
         )
@@ -478,14 +513,28 @@ def refund_payment(
     return refund
 
 
+def _refund_id_for_key(payment_id: str, idempotency_key: str) -> str:
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"refund:{payment_id}:{idempotency_key}".encode(), "sha256"
+    ).digest()
+    return f"re_{base62_of(int.from_bytes(digest[:16], 'big'))}"
+
+
 def _require_success(result: ProviderResult, *, action: str) -> None:
+    """Nothing changes here unless the provider said yes: a 502 `api_error` when it could not
+    be reached or did not answer (safe to retry with the same Idempotency-Key: the provider call
+    carries the same reference), a 400 when it refused."""
     if result.outcome == Outcome.APPROVED:
         return
+    if result.outcome in (Outcome.PROVIDER_ERROR, Outcome.TIMEOUT_UNKNOWN):
+        raise ProviderUnavailable(
+            f"The provider did not answer the {action}; nothing was changed. Retry with the "
+            f"same Idempotency-Key.",
+            code="provider_unavailable",
+        )
     raise InvalidRequest(
-        f"The provider did not {action}: {result.decline_code or result.outcome.value}. "
-        f"Nothing was changed; retry later.",
+        f"The provider refused the {action}: {result.decline_code or result.outcome.value}.",
         code=f"{action}_failed",
-        status=502 if result.outcome in (Outcome.PROVIDER_ERROR, Outcome.TIMEOUT_UNKNOWN) else 400,
     )
 
 
@@ -493,11 +542,19 @@ def _require_success(result: ProviderResult, *, action: str) -> None:
 
 
 def expire_authorizations(*, now=None, batch_size: int = EXPIRY_BATCH_SIZE) -> int:
-    """Void authorizations past their expiry (7 days by default); returns how many."""
+    """Void authorizations past their expiry (7 days by default) and cancel payments left
+    waiting for the customer (3-D Secure) past PAYMENTS_REQUIRES_ACTION_TTL_S; returns how
+    many."""
     now = now or timezone.now()
     due = list(
         Payment.objects.filter(status=Status.AUTHORIZED, expires_at__lte=now)
         .order_by("expires_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    abandoned_before = now - timedelta(seconds=settings.PAYMENTS_REQUIRES_ACTION_TTL_S)
+    due += list(
+        Payment.objects.filter(status=Status.REQUIRES_ACTION, created__lte=abandoned_before)
+        .order_by("created")
         .values_list("pk", flat=True)[:batch_size]
     )
     expired = 0
@@ -507,11 +564,11 @@ def expire_authorizations(*, now=None, batch_size: int = EXPIRY_BATCH_SIZE) -> i
                 payment_id=payment_id,
                 merchant_id=None,
                 livemode=None,
-                actor=Actor.system("auth_expiry"),
-                reason="authorization expired",
+                actor=Actor.system("expiry"),
+                reason="expired",
             )
             expired += 1
-        except (InvalidState, InvalidRequest) as exc:
+        except (InvalidState, InvalidRequest, ProviderUnavailable) as exc:
             # Captured or canceled meanwhile, or the provider is down: the next run retries.
             logger.warning("could not expire %s: %s", payment_id, exc)
     return expired

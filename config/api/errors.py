@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -88,12 +89,6 @@ class CardDeclined(ApiError):
 class IdempotencyConflict(ApiError):
     type = "idempotency_error"
     code = "idempotency_key_reused"
-
-
-class RateLimited(ApiError):
-    status = 429
-    type = "rate_limit_error"
-    code = "rate_limit"
 
 
 class ProviderUnavailable(ApiError):
@@ -196,7 +191,11 @@ def _from_drf(exc: drf.APIException) -> tuple[int, dict[str, Any], dict[str, str
     )
     message = str(exc.detail) if not isinstance(exc.detail, dict | list) else "Invalid request."
     if isinstance(exc, drf.ParseError):
-        message = "The request body is not valid JSON."
+        message = (
+            str(exc.detail)
+            if "NUL" in str(exc.detail) or "nested" in str(exc.detail)
+            else ("The request body is not valid JSON.")
+        )
     status = exc.status_code
     if isinstance(exc, drf.NotAuthenticated):
         status = 401
@@ -213,6 +212,13 @@ def render_exception(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str
             type=exc.type, code=exc.code, message=exc.message, param=exc.param, **exc.extra
         )
         return exc.status, body, dict(exc.headers)
+    if isinstance(exc, RequestDataTooBig):
+        body = error_body(
+            type="invalid_request_error",
+            code="request_too_large",
+            message="The request body is too large.",
+        )
+        return 413, body, {}
     if isinstance(exc, Http404):
         exc = drf.NotFound("No such object.")
     elif isinstance(exc, DjangoPermissionDenied):

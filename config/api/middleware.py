@@ -84,6 +84,13 @@ class ApiErrorMiddleware:
                 code="request_too_large",
                 message=f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
             )
+        if "\x00" in request.path_info or "%00" in request.META.get("QUERY_STRING", ""):
+            return json_error(
+                400,
+                type="invalid_request_error",
+                code="parameter_invalid",
+                message="The URL contains a NUL character, which is not allowed.",
+            )
         try:
             resolve(request.path_info)
         except Resolver404:

@@ -132,7 +132,7 @@ else:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["merchants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["merchants.authentication.SecretKeyRequired"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_RATE_LIMIT", default="100/s")},
@@ -167,11 +167,26 @@ IDEMPOTENCY_RETENTION_S = 24 * 3600
 # A claim whose request died without finishing (process killed) may be taken over after this.
 IDEMPOTENCY_LOCK_TIMEOUT_S = env.int("IDEMPOTENCY_LOCK_TIMEOUT_S", default=60)
 
+# Payments.
+# Where customers come back to from 3-D Secure (and hosted pages link to): this server's URL.
+PUBLIC_BASE_URL = env.str(
+    "PUBLIC_BASE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+)
+PAYMENTS_AUTH_EXPIRY_S = env.int("PAYMENTS_AUTH_EXPIRY_S", default=7 * 24 * 3600)
+PAYMENTS_MAX_AMOUNT_MAJOR = env.int("PAYMENTS_MAX_AMOUNT_MAJOR", default=1_000_000)
+# A payment waiting for the customer (3-D Secure) longer than this is canceled.
+PAYMENTS_REQUIRES_ACTION_TTL_S = env.int("PAYMENTS_REQUIRES_ACTION_TTL_S", default=24 * 3600)
+
 # Admin: staff sign in with a second factor. Only development settings may turn this off.
 ADMIN_REQUIRE_OTP = True
 
 # /metrics is for a scraper: loopback callers, or a bearer token when METRICS_TOKEN is set.
+# Behind a reverse proxy every caller looks like loopback, so production allows the token only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW_LOOPBACK = True
+
+# Messages (the admin shows a new API key once through one) stay on the server, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")

@@ -24,5 +24,12 @@ CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 ADMIN_REQUIRE_OTP = True
+METRICS_ALLOW_LOOPBACK = False
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+if not PUBLIC_BASE_URL.startswith("https://"):
+    raise SystemExit(
+        "PUBLIC_BASE_URL is not set: set it to this server's public https:// URL (customers "
+        "return there from 3-D Secure)."
+    )
 LOG_FORMAT = "json"
 LOGGING["handlers"]["console"]["formatter"] = "json"

@@ -138,6 +138,8 @@ def production_env() -> dict[str, str]:
         "VAULT_FINGERPRINT_KEY": key(),
         # No server behind this address: `check --deploy` needs no database.
         "DATABASE_URL": "postgres://postgres@127.0.0.1:1/none",
+        "PUBLIC_BASE_URL": "https://pay.example",
+        "REDIS_URL": "redis://127.0.0.1:6379/9",  # production runs several web processes
     }
 
 
@@ -145,3 +147,10 @@ def production_env() -> dict[str, str]:
 def test_production_check_deploy_is_clean():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", **production_env())
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_production_refuses_to_start_without_its_public_url():
+    result = run_manage("check", **{**production_env(), "PUBLIC_BASE_URL": ""})
+    assert result.returncode != 0
+    assert "PUBLIC_BASE_URL" in result.stderr + result.stdout

@@ -100,3 +100,26 @@ def test_create_api_key_command_reuses_an_existing_merchant(capsys, merchant):
     assert key.startswith("pk_live_")
     assert Merchant.objects.filter(name="Acme Shop").count() == 1
     assert ApiKey.objects.get(key_hash=services.hash_key(key)).merchant_id == merchant.merchant.pk
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://shop.example/hooks",
+        "https://127.0.0.1/hooks",
+        "https://10.0.0.5/h",
+        "https://localhost/h",
+    ],
+)
+def test_live_webhook_endpoints_must_be_public_https(merchant, url):
+    response = client_for(merchant.live_secret).post(
+        "/api/webhook-endpoints", {"url": url, "enabled_events": ["*"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert error_of(response)["param"] == "url"
+    ok = client_for(merchant.live_secret).post(
+        "/api/webhook-endpoints",
+        {"url": "https://shop.example/hooks", "enabled_events": ["*"]},
+        format="json",
+    )
+    assert ok.status_code == 201

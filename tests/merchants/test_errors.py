@@ -130,3 +130,41 @@ def test_every_response_carries_a_request_id(api, client):
     }
     assert len(ids) == 3
     assert all(value.startswith("req_") for value in ids)
+
+
+def test_nul_character_in_a_json_string_is_400_not_a_database_error(api):
+    body = {**ENDPOINT, "description": "nul\u0000here"}
+    error = assert_error(
+        api.post("/api/webhook-endpoints", body, format="json"),
+        400,
+        "invalid_request_error",
+        "parse_error",
+    )
+    assert "NUL" in error["message"]
+
+
+def test_nul_character_in_the_url_is_400(api):
+    assert_error(api.get("/api/webhook-endpoints/we_%00x"), 400, "invalid_request_error")
+    assert_error(
+        api.get("/api/webhook-endpoints?starting_after=we_%00"), 400, "invalid_request_error"
+    )
+
+
+def test_unprintable_idempotency_key_is_refused(api):
+    response = api.post(
+        "/api/webhook-endpoints", ENDPOINT, format="json", HTTP_IDEMPOTENCY_KEY="bad\u0000key"
+    )
+    error = assert_error(response, 400, "invalid_request_error")
+    assert error["param"] == "Idempotency-Key"
+
+
+def test_chunked_body_over_djangos_limit_is_413(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.API_MAX_BODY_BYTES = 10**9  # let it past the Content-Length check
+    body = {**ENDPOINT, "description": "x" * 2000}
+    assert_error(
+        api.post("/api/webhook-endpoints", body, format="json"),
+        413,
+        "invalid_request_error",
+        "request_too_large",
+    )

@@ -44,6 +44,16 @@ def test_metrics_are_not_public(client):
     assert response.status_code == 403
 
 
+def test_metrics_behind_a_proxy_need_the_token(client, settings):
+    settings.METRICS_ALLOW_LOOPBACK = False  # production: every caller looks like loopback
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+    settings.METRICS_TOKEN = "scrape-me"
+    response = client.get(
+        "/metrics", REMOTE_ADDR="127.0.0.1", HTTP_AUTHORIZATION="Bearer scrape-me"
+    )
+    assert response.status_code == 200
+
+
 def test_metrics_token_admits_a_remote_scraper(client, settings):
     settings.METRICS_TOKEN = "scrape-me"
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403

@@ -365,3 +365,57 @@ def test_provider_timeout_leaves_the_payment_processing_until_the_inquiry_resolv
     assert body["status"] == "authorized"
     assert_ledger_agrees(api, body)
     assert len(providers.records(chosen)) == 1
+
+
+def test_capture_true_is_honoured_after_three_d_secure(api, pay, client):
+    payment = pay(amount=2600, number=THREE_DS_CARD, capture=True).json()
+    assert payment["status"] == "requires_action"
+    url = payment["next_action"]["redirect_to_url"]["url"]
+    back = httpx.post(url, data={"result": "complete"}, follow_redirects=False).headers["location"]
+    client.get(back[back.index("/pay/return/") :])
+    body = api.get(f"/api/payments/{payment['id']}").json()
+    assert (body["status"], body["amount_captured"]) == ("captured", 2600)
+    assert_ledger_agrees(api, body)
+
+
+def test_abandoned_three_d_secure_payments_are_canceled(api, pay):
+    payment = pay(amount=2000, number=THREE_DS_CARD).json()
+    assert expire_authorizations() == 0
+    assert expire_authorizations(now=timezone.now() + timedelta(days=1, seconds=1)) == 1
+    assert api.get(f"/api/payments/{payment['id']}").json()["status"] == "canceled"
+
+
+def test_refund_retried_after_a_lost_provider_answer_refunds_once(api, pay, providers):
+    """The provider refunds but its answer never arrives: the retry with the same key sends the
+    same refund reference, so the provider replays instead of refunding again."""
+    from routing.models import Provider
+
+    payment = pay(amount=5000, capture=True).json()
+    provider = Provider.objects.get(name=payment["provider"])
+    provider.timeout_ms = 300
+    provider.save()
+    providers.control(provider.name, timeout_rate=1.0, timeout_s=1.0)
+    first = api.post(
+        f"/api/payments/{payment['id']}/refund",
+        {"amount": 1200},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="refund-once",
+    )
+    assert first.status_code == 502, first.content
+    assert first.json()["error"]["type"] == "api_error"
+    assert api.get(f"/api/payments/{payment['id']}").json()["amount_refunded"] == 0
+    providers.control(provider.name, timeout_rate=0.0)
+    retry = api.post(
+        f"/api/payments/{payment['id']}/refund",
+        {"amount": 1200},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="refund-once",
+    )
+    assert retry.status_code == 200, retry.content
+    record = next(
+        r for r in providers.records(provider.name) if r["id"] == payment["provider_reference"]
+    )
+    assert record["amount_refunded"] == 1200, record["refunds"]  # not 2400
+    body = api.get(f"/api/payments/{payment['id']}").json()
+    assert body["amount_refunded"] == 1200
+    assert_ledger_agrees(api, body)

@@ -1,4 +1,7 @@
-"""Seed (idempotently) a demo merchant with test keys and the staff users, and print them.
+"""Seed (idempotently) a demo merchant with test keys, the staff users and the providers.
+
+It lives in payments, the app that stands on all the others, because it seeds several of them
+(merchants, staff groups, routing's providers) and the lower apps must not import each other.
 
 Demo keys are written once to .local/demo_keys.json (development only: stored keys are hashes,
 so this file is the only place the plaintext survives). Staff users get a TOTP device; the
@@ -19,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from merchants import services
 from merchants.models import ApiKey
 from merchants.roles import FINANCE, SUPPORT, sync_staff_groups
+from routing import services as routing_services
 
 DEMO_MERCHANT = "Demo Shop"
 STAFF = [
@@ -39,10 +43,7 @@ class Command(BaseCommand):
         sync_staff_groups()
         keys = self._demo_keys()
         staff = [self._staff_user(*row) for row in STAFF]
-        from routing import services as routing_services
-
-        if hasattr(routing_services, "seed_providers"):
-            routing_services.seed_providers()
+        routing_services.seed_providers()
         if quiet:
             return
         write = self.stdout.write
