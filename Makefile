@@ -34,7 +34,7 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 run: install
-	@mkdir -p .local/prometheus
+	@rm -rf .local/prometheus && mkdir -p .local/prometheus
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
