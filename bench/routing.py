@@ -5,7 +5,8 @@ attempt rows, breaker, cascade, detokenization) to a real PSP simulator subproce
 sim-a approves 95 % and sim-b 90 %; half-way through the run sim-a's approval rate drops to
 40 %. Each strategy runs on the same traffic and simulator seed, with the cascade on (up to 3
 attempts) and off (one attempt), and the script prints approval rate, fees, attempts per
-payment and latency side by side, then one JSON line.
+payment, latency and each provider's share of first attempts before and after the drop side by
+side, then one JSON line.
 
 Creates its own throw-away database (TEST_DB_NAME, default `bench_routing`) and drops it.
 
@@ -49,8 +50,11 @@ APPROVAL_BEFORE, APPROVAL_AFTER, APPROVAL_SIM_B = 0.95, 0.40, 0.90
 CARDS = ["4111111111111111", "4012888888881881", "4000056655665556", "4917610000000000"]
 STRATEGIES = {
     "fixed_priority": {"strategies": ["priority"], "exploration_rate": 0.0},
-    "adaptive": {"strategies": ["approval_rate", "cost"], "exploration_rate": 0.05},
+    # Approval rate, then the same priority list: the only difference from fixed_priority is
+    # adaptation to measured approvals (not cost), so the comparison measures adaptation.
+    "adaptive": {"strategies": ["approval_rate", "priority"], "exploration_rate": 0.05},
 }
+PROVIDERS = ("sim-a", "sim-b")
 APPROVAL_WINDOW_S = 3600
 APPROVAL_WINDOW_MAX_ATTEMPTS = 50
 
@@ -95,6 +99,8 @@ def run_scenario(
     half = len(tokens) // 2
     approved = approved_second_half = fees_minor = attempts = 0
     latencies_ms: list[float] = []
+    # First-attempt provider per payment, before and after the drop: where routing sent traffic.
+    first_choice: dict[str, dict[str, int]] = {"before": {}, "after": {}}
     for index, token_id in enumerate(tokens):
         if index == half:
             sim.post("/_control/sim-a", json={"approval_rate": {"*": APPROVAL_AFTER}})
@@ -112,6 +118,10 @@ def run_scenario(
         )
         latencies_ms.append((time.perf_counter() - started) * 1000)
         attempts += len(outcome.attempts)
+        if outcome.attempts:
+            half_name = "after" if index >= half else "before"
+            first = outcome.attempts[0][1]
+            first_choice[half_name][first] = first_choice[half_name].get(first, 0) + 1
         if outcome.outcome.value == "approved":
             approved += 1
             approved_second_half += index >= half
@@ -129,6 +139,15 @@ def run_scenario(
         "attempts_per_payment": round(attempts / count, 3),
         "latency_p50_ms": round(latencies_ms[count // 2], 2),
         "latency_p95_ms": round(latencies_ms[int(count * 0.95)], 2),
+        **{
+            f"share_{provider}_{period}": round(
+                first_choice[period].get(provider, 0)
+                / (half if period == "before" else count - half),
+                3,
+            )
+            for period in ("before", "after")
+            for provider in PROVIDERS
+        },
     }
 
 
@@ -182,6 +201,7 @@ def print_table(results: list[dict[str, float | int | str]]) -> None:
     columns = ["approval_rate", "approval_rate_after_drop", "total_fees_minor",
                "fee_per_approval_minor", "attempts_per_payment", "latency_p50_ms",
                "latency_p95_ms"]  # fmt: skip
+    columns += [f"share_{p}_{period}" for period in ("before", "after") for p in PROVIDERS]
     for cascade in (False, True):
         rows = [r for r in results if r["cascade"] is cascade]
         print(f"\ncascade {'on (max 3 attempts)' if cascade else 'off (1 attempt)'}")

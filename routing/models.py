@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from config.ids import PrefixedIdField
+from routing.fees import validate_fee_schedule
 
 PROVIDER_KINDS = [("simulator", "Simulator"), ("stripe", "Stripe"), ("adyen", "Adyen")]
 METHODS = ["card", "wallet"]
@@ -28,7 +29,10 @@ class Provider(models.Model):
     currencies = ArrayField(models.CharField(max_length=3), default=list, blank=True)  # [] = all
     brands = ArrayField(models.CharField(max_length=20), default=list, blank=True)  # [] = all
     # {"*": {"percent_bp": 290, "fixed_minor": 30}, "JPY": {...}}: integer minor units only.
-    fee_schedule = models.JSONField(default=dict)
+    # Validated by full_clean (so the admin form): a malformed schedule is refused where it is
+    # typed, not discovered by the next payment. A field validator, not clean(), so a form
+    # without this field (the changelist's list_editable) is not blocked by a stored bad value.
+    fee_schedule = models.JSONField(default=dict, validators=[validate_fee_schedule])
     priority = models.PositiveIntegerField(default=100)  # lower is tried first
     weight = models.PositiveIntegerField(default=1)  # share in volume split
     credentials_env = models.CharField(max_length=40, blank=True)

@@ -7,22 +7,19 @@ signal receivers are connected in `RoutingConfig.ready`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
 
 from routing.conf import provider_cache_ttl_s
+from routing.fees import BASIS_POINTS, FeeRule, InvalidFeeSchedule, parse_fee_schedule
 from routing.models import Provider
 
+logger = logging.getLogger("qr.routing")
+
 CACHE_KEY = "routing:providers:v2"
-BASIS_POINTS = 10_000
-
-
-@dataclass(frozen=True)
-class FeeRule:
-    percent_bp: int
-    fixed_minor: int
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ def _config(row: Provider) -> ProviderConfig:
         methods=tuple(row.methods),
         currencies=tuple(c.upper() for c in row.currencies),
         brands=tuple(b.lower() for b in row.brands),
-        fees=_fees(row.fee_schedule),
+        fees=parse_fee_schedule(row.fee_schedule or {}),
         priority=row.priority,
         weight=row.weight,
         credentials_env=row.credentials_env,
@@ -77,20 +74,18 @@ def _config(row: Provider) -> ProviderConfig:
     )
 
 
-def _fees(schedule: dict[str, Any]) -> dict[str, FeeRule]:
-    return {
-        key.upper() if key != "*" else key: FeeRule(
-            percent_bp=int(rule.get("percent_bp", 0)), fixed_minor=int(rule.get("fixed_minor", 0))
-        )
-        for key, rule in (schedule or {}).items()
-    }
-
-
 def provider_configs() -> dict[str, ProviderConfig]:
-    """Every provider (enabled or not) by name, from the cache when it is warm."""
+    """Every provider (enabled or not) by name, from the cache when it is warm. A provider
+    whose stored fee schedule is invalid (written around the admin's validation) is left out
+    and logged as an error: one bad row must not fail every payment."""
     configs = cache.get(CACHE_KEY)
     if configs is None:
-        configs = {row.name: _config(row) for row in Provider.objects.all()}
+        configs = {}
+        for row in Provider.objects.all():
+            try:
+                configs[row.name] = _config(row)
+            except InvalidFeeSchedule as exc:
+                logger.error("provider %s skipped: invalid fee schedule: %s", row.name, exc)
         cache.set(CACHE_KEY, configs, provider_cache_ttl_s())
     return configs
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from routing import conf
@@ -39,19 +40,29 @@ def resolve_unknown_attempt(attempt_id: str, try_number: int = 1) -> str:
 
 @shared_task(name="routing.tasks.sweep_unresolved_attempts")
 def sweep_unresolved_attempts() -> int:
-    """Safety net for lost queue messages and crashed processes."""
-    stale = timezone.now() - dt.timedelta(seconds=PENDING_STALE_S)
-    ids = list(
+    """Safety net for lost queue messages and crashed processes. Only attempts whose inquiry
+    chain has gone quiet are picked: no status inquiry within
+    `inquiry_backoff_s(inquiry_max_tries)`, at least the longest wait of a live chain. The
+    chain is resumed where it stopped (try `inquiries + 1`), so it still ends after
+    `inquiry_max_tries` inquiries in all."""
+    now = timezone.now()
+    quiet_since = now - dt.timedelta(seconds=conf.inquiry_backoff_s(conf.inquiry_max_tries()))
+    recent_inquiry = Attempt.objects.filter(
+        parent=OuterRef("pk"), kind=AttemptKind.STATUS, created__gte=quiet_since
+    )
+    rows = list(
         Attempt.objects.filter(
             kind=AttemptKind.AUTHORIZE,
             outcome__in=[PENDING, "timeout_unknown"],
-            created__lt=stale,
+            created__lt=now - dt.timedelta(seconds=PENDING_STALE_S),
             inquiries__lt=conf.inquiry_max_tries(),
-        ).values_list("id", flat=True)[:SWEEP_BATCH]
+        )
+        .exclude(Exists(recent_inquiry))
+        .values_list("id", "inquiries")[:SWEEP_BATCH]
     )
-    for attempt_id in ids:
-        resolve_unknown_attempt.delay(attempt_id, conf.inquiry_max_tries())
-    return len(ids)
+    for attempt_id, inquiries in rows:
+        resolve_unknown_attempt.delay(attempt_id, inquiries + 1)
+    return len(rows)
 
 
 @shared_task(name="routing.tasks.process_incoming_event", acks_late=True)

@@ -16,8 +16,9 @@
 resultCode mapping: Authorised → APPROVED; RedirectShopper / ChallengeShopper / IdentifyShopper
 → REQUIRES_ACTION; Refused → SOFT or HARD decline by `REFUSAL_REASONS`; Cancelled → HARD_DECLINE;
 Error → PROVIDER_ERROR; Pending / Received → TIMEOUT_UNKNOWN (the outcome comes by
-notification). HTTP 500 → TIMEOUT_UNKNOWN; 401/403/422/other → PROVIDER_ERROR; no answer → by
-`transport_outcome`.
+notification). HTTP 500 → TIMEOUT_UNKNOWN; 400/422 (validation: the request itself is invalid) →
+HARD_DECLINE, never cascaded nor counted by the breaker; 401/403/429/other → PROVIDER_ERROR; no
+answer → by `transport_outcome`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from routing.interface import (
 
 CHECKOUT_VERSION = "v72"
 MAX_NOTIFICATION_ITEMS = 100
+# Validation errors: the request was refused as invalid (not the provider failing).
+VALIDATION_STATUSES = frozenset({400, 422})
 # refusalReasonCode (docs.adyen.com/development-resources/refusal-reasons) → (our code, retry?)
 REFUSAL_REASONS: dict[str, tuple[str, bool]] = {
     "2": ("generic_decline", False),
@@ -237,6 +240,8 @@ class AdyenAdapter:
             raise WebhookVerificationError("not an Adyen notification") from exc
         if not items or len(items) > MAX_NOTIFICATION_ITEMS:
             raise WebhookVerificationError("unexpected number of notification items")
+        for item in items:
+            _check_item_shape(item)
         events = []
         for item in items:
             if not any(_valid_hmac(item, key) for key in self._hmac_keys):
@@ -296,13 +301,23 @@ class AdyenAdapter:
         return ProviderResult(**common, latency_ms=watch.ms, raw=scrub(body), **on_success(body))
 
 
+def _check_item_shape(item: Any) -> None:
+    """A NotificationRequestItem and the objects in it that we read must be JSON objects; any
+    other shape is not an Adyen notification (and would fail later as a 500, not a 400)."""
+    if not isinstance(item, dict):
+        raise WebhookVerificationError("NotificationRequestItem is not an object")
+    for name in ("additionalData", "amount"):
+        if item.get(name) is not None and not isinstance(item[name], dict):
+            raise WebhookVerificationError(f"NotificationRequestItem.{name} is not an object")
+
+
 def _valid_hmac(item: dict[str, Any], key: str) -> bool:
     signature = (item.get("additionalData") or {}).get("hmacSignature")
     if not signature:
         return False
     try:
         return bool(adyen_util.is_valid_hmac_notification(item, key))
-    except (ValueError, KeyError, TypeError):  # a malformed key or item: not valid
+    except (ValueError, KeyError, TypeError, AttributeError):  # malformed: not valid
         return False
 
 
@@ -350,6 +365,15 @@ def _from_error(exc: Adyen.AdyenError) -> dict[str, Any]:
         raw = {}
     if status == 500:
         return {"outcome": Outcome.TIMEOUT_UNKNOWN, "message": "HTTP 500", "raw": raw}
+    if status in VALIDATION_STATUSES:
+        # Adyen refused the request itself (e.g. an invalid card number): nothing was
+        # authorized, the provider is healthy, and another provider would refuse it too.
+        return {
+            "outcome": Outcome.HARD_DECLINE,
+            "decline_code": f"adyen_{code}" if code else f"http_{status}",
+            "message": str(raw.get("message") or f"HTTP {status}")[:200],
+            "raw": raw,
+        }
     return {
         "outcome": Outcome.PROVIDER_ERROR,
         "decline_code": f"adyen_{code}" if code else f"http_{status}",

@@ -11,11 +11,17 @@
   tolerance) against each configured secret (rotation);
 - settlement: balance transactions of the day.
 
+Status inquiry mapping (`_from_intent_inquiry`): requires_capture / succeeded → APPROVED;
+requires_action → REQUIRES_ACTION; canceled → HARD_DECLINE `canceled`; requires_payment_method →
+HARD_DECLINE with the last_payment_error's decline code; processing (or anything else) →
+TIMEOUT_UNKNOWN, asked again later.
+
 Outcome mapping: requires_capture / succeeded → APPROVED; requires_action → REQUIRES_ACTION;
 a card error → SOFT or HARD decline by `DECLINE_RETRYABLE`; HTTP 500 → TIMEOUT_UNKNOWN (Stripe
-documents a 500 as indeterminate); 429, 502–504, 400/401/403 → PROVIDER_ERROR (nothing was
-done); no answer → by `transport_outcome`. The SDK never retries (max_network_retries=0): the
-cascade and the inquiry decide what happens next.
+documents a 500 as indeterminate); 400/422 (invalid request) → HARD_DECLINE, never cascaded nor
+counted by the breaker; 429, 502–504, 401/403 → PROVIDER_ERROR (nothing was done); no answer
+→ by `transport_outcome`. The SDK never retries (max_network_retries=0): the cascade and the
+inquiry decide what happens next.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from routing.interface import (
 WEBHOOK_TOLERANCE_S = 300
 SETTLEMENT_PAGE_LIMIT = 100
 SETTLEMENT_MAX_PAGES = 50
+# Validation errors: the request was refused as invalid (not Stripe failing).
+VALIDATION_STATUSES = frozenset({400, 422})
 # Stripe decline codes (docs.stripe.com/declines/codes) that another acquirer may approve.
 DECLINE_RETRYABLE: dict[str, bool] = {
     "processing_error": True,
@@ -199,7 +207,7 @@ class StripeAdapter:
         return self._run(
             reference,
             lambda: self._client.v1.payment_intents.retrieve(found.provider_reference),
-            _from_intent,
+            _from_intent_inquiry,
         )
 
     # -- webhooks and reports -------------------------------------------------------------
@@ -318,11 +326,39 @@ def _from_intent(intent: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _from_intent_inquiry(intent: dict[str, Any]) -> dict[str, Any]:
+    """What an authorization became, as a status inquiry reads it. Unlike the answer to a call
+    we just made, `canceled` means the authorization is gone (never to be captured) and
+    `processing` means Stripe itself does not know yet: keep asking."""
+    status = intent.get("status")
+    fields: dict[str, Any] = {
+        "provider_reference": intent.get("id", ""),
+        "amount_minor": intent.get("amount"),
+    }
+    if status in ("requires_capture", "succeeded"):
+        return {**fields, "outcome": Outcome.APPROVED}
+    if status == "requires_action":
+        next_action = intent.get("next_action") or {}
+        url = (next_action.get("redirect_to_url") or {}).get("url", "")
+        return {**fields, "outcome": Outcome.REQUIRES_ACTION, "redirect_url": url}
+    if status == "canceled":
+        reason = str(intent.get("cancellation_reason") or "")
+        return {**fields, "outcome": Outcome.HARD_DECLINE, "decline_code": "canceled",
+                "message": reason}  # fmt: skip
+    if status == "requires_payment_method":
+        error = intent.get("last_payment_error") or {}
+        code = normalize_decline(str(error.get("decline_code") or error.get("code") or ""))
+        return {**fields, "outcome": Outcome.HARD_DECLINE, "decline_code": code,
+                "message": str(error.get("message") or "")}  # fmt: skip
+    # processing, requires_confirmation, or a status we do not know: no answer yet.
+    return {**fields, "outcome": Outcome.TIMEOUT_UNKNOWN, "message": f"intent {status}"}
+
+
 def _from_search(result: dict[str, Any]) -> dict[str, Any]:
     found = result.get("data") or []
     if not found:
         return {"outcome": Outcome.TIMEOUT_UNKNOWN, "message": "not in Stripe's search index yet"}
-    return _from_intent(found[0])
+    return _from_intent_inquiry(found[0])
 
 
 def _from_refund(refund: dict[str, Any]) -> dict[str, Any]:
@@ -365,6 +401,15 @@ def _from_http_error(exc: stripe.StripeError) -> dict[str, Any]:
         code = code or "provider_unavailable"
     elif status == 404 and code == "resource_missing":
         return {"outcome": Outcome.HARD_DECLINE, "decline_code": "not_found", "raw": raw}
+    elif status in VALIDATION_STATUSES:
+        # invalid_request_error: Stripe refused the request itself (a bad parameter); nothing
+        # was done, Stripe is healthy, and another provider would be sent the same request.
+        return {
+            "outcome": Outcome.HARD_DECLINE,
+            "decline_code": code or f"http_{status}",
+            "message": exc.user_message or f"HTTP {status}",
+            "raw": raw,
+        }
     return {
         "outcome": Outcome.PROVIDER_ERROR,
         "decline_code": code or f"http_{status}",

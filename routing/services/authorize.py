@@ -101,7 +101,11 @@ def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
         return _no_attempt(decision, NO_PROVIDER, "No provider can take this payment now.")
     card_data = _card_data(request)
     history: list[tuple[Attempt, ProviderResult]] = []
-    for provider in decision.order[:budget]:
+    # The budget counts calls made, not candidates looked at: a provider its breaker refuses
+    # was never called and must not cost the card one of its attempts.
+    for provider in decision.order:
+        if len(history) >= budget:
+            break
         config = configs[provider]
         if not breaker.acquire(provider=provider):
             continue  # opened since ranking; the next candidate may still take it

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 
 from django.db import transaction
+from django.db.models import F
 
 from config.api.errors import InvalidRequest, InvalidState, NotFound
 from routing import breaker, events
@@ -91,7 +92,8 @@ def resolve_unknown_attempt(*, attempt_id: str) -> ProviderResult:
         auth, AttemptKind.STATUS, 0, lambda adapter: adapter.status(reference=auth.id)
     )
     if result.outcome in _STILL_UNKNOWN or result.outcome.value == auth.outcome:
-        Attempt.objects.filter(pk=auth.pk).update(inquiries=auth.inquiries + 1)
+        # F(): concurrent inquiries (chain and sweep) must not lose each other's count.
+        Attempt.objects.filter(pk=auth.pk).update(inquiries=F("inquiries") + 1)
         return result
     with transaction.atomic():
         locked = Attempt.objects.select_for_update().get(pk=auth.pk)
@@ -150,7 +152,11 @@ def _follow_up(
             decline_code="adapter_error",
             message=str(exc)[:200],
         )
-    breaker.record(provider=auth.provider, outcome=result.outcome)
+    if not (kind == AttemptKind.STATUS and result.outcome == Outcome.TIMEOUT_UNKNOWN):
+        # A status answer of "still unknown" is not the provider failing: Adyen's status() says
+        # so without any call, and Stripe's search index lags. Counting it would open breakers
+        # on healthy providers; counting it as a success would close a half-open one unproven.
+        breaker.record(provider=auth.provider, outcome=result.outcome)
     complete_attempt(attempt=attempt, result=result)
     return result
 

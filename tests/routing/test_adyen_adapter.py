@@ -67,7 +67,9 @@ def test_authorised_payment_is_approved_and_sent_with_our_reference(adapter, ser
     [
         ("payments_refused_not_enough_balance", Outcome.HARD_DECLINE, "insufficient_funds"),
         ("payments_refused_issuer_unavailable", Outcome.SOFT_DECLINE, "issuer_unavailable"),
-        ("payments_validation_422", Outcome.PROVIDER_ERROR, "adyen_101"),
+        # A request Adyen refuses as invalid is final: no cascade, no breaker failure.
+        ("payments_validation_422", Outcome.HARD_DECLINE, "adyen_101"),
+        ("payments_unauthorized_401", Outcome.PROVIDER_ERROR, "adyen_000"),
         ("payments_server_error_500", Outcome.TIMEOUT_UNKNOWN, ""),
         ("payments_timeout", Outcome.TIMEOUT_UNKNOWN, ""),
     ],

@@ -11,9 +11,9 @@ import pytest
 from Adyen import util as adyen_util
 from rest_framework.test import APIClient
 
-from routing import services
+from routing import breaker, services
 from routing.interface import Outcome
-from routing.models import Attempt, Provider
+from routing.models import Attempt, IncomingEvent, Provider
 from routing.providers import invalidate
 from tests.routing.conftest import RATED, card_token, payment_request
 from tests.routing.replay import ReplayServer, load
@@ -92,3 +92,85 @@ def test_lost_adyen_answer_is_settled_by_the_authorisation_notification(
     assert [(c[0], c[2].outcome) for c in resolved.calls] == [
         (outcome.attempt_id, Outcome.APPROVED)
     ]
+
+
+def _unknown_adyen_attempt(merchant) -> Attempt:
+    return Attempt.objects.create(
+        kind="authorize",
+        payment_id="pay_adyen_lost",
+        merchant_id=merchant.merchant.id,
+        provider="adyen",
+        method="card",
+        currency="EUR",
+        amount_minor=100,
+        outcome="timeout_unknown",
+    )
+
+
+def test_still_unknown_status_inquiries_leave_the_breaker_closed(merchant, adyen, monkeypatch):
+    monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "3")
+    attempt = _unknown_adyen_attempt(merchant)
+
+    for _ in range(6):  # twice the threshold: Adyen's status() answers "unknown" with no call
+        result = services.resolve_unknown_attempt(attempt_id=attempt.id)
+        assert result.outcome == Outcome.TIMEOUT_UNKNOWN
+
+    state = breaker.view(provider="adyen")
+    assert (state.state, state.consecutive_failures, state.window_failures) == ("closed", 0, 0)
+    attempt.refresh_from_db()
+    assert attempt.inquiries == 6
+    assert Attempt.objects.filter(parent=attempt, kind="status").count() == 6
+
+
+def test_adyen_validation_error_is_a_final_decline_not_a_provider_failure(
+    merchant, providers, sim, adyen
+):
+    # adyen first, then sim-b (seeded by `providers` before its credentials were set: disabled)
+    Provider.objects.filter(name="adyen").update(priority=0, enabled=True)
+    invalidate()
+    adyen.expect(load("adyen", "payments_validation_422"))
+    request = payment_request(
+        merchant, token_id=card_token(merchant, RATED), exclude_providers=("sim-a",)
+    )
+
+    outcome = services.authorize(request=request)
+
+    assert (outcome.outcome, outcome.decline_code) == (Outcome.HARD_DECLINE, "adyen_101")
+    assert [a[1] for a in outcome.attempts] == ["adyen"]
+    assert sim.records("sim-b") == []  # not cascaded
+    assert breaker.view(provider="adyen").consecutive_failures == 0
+
+
+def _signed_notification() -> dict:
+    return json.loads(_notification("att_x", success=True))
+
+
+def _malformed(case: str) -> bytes:
+    payload = _signed_notification()
+    item = payload["notificationItems"][0]["NotificationRequestItem"]
+    if case == "item_not_object":
+        payload["notificationItems"][0]["NotificationRequestItem"] = ["not", "an", "object"]
+    elif case == "item_is_string":
+        payload["notificationItems"][0]["NotificationRequestItem"] = "pspReference"
+    elif case == "additional_data_string":
+        item["additionalData"] = "hmacSignature=abc"
+    elif case == "additional_data_list":
+        item["additionalData"] = [item["additionalData"]]
+    elif case == "amount_not_object":
+        item["amount"] = 2000
+    return json.dumps(payload).encode()
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["item_not_object", "item_is_string", "additional_data_string", "additional_data_list",
+     "amount_not_object"],
+)  # fmt: skip
+def test_malformed_adyen_notification_is_a_400_and_nothing_is_stored(adyen, case):
+    response = APIClient().post(
+        "/api/webhooks/adyen", data=_malformed(case), content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "webhook_signature_invalid"
+    assert not IncomingEvent.objects.exists()

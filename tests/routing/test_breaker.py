@@ -102,3 +102,20 @@ def test_half_open_breaker_admits_exactly_one_probe_across_concurrent_callers(mo
 
     assert sorted(admitted) == [False] * (PROBE_THREADS - 1) + [True]
     assert breaker.record(provider="shared", outcome=Outcome.APPROVED) == "closed"
+
+
+def test_provider_refused_by_its_breaker_does_not_use_up_an_attempt(
+    merchant, providers, sim, monkeypatch
+):
+    monkeypatch.setenv("ROUTING_MAX_ATTEMPTS_PER_PAYMENT", "1")
+    monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "1")
+    breaker.record(provider="sim-a", outcome=Outcome.PROVIDER_ERROR)  # sim-a is open now
+    # Ranking read the breaker before it opened (another process's failure landed in between):
+    # sim-a is still ranked first, and only `acquire` refuses it.
+    monkeypatch.setattr(breaker, "is_available", lambda *, provider: True)
+
+    outcome = services.authorize(request=payment_request(merchant, token_id=card_token(merchant)))
+
+    assert (outcome.outcome, outcome.provider) == (Outcome.APPROVED, "sim-b")
+    assert [a[1] for a in outcome.attempts] == ["sim-b"]
+    assert sim.records("sim-a") == []

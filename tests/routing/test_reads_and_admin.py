@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -87,3 +89,111 @@ def test_admin_pages_render(db, page):
     response = client.get(f"/admin/routing/{page}/")
 
     assert response.status_code == 200
+
+
+INVALID_FEE_SCHEDULES = [
+    {"*": 290},  # a bare number where a rule belongs
+    {"*": {"percent_bp": "2.9", "fixed_minor": 30}},  # a string
+    {"*": {"percent_bp": 2.9, "fixed_minor": 30}},  # a float
+    {"*": {"percent_bp": 290, "fixed_minor": -1}},
+    {"*": {"percent_bp": 290}},  # a key missing
+    {"*": {"percent": 290, "fixed_minor": 30}},  # a misspelt key
+    {"EURO": {"percent_bp": 290, "fixed_minor": 30}},  # not a currency code
+    {"*": {"percent_bp": True, "fixed_minor": 30}},
+    [{"percent_bp": 290, "fixed_minor": 30}],  # not an object
+]
+
+
+@pytest.mark.parametrize("schedule", INVALID_FEE_SCHEDULES)
+def test_model_validation_refuses_a_malformed_fee_schedule(db, schedule):
+    provider = Provider(name="p1", kind="simulator", methods=["card"], fee_schedule=schedule)
+
+    with pytest.raises(ValidationError) as refused:
+        provider.full_clean()
+
+    assert "fee_schedule" in refused.value.message_dict
+
+
+def test_model_validation_accepts_a_schedule_per_currency_with_a_default(db):
+    provider = Provider(
+        name="p1",
+        kind="simulator",
+        methods=["card"],
+        fee_schedule={"*": {"percent_bp": 290, "fixed_minor": 30},
+                      "jpy": {"percent_bp": 300, "fixed_minor": 0}},
+    )  # fmt: skip
+
+    provider.full_clean()
+
+
+def _staff_client() -> Client:
+    staff = User.objects.create_superuser("ops", "ops@example.com", "pw-not-used")
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    client = Client()
+    client.force_login(staff)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id  # as after a verified second factor
+    session.save()
+    return client
+
+
+def _provider_form(provider: Provider, fee_schedule: str) -> dict[str, str]:
+    return {
+        "name": provider.name, "kind": provider.kind, "enabled": "on",
+        "methods": ",".join(provider.methods), "currencies": "", "brands": "",
+        "fee_schedule": fee_schedule, "priority": str(provider.priority),
+        "weight": str(provider.weight), "credentials_env": provider.credentials_env,
+        "base_url": provider.base_url, "timeout_ms": str(provider.timeout_ms),
+    }  # fmt: skip
+
+
+def test_admin_refuses_a_malformed_fee_schedule_and_payments_keep_working(db):
+    services.seed_providers()
+    provider = Provider.objects.get(name="sim-a")
+    before = provider.fee_schedule
+    client = _staff_client()
+    url = f"/admin/routing/provider/{provider.pk}/change/"
+
+    refused = client.post(url, _provider_form(provider, '{"*": 290}'))
+    accepted = client.post(
+        url, _provider_form(provider, '{"*": {"percent_bp": 100, "fixed_minor": 5}}')
+    )
+
+    assert refused.status_code == 200  # the form again, with the error
+    assert "fee_schedule" in refused.context["adminform"].form.errors
+    assert accepted.status_code == 302
+    provider.refresh_from_db()
+    assert provider.fee_schedule == {"*": {"percent_bp": 100, "fixed_minor": 5}} != before
+    assert provider_configs()["sim-a"].fee_minor(amount_minor=1000, currency="EUR") == 15
+
+
+def test_provider_with_an_invalid_stored_fee_schedule_is_skipped_not_fatal(db, caplog):
+    services.seed_providers()
+    # Written around the model's validation (a script, a raw update).
+    Provider.objects.filter(name="sim-a").update(fee_schedule={"*": {"percent_bp": "2.9"}})
+    cache.delete(CACHE_KEY)
+
+    with caplog.at_level(logging.ERROR, logger="qr.routing"):
+        configs = provider_configs()
+
+    assert "sim-a" not in configs and "sim-b" in configs
+    assert any("sim-a" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
+
+
+def test_changelist_edit_of_priority_is_not_blocked_by_a_stored_bad_fee_schedule(db):
+    services.seed_providers()
+    Provider.objects.filter(name="sim-a").update(fee_schedule={"*": 290})  # around validation
+    rows = list(Provider.objects.all())
+    data = {"form-TOTAL_FORMS": str(len(rows)), "form-INITIAL_FORMS": str(len(rows)),
+            "form-MIN_NUM_FORMS": "0", "form-MAX_NUM_FORMS": "1000", "_save": "Save"}  # fmt: skip
+    for index, row in enumerate(rows):
+        data[f"form-{index}-id"] = str(row.pk)
+        data[f"form-{index}-priority"] = str(row.priority + 1)
+        data[f"form-{index}-weight"] = str(row.weight)
+        if row.enabled:
+            data[f"form-{index}-enabled"] = "on"
+
+    response = _staff_client().post("/admin/routing/provider/", data)
+
+    assert response.status_code == 302
+    assert Provider.objects.get(name="sim-b").priority == 3

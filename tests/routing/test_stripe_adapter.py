@@ -85,6 +85,9 @@ def test_three_ds_intent_requires_action_with_the_redirect(adapter, server):
         ("authorize_processing_error", Outcome.SOFT_DECLINE, "processing_error"),
         ("authorize_api_error_500", Outcome.TIMEOUT_UNKNOWN, ""),
         ("authorize_rate_limited", Outcome.PROVIDER_ERROR, "rate_limited"),
+        # A request Stripe refuses as invalid is final: no cascade, no breaker failure.
+        ("authorize_invalid_request_400", Outcome.HARD_DECLINE, "parameter_invalid_integer"),
+        ("authorize_unauthorized_401", Outcome.PROVIDER_ERROR, "http_401"),
         ("authorize_timeout", Outcome.TIMEOUT_UNKNOWN, ""),
     ],
 )
@@ -146,6 +149,34 @@ def test_status_inquiry_searches_by_our_reference_then_retrieves(adapter, server
     assert server.received[1].path == "/v1/payment_intents/pi_3MtwBwLkdIwHu7ix28a3tqPa"
     # Stripe's search index lags: an empty answer is not proof that nothing was authorized.
     assert empty.outcome == Outcome.TIMEOUT_UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("retrieved", "outcome", "code"),
+    [
+        ("retrieve", Outcome.APPROVED, ""),
+        ("retrieve_canceled", Outcome.HARD_DECLINE, "canceled"),
+        ("retrieve_processing", Outcome.TIMEOUT_UNKNOWN, ""),
+        ("retrieve_requires_payment_method", Outcome.HARD_DECLINE, "insufficient_funds"),
+    ],
+)
+def test_status_inquiry_reads_the_intents_current_state(adapter, server, retrieved, outcome, code):
+    # The search hit is stale (requires_capture); the retrieved intent is what counts.
+    server.expect(load("stripe", "search_found"))
+    server.expect(load("stripe", retrieved))
+
+    result = adapter.status(reference="att_fixture_1")
+
+    assert (result.outcome, result.decline_code) == (outcome, code)
+    assert result.provider_reference == "pi_3MtwBwLkdIwHu7ix28a3tqPa"
+
+
+def test_void_answered_with_a_canceled_intent_is_still_a_successful_void(adapter, server):
+    server.expect(load("stripe", "cancel"))
+
+    result = adapter.void(reference="att_1", provider_reference="pi_3MtwBwLkdIwHu7ix28a3tqPa")
+
+    assert result.outcome == Outcome.APPROVED
 
 
 def _signed(payload: str, secret: str, at: int) -> dict[str, str]:

@@ -3,13 +3,18 @@ tried for the payment meanwhile."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.db.models import F
+from django.utils import timezone
 
 from config.api.errors import InvalidState
-from routing import services
+from routing import conf, services, tasks
 from routing.interface import Outcome
 from routing.models import Attempt, Provider
 from routing.providers import invalidate
+from routing.services import followups
 from routing.tasks import sweep_unresolved_attempts
 from tests.routing.conftest import THREE_DS, card_token, payment_request
 
@@ -140,3 +145,70 @@ def test_seeded_sim_base_url_overrides_the_environment(merchant, db, sim, monkey
     outcome = services.authorize(request=payment_request(merchant, token_id=card_token(merchant)))
 
     assert outcome.outcome == Outcome.APPROVED
+
+
+def _unknown_attempt_with_inquiries(merchant, *, inquiries: int, last_inquiry_s_ago: int):
+    long_ago = timezone.now() - dt.timedelta(hours=1)
+    attempt = Attempt.objects.create(
+        kind="authorize", payment_id="pay_chain", merchant_id=merchant.merchant.id,
+        provider="sim-a", method="card", currency="EUR", amount_minor=100,
+        outcome="timeout_unknown", inquiries=inquiries,
+    )  # fmt: skip
+    status = Attempt.objects.create(
+        kind="status", parent=attempt, payment_id="pay_chain", merchant_id=merchant.merchant.id,
+        provider="sim-a", method="card", currency="EUR", amount_minor=0,
+        outcome="timeout_unknown",
+    )  # fmt: skip
+    Attempt.objects.filter(pk=attempt.pk).update(created=long_ago)
+    Attempt.objects.filter(pk=status.pk).update(
+        created=timezone.now() - dt.timedelta(seconds=last_inquiry_s_ago)
+    )
+    return attempt
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[tuple]:
+    """What the sweep queues, instead of running the inquiry chain eagerly."""
+    calls: list[tuple] = []
+    monkeypatch.setattr(tasks.resolve_unknown_attempt, "delay", lambda *args: calls.append(args))
+    return calls
+
+
+def test_sweep_leaves_an_attempt_whose_backoff_chain_is_still_running(db, merchant, queued):
+    max_wait_s = conf.inquiry_backoff_s(conf.inquiry_max_tries())
+    _unknown_attempt_with_inquiries(merchant, inquiries=3, last_inquiry_s_ago=max_wait_s - 30)
+
+    assert sweep_unresolved_attempts() == 0
+    assert queued == []
+
+
+def test_sweep_resumes_a_quiet_chain_at_its_next_try(db, merchant, queued):
+    max_wait_s = conf.inquiry_backoff_s(conf.inquiry_max_tries())
+    attempt = _unknown_attempt_with_inquiries(
+        merchant, inquiries=3, last_inquiry_s_ago=max_wait_s + 30
+    )
+
+    assert sweep_unresolved_attempts() == 1
+    assert queued == [(attempt.id, 4)]  # not the last try: the chain continues with backoff
+
+
+def test_inquiry_count_adds_to_the_stored_value_not_a_stale_copy(
+    merchant, providers, sim, monkeypatch
+):
+    attempt = _unknown_attempt_with_inquiries(merchant, inquiries=2, last_inquiry_s_ago=0)
+    sim.control("sim-a", outage=True)  # the inquiry gets no answer: still unknown
+    stale_copy = Attempt.objects.get(pk=attempt.pk)
+    original = followups._authorization
+
+    def authorization_then_concurrent_inquiry(attempt_id, *, need_approved):
+        auth = original(attempt_id, need_approved=need_approved)
+        # Another worker's inquiry is counted while this one is at the provider.
+        Attempt.objects.filter(pk=attempt_id).update(inquiries=F("inquiries") + 1)
+        return auth
+
+    monkeypatch.setattr(followups, "_authorization", authorization_then_concurrent_inquiry)
+
+    followups.resolve_unknown_attempt(attempt_id=stale_copy.id)
+
+    attempt.refresh_from_db()
+    assert attempt.inquiries == 4  # 2 + the concurrent one + ours
