@@ -1,9 +1,12 @@
 """Merchant reads."""
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
 from config.api.errors import NotFound
-from merchants.models import WebhookEndpoint
+from merchants.models import ApiKey, Merchant, WebhookEndpoint
+from merchants.services import hash_key
 
 
 def webhook_endpoints(*, merchant_id: str, livemode: bool) -> QuerySet[WebhookEndpoint]:
@@ -30,3 +33,33 @@ def webhook_endpoint(*, merchant_id: str, livemode: bool, endpoint_id: str) -> W
     if endpoint is None:
         raise NotFound(f"No such webhook endpoint: '{endpoint_id}'", param="id")
     return endpoint
+
+
+@dataclass(frozen=True)
+class KeyScope:
+    """Whose key it is and in which mode; what a page keyed by a publishable key may act for."""
+
+    merchant_id: str
+    livemode: bool
+
+
+def publishable_key_scope(*, key: str) -> KeyScope | None:
+    """The merchant and mode of an active (not revoked) publishable key; None for anything else,
+    secret keys included (a page must never be driven by one)."""
+    if not key.startswith("pk_"):
+        return None
+    found = (
+        ApiKey.objects.filter(
+            key_hash=hash_key(key), kind=ApiKey.Kind.PUBLISHABLE, revoked_at__isnull=True
+        )
+        .values_list("merchant_id", "livemode")
+        .first()
+    )
+    return KeyScope(merchant_id=found[0], livemode=found[1]) if found else None
+
+
+def allowed_origins(*, merchant_id: str) -> list[str]:
+    """The origins allowed to embed this merchant's hosted pages, as stored (not normalized);
+    empty for an unknown merchant."""
+    stored = Merchant.objects.filter(pk=merchant_id).values_list("allowed_origins", flat=True)
+    return [origin for origin in (stored.first() or []) if isinstance(origin, str)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,14 +33,21 @@ REDELIVERY_BATCH_SIZE = 200
 
 
 def emit_event(
-    *, merchant_id: str, livemode: bool, event_type: str, data: dict[str, Any]
+    *,
+    merchant_id: str,
+    livemode: bool,
+    event_type: str,
+    data: dict[str, Any] | Callable[[], dict[str, Any]],
 ) -> list[str]:
-    """Queue `event_type` for every endpoint of the merchant that subscribes to it."""
+    """Queue `event_type` for every endpoint of the merchant that subscribes to it. `data` may
+    be a callable, so the object is only rendered when someone subscribes."""
     endpoints = active_endpoints_for_event(
         merchant_id=merchant_id, livemode=livemode, event_type=event_type
     )
     if not endpoints:
         return []
+    if callable(data):
+        data = data()
     event_id = new_id("evt")
     payload = {
         "id": event_id,

@@ -125,7 +125,7 @@ def _record(payment: Payment, *, before: str, actor: Actor, reason: str = "", **
             merchant_id=payment.merchant_id,
             livemode=payment.livemode,
             event_type=event_type,
-            data=render_payment(payment),
+            data=lambda: render_payment(payment),
         )
 
 

@@ -21,6 +21,41 @@ from tokenization import services
 from tokenization.models import Token
 
 MAX_CARD_TEXT_CHARS = 40
+# An unknown parameter's name is echoed in the error only when it cannot be card data: at most
+# this many digits and characters. `{"card": {"4242 4242 4242 4242": "x"}}` must not come back.
+MAX_ECHOED_NAME_DIGITS = 4
+MAX_ECHOED_NAME_CHARS = 40
+WITHHELD_NAME = "<withheld>"
+
+
+def safe_param_name(name: Any) -> str:
+    """An unknown parameter's name as the error may show it."""
+    text = str(name)
+    digits = sum(char.isdigit() for char in text)
+    if digits > MAX_ECHOED_NAME_DIGITS or len(text) > MAX_ECHOED_NAME_CHARS:
+        return WITHHELD_NAME
+    return text
+
+
+class _VaultStrictSerializer(StrictSerializer):
+    """StrictSerializer whose unknown-parameter error never repeats a name that could be a
+    card number (a client that put the number in a key must not get it back, nor our logs)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key not in self.fields:
+                    name = safe_param_name(key)
+                    message = (
+                        f"Received unknown parameter: {name}"
+                        if name != WITHHELD_NAME
+                        else "Received an unknown parameter (its name is withheld: it looks "
+                        "like card data)."
+                    )
+                    raise serializers.ValidationError(
+                        {name: serializers.ErrorDetail(message, code="parameter_unknown")}
+                    )
+        return super().to_internal_value(data)
 
 
 class _CardValue(serializers.Field):
@@ -62,7 +97,7 @@ class _CardInt(_CardValue):
         super().__init__(as_int=True, **kwargs)
 
 
-class CardInput(StrictSerializer):
+class CardInput(_VaultStrictSerializer):
     number = _CardText(code="invalid_number", message="Your card number is invalid.")
     exp_month = _CardInt(
         code="invalid_expiry_month", message="Your card's expiration month is invalid."
@@ -79,7 +114,7 @@ class CardInput(StrictSerializer):
     holder_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-class TokenInput(StrictSerializer):
+class TokenInput(_VaultStrictSerializer):
     card = CardInput()
 
 

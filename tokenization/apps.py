@@ -45,6 +45,7 @@ class TokenizationConfig(AppConfig):
 
         startup_key_check(environment=django_env())
         checks.register(vault_keys_check, checks.Tags.security, deploy=False)
+        checks.register(cvc_cache_check, checks.Tags.security, deploy=False)
 
 
 def vault_keys_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
@@ -59,3 +60,20 @@ def vault_keys_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     except DatabaseError:
         return []
     return [checks.Error(problem, id="tokenization.E002") for problem in problems]
+
+
+def cvc_cache_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """In production without Redis, a CVC waits in one process's memory: a payment served by
+    another web worker or host authorizes without it."""
+    from tokenization.conf import django_env, redis_cache_configured
+
+    if django_env() != "production" or redis_cache_configured():
+        return []
+    return [
+        checks.Warning(
+            "REDIS_URL is not set: the vault holds CVCs in process-local memory (never in the "
+            "database), so only the web process that tokenized a card can use its CVC.",
+            hint="Set REDIS_URL when running more than one web process (docs/vault.md, CVC).",
+            id="tokenization.W001",
+        )
+    ]

@@ -8,6 +8,9 @@ Brand ranges (public IIN tables, as the card networks publish them):
     UnionPay 62, 81 · Maestro 50, 56–58, 6 (what the others leave), 5018, 5020, 5038, 5893,
     6304, 6759, 6761–6763.
 The most specific (longest) matching prefix wins, so 622126 is Discover and 620000 UnionPay.
+A number in no network's range (0…, 1…, 7…, 8… except 81, 9…, and the gaps in 2 and 3) is
+refused with `invalid_number`, even when it passes Luhn: "0000 0000 0000 0000" is no card, and
+no provider we route to would authorize it.
 
 BIN table: a tiny built-in map of well-known *test* card prefixes to issuing country and
 funding type (longest prefix wins). The simulator's test cards (4242…, 4000 0000 0000 xxxx,
@@ -55,7 +58,6 @@ RULES: dict[str, BrandRule] = {
     DINERS: BrandRule(DINERS, (14, 15, 16, 17, 18, 19), (3,)),
     UNIONPAY: BrandRule(UNIONPAY, (16, 17, 18, 19), (3,)),
     MAESTRO: BrandRule(MAESTRO, (12, 13, 14, 15, 16, 17, 18, 19), (3,)),
-    UNKNOWN: BrandRule(UNKNOWN, (13, 14, 15, 16, 17, 18, 19), (3, 4)),
 }
 
 # (first prefix, last prefix, brand): both ends inclusive, compared on the same number of digits.
@@ -131,6 +133,7 @@ def normalize_number(raw: str) -> str:
 
 
 def detect_brand(digits: str) -> str:
+    """The network whose IIN range holds `digits`, or UNKNOWN (which `validate_number` refuses)."""
     best_brand, best_length = UNKNOWN, 0
     for first, last, brand in _RANGES:
         width = len(first)
@@ -149,6 +152,9 @@ def validate_number(raw: str) -> tuple[str, str]:
     """(digits, brand) of a valid card number: Luhn and the brand's length."""
     digits = normalize_number(raw)
     brand = detect_brand(digits)
+    if brand not in RULES:
+        # No card network issues from this IIN: refuse it rather than store a non-card.
+        raise _invalid_number()
     if len(digits) not in RULES[brand].lengths:
         raise InvalidRequest(
             f"Your card number has the wrong number of digits for a {brand} card.",

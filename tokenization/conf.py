@@ -9,6 +9,12 @@ Read from the environment with django-environ (config/settings stays untouched):
     VAULT_PAGE_MONITOR_URL=https://pay.example/hosted/fields?... what the integrity task fetches
     VAULT_DEMO_CHECKOUT=true|false                               serve /demo/checkout
 
+Where a CVC waits for its authorization (`cvc_cache()`): the default cache when it is Redis
+(REDIS_URL set), else a process-local memory cache, never the database cache table: the CVC
+must never be written to the database, even sealed. Local memory means the CVC is only found
+by the process that tokenized the card: fine for one web process; with several web workers or
+hosts set REDIS_URL (a system check warns in production when it is not).
+
 Where the keys come from when VAULT_KEYRING is unset:
 - DJANGO_ENV=test: a fixed, public test keyring (never valid anywhere else);
 - development: a keyring generated once under LOCAL_DIR/vault_keys.json (mode 0600);
@@ -29,6 +35,9 @@ from pathlib import Path
 
 import environ
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
@@ -43,6 +52,12 @@ MAX_KEYRING_VERSIONS = 32
 _TEST_KEYRING = {"v1": bytes(range(32))}
 _TEST_ACTIVE = "v1"
 _TEST_FINGERPRINT_KEY = bytes(range(32, 64))
+
+CVC_MAX_TTL_S = 600
+CVC_LOCAL_CACHE_NAME = "qr-vault-cvc"
+# Pending CVCs one process may hold. Past it LocMemCache culls the oldest third (those cards
+# then authorize without a CVC); at ~100 bytes each this is ~10 MB, far above any real backlog.
+CVC_LOCAL_MAX_ENTRIES = 100_000
 
 
 class VaultConfigError(ImproperlyConfigured):
@@ -173,7 +188,29 @@ def reload_vault_keys() -> VaultKeys:
 
 def cvc_ttl_s() -> int:
     # PCI DSS lets a CVC live only until authorization; we cap the wait at 10 minutes.
-    return min(env.int("VAULT_CVC_TTL_S", default=600), 600)
+    return min(env.int("VAULT_CVC_TTL_S", default=CVC_MAX_TTL_S), CVC_MAX_TTL_S)
+
+
+def redis_cache_configured() -> bool:
+    """The default cache is Redis (config/settings sets it so exactly when REDIS_URL is set)."""
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    return "redis" in backend.lower()
+
+
+@functools.cache
+def _local_cvc_cache() -> LocMemCache:
+    return LocMemCache(
+        CVC_LOCAL_CACHE_NAME,
+        {"TIMEOUT": CVC_MAX_TTL_S, "OPTIONS": {"MAX_ENTRIES": CVC_LOCAL_MAX_ENTRIES}},
+    )
+
+
+def cvc_cache() -> BaseCache:
+    """Where sealed CVCs wait: Redis when configured, else this process's memory. Never the
+    database cache (DESIGN 10: the CVC is never written to the database)."""
+    if redis_cache_configured():
+        return caches["default"]
+    return _local_cvc_cache()
 
 
 def page_monitor_url() -> str:

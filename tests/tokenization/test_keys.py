@@ -147,7 +147,12 @@ def test_a_production_process_without_vault_keys_does_not_start() -> None:
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("VAULT_", "DJANGO"))
     }
-    env.update(DJANGO_ENV="production", SECRET_KEY="s" * 60, ALLOWED_HOSTS="pay.example")
+    env.update(
+        DJANGO_ENV="production",
+        SECRET_KEY="s" * 60,
+        ALLOWED_HOSTS="pay.example",
+        PUBLIC_BASE_URL="https://pay.example",  # production settings require it (3-D Secure)
+    )
     env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],

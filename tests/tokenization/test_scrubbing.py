@@ -34,6 +34,48 @@ def test_card_numbers_are_masked_to_first6_last4(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "card 4242  4242  4242  4242 declined",  # double spaces
+        "card 4242 - 4242 - 4242 - 4242",  # spaced dashes
+        "card 4242\t4242\t4242\t4242",  # tabs
+        "card 4242/4242/4242/4242",
+        "card 4242_4242_4242_4242",
+        "card 4242 -4242- 4242  4242",  # mixed, as the vault accepts it
+        "amex 3782 822463 10005",
+        "amex 3782\t\t822463 . 10005",
+    ],
+)
+def test_numbers_with_the_separators_the_vault_accepts_are_masked(text: str) -> None:
+    scrubbed = scrub_text(text)
+    digits_only = "".join(ch for ch in scrubbed if ch.isdigit())
+    assert VISA not in digits_only and "378282246310005" not in digits_only
+    assert "*" in scrubbed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-26T08:00:00.123456Z took 1500 ms",
+        "page 12 of 34, 56 items",
+        "4242 ; 4242 ; 4242 ; 4242",  # ';' is no separator: four short runs
+        "4242    4242    4242    4242",  # four spaces: more than MAX_SEPARATOR_CHARS apart
+    ],
+)
+def test_digits_farther_apart_than_a_few_separators_are_not_joined(text: str) -> None:
+    assert scrub_text(text) == text
+
+
+def test_a_long_separated_digit_line_is_scrubbed_in_linear_time() -> None:
+    import time
+
+    for text in ("1 - " * 50_000 + "x", "1  " * 50_000, "12 /" * 50_000):
+        started = time.perf_counter()
+        scrub_text(text)
+        assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize(
     "text", ["order 1234567890123 shipped", "amount 100", "tok_4242", "2026-11-26 08:00:00"]
 )
 def test_text_without_a_card_number_is_unchanged(text: str) -> None:

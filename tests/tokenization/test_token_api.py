@@ -75,6 +75,8 @@ def test_fingerprint_is_keyed_not_a_plain_hash(merchant) -> None:
         (_card(number="4242424242424241"), "invalid_number", "card[number]"),
         (_card(number="4242-4242"), "invalid_number", "card[number]"),
         (_card(number=4242424242424241), "invalid_number", "card[number]"),
+        (_card(number="0000 0000 0000 0000"), "invalid_number", "card[number]"),
+        (_card(number="9999 9999 9999 9995"), "invalid_number", "card[number]"),
         (_card(exp_month=13), "invalid_expiry_month", "card[exp_month]"),
         (_card(exp_month="ab"), "invalid_expiry_month", "card[exp_month]"),
         (_card(exp_year=2200), "invalid_expiry_year", "card[exp_year]"),
@@ -118,3 +120,23 @@ def test_cvc_is_not_in_the_token_row(merchant) -> None:
         assert b"9876" not in bytes(getattr(row, field))
         assert AMEX.encode() not in bytes(getattr(row, field))
     assert row.card_last4 == "0005" and row.bin == "378282"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"card": {"4242 4242 4242 4242": "x"}},
+        {"card": {"number": VISA, "exp_month": 12, "exp_year": 2034, VISA: "123"}},
+        {"4242-4242-4242-4242": {"cvc": "123"}},
+        {"card": {"4242424242424241": "x"}},  # not even Luhn-valid: still withheld
+    ],
+)
+def test_a_card_number_sent_as_a_parameter_name_is_not_echoed(merchant, body) -> None:
+    response = client_for(merchant.publishable).post("/api/tokens", body, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "parameter_unknown"
+    assert "<withheld>" in error["param"]
+    text = response.content.decode().replace(" ", "").replace("-", "")
+    assert "42424242" not in text
+    assert not Token.objects.exists()

@@ -1,6 +1,7 @@
 /*
  * Demo merchant checkout (ours). Listens for the hosted fields' message and shows the token.
- * Accepts messages only from the vault's origin, and only the token message type.
+ * Accepts messages only from the vault's origin, and only the token message type. The message
+ * carries the token alone; a real shop's server learns brand and last4 from the payment.
  */
 (function () {
   "use strict";
@@ -13,9 +14,5 @@
     var data = event.data || {};
     if (data.type !== "qr-fields:token" || !/^tok_[0-9A-Za-z]+$/.test(data.token || "")) { return; }
     document.getElementById("token").textContent = data.token;
-    var card = data.card || {};
-    document.getElementById("card-summary").textContent =
-      (card.brand || "card") + " ending " + (card.last4 || "????") +
-      ", expires " + card.exp_month + "/" + card.exp_year;
   });
 })();

@@ -1,9 +1,10 @@
 /*
  * QR Payments hosted card fields (ours; no third-party code).
  * Runs inside the vault's iframe. Reads the card from this page's inputs, creates a token
- * with the publishable key (POST /api/tokens on the vault's own origin), and posts ONLY the
- * token and the card's display metadata to the parent, restricted to the merchant origin
- * the server validated. The card number never leaves this frame except to the vault API.
+ * with the publishable key (POST /api/tokens on the vault's own origin), and posts ONLY
+ * {type, token} to the parent, restricted to the merchant origin the server validated: no
+ * brand, last4, expiry or fingerprint (the merchant's server gets the card's display data
+ * with the payment). The card number never leaves this frame except to the vault API.
  */
 (function () {
   "use strict";
@@ -27,6 +28,21 @@
     "card[exp_year]": "expiry",
     "card[cvc]": "cvc"
   };
+
+  // A random Idempotency-Key per card entry: re-submitting after a network error reuses it, so
+  // the vault replays the first answer instead of making a second token; any answer or any
+  // edit of the inputs starts a new one. The server keeps only an HMAC (keyed with a server
+  // secret) of the request body, never an unkeyed hash of the card number.
+  var idempotencyKey = null;
+  form.addEventListener("input", function () { idempotencyKey = null; });
+
+  function randomIdempotencyKey() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return "hf_" + Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
 
   function digitsOf(text) {
     return text.replace(/[\s-]/g, "");
@@ -97,15 +113,15 @@
     if (!validateLocally(number, expiry, cvc)) { return; }
     submit.disabled = true;
     statusLine.textContent = "Saving…";
+    idempotencyKey = idempotencyKey || randomIdempotencyKey();
     fetch(endpoint, {
       method: "POST",
       credentials: "omit",
       cache: "no-store",
-      // No Idempotency-Key on purpose: a retried tokenization only makes a second token, and
-      // the idempotency table would keep an unkeyed hash of a body holding the card number.
       headers: {
         "Authorization": "Bearer " + key,
-        "Content-Type": "application/json"
+        "Content-Type": "application/json",
+        "Idempotency-Key": idempotencyKey
       },
       body: JSON.stringify({
         card: {
@@ -122,14 +138,12 @@
       });
     }).then(function (result) {
       submit.disabled = false;
+      idempotencyKey = null;  // answered: the next save is a new request
       if (result.status === 201) {
         inputs.number.value = "";
         inputs.cvc.value = "";
         statusLine.textContent = "Card saved.";
-        window.parent.postMessage(
-          { type: "qr-fields:token", token: result.body.id, card: result.body.card },
-          parentOrigin
-        );
+        window.parent.postMessage({ type: "qr-fields:token", token: result.body.id }, parentOrigin);
         return;
       }
       var error = (result.body && result.body.error) || {};
