@@ -1,6 +1,6 @@
 """ledger: the domain errors its services raise (codes the API and callers can rely on)."""
 
-from config.api.errors import InvalidRequest, InvalidState
+from config.api.errors import IdempotencyConflict, InvalidRequest, InvalidState
 
 
 class LedgerInvalidPosting(InvalidRequest):
@@ -13,3 +13,9 @@ class LedgerInvalidState(InvalidState):
     """A posting the ledger's current state does not allow (over-capture, over-refund, …)."""
 
     code = "ledger_invalid_state"
+
+
+class LedgerIdempotencyConflict(IdempotencyConflict):
+    """A posting reuses a (kind, reference) already booked for another payment or other lines."""
+
+    code = "ledger_idempotency_conflict"

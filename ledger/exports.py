@@ -1,7 +1,10 @@
 """ledger: the streaming CSV export of entries for a date range (finance back office).
 
 Rows flow from a server-side cursor (`.iterator(chunk_size=…)`) through a generator into a
-StreamingHttpResponse, so millions of entries never sit in memory at once.
+StreamingHttpResponse, so millions of entries never sit in memory at once. The generator reads
+inside its own read-only database transaction: outside one (autocommit), Django declares the
+cursor WITH HOLD, and PostgreSQL then materializes the whole result when the implicit
+transaction ends — the memory and disk cost the streaming was meant to avoid.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
 from django.utils import timezone
 
@@ -46,8 +50,12 @@ def entry_csv_rows(*, start: datetime, end: datetime) -> Iterator[str]:
         .order_by("ts", "entry_id")
         .values_list(*_EXPORT_FIELDS)
     )
-    for row in rows.iterator(chunk_size=EXPORT_CHUNK_ROWS):
-        yield writer.writerow([*row[:-1], row[-1].isoformat()])
+    # Closing the generator early (client gone) raises GeneratorExit here: the transaction rolls
+    # back and the cursor is closed with it.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION READ ONLY")
+        for row in rows.iterator(chunk_size=EXPORT_CHUNK_ROWS):
+            yield writer.writerow([*row[:-1], row[-1].isoformat()])
 
 
 def _day(value: str | None) -> date | None:

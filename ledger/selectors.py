@@ -55,6 +55,7 @@ class PaymentLedgerSummary:
     captured_minor: int
     refunded_minor: int
     balanced: bool  # every transaction of the payment balances per currency
+    authorized_minor: int = 0  # net of the payment's auth_hold transactions (reversals included)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class TransactionRow:
     reference: str
     payment_id: str
     ts: datetime
+    request_digest: str = ""  # what the posting was asked to do, compared on replay
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,29 @@ WHERE a.id = %s
 """
 
 
+def balance_figures(
+    *,
+    kind: str,
+    normal_side: str,
+    debit_minor: int,
+    credit_minor: int,
+    hold_side: str | None,
+    hold_debit_minor: int = 0,
+    hold_credit_minor: int = 0,
+) -> tuple[int, int, int]:
+    """(posted, pending, available) of an account from its totals and its owner's hold account's
+    (hold_side None: the owner has none). One definition for the selectors and the admin."""
+    posted_minor = _signed(normal_side, debit_minor, credit_minor)
+    if kind in HOLD_KINDS:
+        pending_minor = posted_minor
+    elif hold_side is not None:
+        pending_minor = _signed(hold_side, hold_debit_minor, hold_credit_minor)
+    else:
+        pending_minor = 0
+    available_minor = 0 if kind in HOLD_KINDS else posted_minor
+    return posted_minor, pending_minor, available_minor
+
+
 def account_balance(*, account_id: int, as_of: datetime | None = None) -> Balance:
     """Posted, pending and available balance of one account, now or as of a past time."""
     with connection.cursor() as cursor:
@@ -139,14 +164,15 @@ def account_balance(*, account_id: int, as_of: datetime | None = None) -> Balanc
             debit, credit = _totals_as_of(cursor, account_id, as_of)
             if hold_id is not None:
                 h_debit, h_credit = _totals_as_of(cursor, hold_id, as_of)
-    posted_minor = _signed(side, debit, credit)
-    if kind in HOLD_KINDS:
-        pending_minor = posted_minor
-    elif hold_id is not None:
-        pending_minor = _signed(hold_side, h_debit, h_credit)
-    else:
-        pending_minor = 0
-    available_minor = 0 if kind in HOLD_KINDS else posted_minor
+    posted_minor, pending_minor, available_minor = balance_figures(
+        kind=kind,
+        normal_side=side,
+        debit_minor=debit,
+        credit_minor=credit,
+        hold_side=hold_side if hold_id is not None else None,
+        hold_debit_minor=h_debit or 0,
+        hold_credit_minor=h_credit or 0,
+    )
     return Balance(
         account_id=account_id,
         owner=owner,
@@ -191,24 +217,23 @@ def payment_entries(*, payment_id: str) -> list[EntryRow]:
         return [EntryRow(*row) for row in cursor.fetchall()]
 
 
-def payment_summary(*, payment_id: str) -> PaymentLedgerSummary:
-    """Held, captured and refunded amounts of a payment, derived from its entries alone."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT e.transaction_id, e.currency, t.kind, a.kind, sum(e.debit), sum(e.credit) "
-            "FROM ledger_entries e "
-            "JOIN ledger_transactions t ON t.id = e.transaction_id AND t.payment_id = e.payment_id "
-            "JOIN ledger_accounts a ON a.id = e.account_id "
-            "WHERE e.payment_id = %s GROUP BY 1, 2, 3, 4",
-            [payment_id],
-        )
-        rows = cursor.fetchall()
-    held = captured = refunded = 0
+_SUMMARY_SQL = (
+    "SELECT e.transaction_id, e.currency, t.kind, a.kind, sum(e.debit), sum(e.credit) "
+    "FROM ledger_entries e "
+    "JOIN ledger_transactions t ON t.id = e.transaction_id AND t.payment_id = e.payment_id "
+    "JOIN ledger_accounts a ON a.id = e.account_id "
+)
+
+
+def _summarize(payment_id: str, rows: list[tuple]) -> PaymentLedgerSummary:
+    held = captured = refunded = authorized = 0
     net_by_txn: dict[tuple[int, str], int] = defaultdict(int)
     for txn_id, currency, txn_kind, account_kind, debit, credit in rows:
         net_by_txn[(txn_id, currency)] += debit - credit
         if account_kind == "psp_authorizations":
             held += debit - credit
+            if txn_kind == "auth_hold":
+                authorized += debit - credit
         elif account_kind == "merchant_payable" and txn_kind == "capture":
             captured += credit - debit
         elif account_kind == "merchant_payable" and txn_kind == "refund":
@@ -219,13 +244,34 @@ def payment_summary(*, payment_id: str) -> PaymentLedgerSummary:
         captured_minor=int(captured),
         refunded_minor=int(refunded),
         balanced=all(net == 0 for net in net_by_txn.values()),
+        authorized_minor=int(authorized),
     )
+
+
+def payment_summary(*, payment_id: str) -> PaymentLedgerSummary:
+    """Held, captured and refunded amounts of a payment, derived from its entries alone."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SUMMARY_SQL + "WHERE e.payment_id = %s GROUP BY 1, 2, 3, 4", [payment_id])
+        return _summarize(payment_id, cursor.fetchall())
+
+
+def transaction_summary(
+    *, transaction_id: int, payment_id: str, ts: datetime
+) -> PaymentLedgerSummary:
+    """One transaction's contribution to its payment's summary (what reversing it takes away)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SUMMARY_SQL + "WHERE e.transaction_id = %s AND e.payment_id = %s AND e.ts = %s "
+            "GROUP BY 1, 2, 3, 4",
+            [transaction_id, payment_id, ts],
+        )
+        return _summarize(payment_id, cursor.fetchall())
 
 
 def find_transaction(*, kind: str, reference: str) -> TransactionRow | None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, kind, reference, payment_id, ts FROM ledger_transactions "
+            "SELECT id, kind, reference, payment_id, ts, request_digest FROM ledger_transactions "
             "WHERE kind = %s AND reference = %s LIMIT 1",
             [kind, reference],
         )
@@ -236,7 +282,8 @@ def find_transaction(*, kind: str, reference: str) -> TransactionRow | None:
 def get_transaction(*, transaction_id: int) -> TransactionRow | None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, kind, reference, payment_id, ts FROM ledger_transactions WHERE id = %s",
+            "SELECT id, kind, reference, payment_id, ts, request_digest FROM ledger_transactions "
+            "WHERE id = %s",
             [transaction_id],
         )
         row = cursor.fetchone()

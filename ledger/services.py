@@ -9,12 +9,14 @@ state change and its entries commit together.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -26,7 +28,7 @@ from ledger.chart import (
     merchant_owner,
     provider_owner,
 )
-from ledger.errors import LedgerInvalidPosting, LedgerInvalidState
+from ledger.errors import LedgerIdempotencyConflict, LedgerInvalidPosting, LedgerInvalidState
 from ledger.trial_balance import run_trial_balance
 
 __all__ = [
@@ -53,6 +55,10 @@ _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, seria
 MAX_LINES_PER_TRANSACTION = 100
 MAX_REFERENCE_CHARS = 200
 PARTITION_MONTHS_AHEAD = 3
+# An explicit booking time may lead the clock by this much (host clock skew), no more: a
+# far-future ts would become its accounts' last_ts and refuse every later posting as backdated.
+# Mirrors ledger_max_future_skew() in migration 0002.
+MAX_FUTURE_SKEW_S = 60
 
 # (owner, kind, currency) → account id; filled only after the creating transaction commits, so a
 # rolled-back account never lingers in the cache.
@@ -141,6 +147,39 @@ def _pg_array(values: Iterable[int]) -> str:
     return "{" + ",".join(str(int(value)) for value in values) + "}"
 
 
+def lines_digest(lines: list[Line]) -> str:
+    """A digest of the lines, independent of their order: a replay must repeat the same lines."""
+    canonical = sorted((line.account_id, line.debit_minor, line.credit_minor) for line in lines)
+    return _digest("lines", *(f"{a}:{d}:{c}" for a, d, c in canonical))
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(part) for part in parts).encode()).hexdigest()
+
+
+def _check_replay(
+    found: selectors.TransactionRow, *, payment_id: str, digest: str
+) -> PostedTransaction:
+    """The earlier posting with this (kind, reference), if it was asked for the same thing."""
+    # An empty stored digest predates migration 0002: compare the payment only.
+    if found.payment_id != payment_id or (found.request_digest not in ("", digest)):
+        raise LedgerIdempotencyConflict(
+            f"Ledger reference {found.reference!r} ({found.kind}) was already posted as "
+            f"transaction {found.id} for another payment or with other lines.",
+            param="reference",
+        )
+    return PostedTransaction(
+        id=found.id, kind=found.kind, reference=found.reference, ts=found.ts, created=False
+    )
+
+
+def _find_replay(
+    *, kind: str, reference: str, payment_id: str, digest: str
+) -> PostedTransaction | None:
+    found = selectors.find_transaction(kind=kind, reference=reference)
+    return None if found is None else _check_replay(found, payment_id=payment_id, digest=digest)
+
+
 def _post(
     *,
     kind: str,
@@ -149,6 +188,7 @@ def _post(
     payment_id: str,
     description: str,
     ts: datetime | None,
+    digest: str,
     reverses_id: int | None = None,
 ) -> PostedTransaction:
     params = [
@@ -161,10 +201,11 @@ def _post(
         _pg_array(line.account_id for line in lines),
         _pg_array(line.debit_minor for line in lines),
         _pg_array(line.credit_minor for line in lines),
+        digest,
     ]
     sql = (
         "SELECT o_id, o_created, o_ts FROM ledger_post(%s, %s, %s, %s, %s::timestamptz, "
-        "%s::bigint, %s::bigint[], %s::bigint[], %s::bigint[])"
+        "%s::bigint, %s::bigint[], %s::bigint[], %s::bigint[], %s)"
     )
     for attempt in range(1, POST_MAX_ATTEMPTS + 1):
         try:
@@ -178,14 +219,45 @@ def _post(
             logger.warning("ledger posting retried after %s (attempt %d)", _sqlstate(exc), attempt)
             time.sleep(POST_RETRY_BACKOFF_S * attempt)
         except DatabaseError as exc:
-            if _sqlstate(exc) == "LG004":
-                raise LedgerInvalidPosting(
-                    "A posting cannot be dated before its accounts' last entry; post it now.",
-                    code="ledger_backdated",
-                    param="ts",
-                )
+            _raise_domain_error(exc, kind=kind, reference=reference, ts=ts)
             raise
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _raise_domain_error(
+    exc: DatabaseError, *, kind: str, reference: str, ts: datetime | None
+) -> None:
+    """Turn the ledger's own SQLSTATEs (migrations 0001/0002) into domain errors."""
+    sqlstate = _sqlstate(exc)
+    if sqlstate == "LG004":
+        raise LedgerInvalidPosting(
+            "A posting cannot be dated before its accounts' last entry; post it now.",
+            code="ledger_backdated",
+            param="ts",
+        ) from exc
+    if sqlstate == "LG009":
+        raise LedgerInvalidPosting(
+            f"A posting cannot be dated more than {MAX_FUTURE_SKEW_S} s in the future.",
+            code="ledger_future_dated",
+            param="ts",
+        ) from exc
+    if sqlstate == "LG007":
+        raise LedgerIdempotencyConflict(
+            f"Ledger reference {reference!r} ({kind}) was already posted for another payment "
+            "or with other lines.",
+            param="reference",
+        ) from exc
+    if sqlstate == "LG008":
+        # The partitions ran out (the beat task has not run) or ts is older than the oldest
+        # month: refused rather than parked in the default partition. Alert: Sentry via error.
+        logger.error(
+            "ledger posting %s/%s refused: no entry partition for ts %s", kind, reference, ts
+        )
+        raise LedgerInvalidPosting(
+            "No ledger partition covers this posting's date; the partitions need extending.",
+            code="ledger_no_partition",
+            param="ts",
+        ) from exc
 
 
 def _execute_post(sql: str, params: list) -> tuple[int, bool, datetime]:
@@ -212,9 +284,17 @@ def post_transaction(
 ) -> PostedTransaction:
     """Post a balanced journal transaction once; a retry with the same (kind, reference) replays.
 
-    The replay check happens inside ledger_post() itself: one round trip on the hot path.
+    The replay check happens inside ledger_post() itself: one round trip on the hot path. A
+    replay naming another payment_id or other lines is refused (`ledger_idempotency_conflict`),
+    never silently answered with the earlier posting.
     """
     _validate_lines(kind=kind, reference=reference, lines=lines)
+    if ts is not None and ts > timezone.now() + timedelta(seconds=MAX_FUTURE_SKEW_S):
+        raise LedgerInvalidPosting(
+            f"A posting cannot be dated more than {MAX_FUTURE_SKEW_S} s in the future.",
+            code="ledger_future_dated",
+            param="ts",
+        )
     return _post(
         kind=kind,
         reference=reference,
@@ -222,13 +302,52 @@ def post_transaction(
         payment_id=payment_id,
         description=description,
         ts=ts,
+        digest=lines_digest(lines),
     )
 
 
-def _replayed(found: selectors.TransactionRow) -> PostedTransaction:
-    return PostedTransaction(
-        id=found.id, kind=found.kind, reference=found.reference, ts=found.ts, created=False
+def _broken_invariants(summary: selectors.PaymentLedgerSummary) -> set[str]:
+    """The payment-summary invariants a summary violates (none, for a consistent payment)."""
+    held, captured = summary.held_minor, summary.captured_minor
+    refunded, authorized = summary.refunded_minor, summary.authorized_minor
+    checks = {
+        "held >= 0": held >= 0,
+        "captured >= 0": captured >= 0,
+        "refunded >= 0": refunded >= 0,
+        "refunded <= captured": refunded <= captured,
+        # what was captured, and what is still held, never exceeds what was authorized
+        "captured + held <= authorized": captured + held <= authorized,
+    }
+    return {name for name, ok in checks.items() if not ok}
+
+
+def _check_reversal_keeps_invariants(*, original: selectors.TransactionRow) -> None:
+    """Refuse a reversal after which the payment's summary would be impossible.
+
+    Only invariants the reversal newly breaks count: a payment booked free-form (captures
+    without a hold) may already miss one, and reversing its postings must stay possible.
+    """
+    now = selectors.payment_summary(payment_id=original.payment_id)
+    effect = selectors.transaction_summary(
+        transaction_id=original.id, payment_id=original.payment_id, ts=original.ts
     )
+    after = dataclasses.replace(
+        now,
+        held_minor=now.held_minor - effect.held_minor,
+        captured_minor=now.captured_minor - effect.captured_minor,
+        refunded_minor=now.refunded_minor - effect.refunded_minor,
+        authorized_minor=now.authorized_minor - effect.authorized_minor,
+    )
+    broken = _broken_invariants(after) - _broken_invariants(now)
+    if broken:
+        raise LedgerInvalidState(
+            f"Reversing ledger transaction {original.id} would break "
+            f"{', '.join(sorted(broken))} for payment {original.payment_id} (held "
+            f"{after.held_minor}, captured {after.captured_minor}, refunded "
+            f"{after.refunded_minor}, authorized {after.authorized_minor}); reverse the later "
+            "transactions first.",
+            code="ledger_reversal_breaks_invariants",
+        )
 
 
 def reverse_transaction(
@@ -240,17 +359,24 @@ def reverse_transaction(
         raise LedgerInvalidPosting(
             f"No ledger transaction {transaction_id}.", param="transaction_id"
         )
+    digest = _digest("reverse", transaction_id)
     with transaction.atomic():
-        replay = selectors.find_transaction(kind=original.kind, reference=reference)
-        if replay is not None:
-            return _replayed(replay)
+        replay_args = dict(
+            kind=original.kind, reference=reference, payment_id=original.payment_id, digest=digest
+        )
+        if (replay := _find_replay(**replay_args)) is not None:
+            return replay
         if original.payment_id:  # serialize with the payment's hold operations
             selectors.lock_hold(payment_id=original.payment_id)
+            if (replay := _find_replay(**replay_args)) is not None:
+                return replay
         if selectors.reversal_of(transaction_id=transaction_id) is not None:
             raise LedgerInvalidState(
                 f"Ledger transaction {transaction_id} is already reversed.",
                 code="ledger_already_reversed",
             )
+        if original.payment_id:
+            _check_reversal_keeps_invariants(original=original)
         lines = [
             Line(
                 account_id=row.account_id,
@@ -266,6 +392,7 @@ def reverse_transaction(
             payment_id=original.payment_id,
             description=description or f"Reversal of #{transaction_id}",
             ts=None,
+            digest=digest,
             reverses_id=transaction_id,
         )
 
@@ -298,20 +425,26 @@ def place_hold(
     pending = ensure_account(
         owner=merchant_owner(merchant_id), kind="merchant_pending", currency=currency
     )
+    digest = _digest("auth_hold", merchant_id, provider, amount_minor, currency)
+    replay_args = dict(kind="auth_hold", reference=reference, payment_id=payment_id, digest=digest)
     with transaction.atomic():
-        replay = selectors.find_transaction(kind="auth_hold", reference=reference)
-        if replay is not None:
-            return _replayed(replay)
+        if (replay := _find_replay(**replay_args)) is not None:
+            return replay
         with connection.cursor() as cursor:
+            # The hold row is the payment's lock: a racing retry waits here for the original.
             cursor.execute(
                 "INSERT INTO ledger_holds (payment_id, merchant_id, provider, currency, placed_ts) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (payment_id) DO NOTHING",
                 [payment_id, merchant_id, provider, currency, timezone.now()],
             )
-            if cursor.rowcount == 0:
-                raise LedgerInvalidState(
-                    f"Payment {payment_id} already has a hold.", code="ledger_hold_exists"
-                )
+            inserted = cursor.rowcount == 1
+        if not inserted:
+            # Look again now that the original (if that is who holds the row) has committed.
+            if (replay := _find_replay(**replay_args)) is not None:
+                return replay
+            raise LedgerInvalidState(
+                f"Payment {payment_id} already has a hold.", code="ledger_hold_exists"
+            )
         return _post(
             kind="auth_hold",
             reference=reference,
@@ -322,6 +455,7 @@ def place_hold(
             payment_id=payment_id,
             description="Authorization hold",
             ts=None,
+            digest=digest,
         )
 
 
@@ -360,11 +494,15 @@ def _release_lines(accounts: _HoldAccounts, amount_minor: int) -> list[Line]:
 def capture_hold(*, payment_id: str, reference: str, amount_minor: int) -> PostedTransaction:
     """Capture part or all of the open hold; whatever is not captured is released with it."""
     _positive(amount_minor)
+    digest = _digest("capture", amount_minor)
+    replay_args = dict(kind="capture", reference=reference, payment_id=payment_id, digest=digest)
     with transaction.atomic():
-        replay = selectors.find_transaction(kind="capture", reference=reference)
-        if replay is not None:
-            return _replayed(replay)
+        if (replay := _find_replay(**replay_args)) is not None:
+            return replay
         _, accounts = _lock_hold(payment_id)
+        # A retry that raced its original waited on the lock: the original is visible now.
+        if (replay := _find_replay(**replay_args)) is not None:
+            return replay
         held_minor = selectors.payment_summary(payment_id=payment_id).held_minor
         if amount_minor > held_minor:
             raise LedgerInvalidState(
@@ -382,6 +520,7 @@ def capture_hold(*, payment_id: str, reference: str, amount_minor: int) -> Poste
             payment_id=payment_id,
             description=f"Capture {amount_minor}, release {held_minor - amount_minor}",
             ts=None,
+            digest=digest,
         )
 
 
@@ -391,11 +530,16 @@ def release_hold(
     """Release part of the open hold, or all of what remains (void, expiry) when no amount."""
     if amount_minor is not None:
         _positive(amount_minor)
+    digest = _digest("hold_release", "all" if amount_minor is None else amount_minor)
+    replay_args = dict(
+        kind="hold_release", reference=reference, payment_id=payment_id, digest=digest
+    )
     with transaction.atomic():
-        replay = selectors.find_transaction(kind="hold_release", reference=reference)
-        if replay is not None:
-            return _replayed(replay)
+        if (replay := _find_replay(**replay_args)) is not None:
+            return replay
         _, accounts = _lock_hold(payment_id)
+        if (replay := _find_replay(**replay_args)) is not None:
+            return replay
         held_minor = selectors.payment_summary(payment_id=payment_id).held_minor
         release_minor = held_minor if amount_minor is None else amount_minor
         if release_minor > held_minor or release_minor <= 0:
@@ -410,17 +554,21 @@ def release_hold(
             payment_id=payment_id,
             description="Hold release",
             ts=None,
+            digest=digest,
         )
 
 
 def post_refund(*, payment_id: str, reference: str, amount_minor: int) -> PostedTransaction:
     """Refund captured money: Dr merchant_payable / Cr psp_receivable, never beyond the net."""
     _positive(amount_minor)
+    digest = _digest("refund", amount_minor)
+    replay_args = dict(kind="refund", reference=reference, payment_id=payment_id, digest=digest)
     with transaction.atomic():
-        replay = selectors.find_transaction(kind="refund", reference=reference)
-        if replay is not None:
-            return _replayed(replay)
+        if (replay := _find_replay(**replay_args)) is not None:
+            return replay
         _, accounts = _lock_hold(payment_id)
+        if (replay := _find_replay(**replay_args)) is not None:
+            return replay
         summary = selectors.payment_summary(payment_id=payment_id)
         refundable_minor = summary.captured_minor - summary.refunded_minor
         if amount_minor > refundable_minor:
@@ -438,6 +586,7 @@ def post_refund(*, payment_id: str, reference: str, amount_minor: int) -> Posted
             payment_id=payment_id,
             description="Refund",
             ts=None,
+            digest=digest,
         )
 
 

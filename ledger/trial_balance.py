@@ -3,7 +3,9 @@
 It checks, on one consistent snapshot, partition by partition: total debits equal total credits
 per currency; every journal transaction balances per currency and has at least two entries; the
 cached balance rows and the running totals on each account's last entry equal the sums of its
-entries. Each run is stored as a TrialBalanceRun; a failed run is logged as an error (Sentry).
+entries; and every partition still carries its guard triggers, enabled (a partition attached by
+hand, or a guard disabled by an owner, would let entries bypass the checks). Each run is stored as
+a TrialBalanceRun; a failed run is logged as an error (Sentry).
 """
 
 from __future__ import annotations
@@ -83,6 +85,30 @@ def _scan_partition(
         )
 
 
+# trigger name → the partitions that must carry it (enabled)
+_PARTITION_GUARDS = {
+    "ledger_entries_one_statement": "every",
+    "ledger_entries_no_truncate": "every",
+    "ledger_entries_append_only": "every",  # cloned from the parent, but can be disabled
+    "ledger_entries_default_refuse": "default",
+}
+
+
+def _check_partition_guards(cursor, partitions: list[str], findings: _Findings) -> None:
+    cursor.execute(
+        "SELECT c.relname, t.tgname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_trigger t ON t.tgrelid = c.oid "
+        "WHERE i.inhparent = 'ledger_entries'::regclass AND t.tgenabled <> 'D'"
+    )
+    enabled = set(cursor.fetchall())
+    for partition in partitions:
+        for trigger, scope in _PARTITION_GUARDS.items():
+            if scope == "default" and partition != "ledger_entries_default":
+                continue
+            if (partition, trigger) not in enabled:
+                findings.add("partition_unguarded", partition=partition, trigger=trigger)
+
+
 def _check_currencies(by_account: dict[tuple[int, str], _Totals], findings: _Findings) -> None:
     by_currency: dict[str, _Totals] = defaultdict(_Totals)
     for (_, currency), totals in by_account.items():
@@ -157,6 +183,7 @@ def run_trial_balance(
         partitions = _partitions(cursor)
         for partition in progress(partitions) if progress else partitions:
             _scan_partition(cursor, partition, by_account, findings)
+        _check_partition_guards(cursor, partitions, findings)
         _check_currencies(by_account, findings)
         accounts_count = _check_cached_balances(cursor, by_account, findings)
         transactions_count = _check_entry_counts(cursor, findings)

@@ -8,13 +8,14 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ledger import services
+from ledger import exports, selectors, services
 from ledger.services import Line
 from tests.ledger.conftest import unique
 
@@ -98,3 +99,86 @@ def test_ledger_admin_pages_render_and_offer_no_changes(posted):
     filtered = client.get(reverse("admin:ledger_entry_changelist"), {"q": payment_id})
     assert filtered.status_code == 200 and payment_id.encode() in filtered.content
     assert client.get(reverse("admin:ledger_entry_add")).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_reads_through_a_cursor_that_is_not_held_past_its_transaction():
+    """Outside a transaction Django declares the cursor WITH HOLD, and PostgreSQL materializes
+    the whole range at the first commit; the export reads inside its own transaction."""
+    bank = services.ensure_account(owner=unique("bank:x"), kind="bank", currency="EUR")
+    cash = services.ensure_account(owner=unique("bank:x"), kind="bank", currency="EUR")
+    services.post_transaction(
+        kind="adjustment",
+        reference=unique("adj"),
+        lines=[Line(account_id=bank, debit_minor=5), Line(account_id=cash, credit_minor=5)],
+    )
+    assert not connection.in_atomic_block  # as in a streaming response, after the view returned
+    now = timezone.now()
+    rows = exports.entry_csv_rows(start=now - timedelta(hours=1), end=now + timedelta(hours=1))
+    assert next(rows).startswith("entry_id,")
+    next(rows)  # the first entry: the server-side cursor is open now
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT is_holdable FROM pg_cursors WHERE name LIKE '_django_curs_%%'")
+        holdable = [row[0] for row in cursor.fetchall()]
+    assert connection.in_atomic_block
+    assert holdable == [False]
+    rows.close()  # the client went away: the transaction ends with the generator
+    assert not connection.in_atomic_block
+
+
+def _changelist(client: Client, name: str, params: dict) -> list:
+    response = client.get(reverse(f"admin:ledger_{name}_changelist"), params)
+    assert response.status_code == 200
+    return list(response.context["cl"].result_list)
+
+
+def test_transactions_filter_by_currency_and_payment(eur_accounts, posted):
+    txn, payment_id = posted
+    usd_bank = services.ensure_account(owner=unique("bank:us"), kind="bank", currency="USD")
+    usd_cash = services.ensure_account(owner=unique("bank:us"), kind="bank", currency="USD")
+    usd = services.post_transaction(
+        kind="adjustment",
+        reference=unique("adj"),
+        lines=[Line(account_id=usd_bank, debit_minor=9), Line(account_id=usd_cash, credit_minor=9)],
+    )
+    client = _staff_client(can_export=False)
+
+    in_usd = {t.id for t in _changelist(client, "transaction", {"currency": "USD"})}
+    assert usd.id in in_usd and txn.id not in in_usd
+    in_eur = {t.id for t in _changelist(client, "transaction", {"currency": "EUR"})}
+    assert txn.id in in_eur and usd.id not in in_eur
+    of_payment = _changelist(client, "transaction", {"payment_id": payment_id})
+    assert [t.id for t in of_payment] == [txn.id]
+    without_payment = {t.id for t in _changelist(client, "transaction", {"payment_id": "-"})}
+    assert usd.id in without_payment and txn.id not in without_payment
+
+
+def test_accounts_list_shows_pending_and_available(db):
+    payment_id, merchant, provider = unique("pay"), unique("acct"), unique("sim")
+    services.place_hold(
+        payment_id=payment_id, reference=f"{payment_id}:hold", merchant_id=merchant,
+        provider=provider, amount_minor=10_000, currency="EUR",
+    )  # fmt: skip
+    services.capture_hold(payment_id=payment_id, reference=f"{payment_id}:cap", amount_minor=100)
+    other = unique("pay")
+    services.place_hold(
+        payment_id=other, reference=f"{other}:hold", merchant_id=merchant,
+        provider=provider, amount_minor=700, currency="EUR",
+    )  # fmt: skip
+    client = _staff_client(can_export=False)
+    response = client.get(reverse("admin:ledger_account_changelist"), {"q": merchant})
+    assert b"column-pending" in response.content and b"column-available" in response.content
+
+    model_admin = response.context["cl"].model_admin
+    accounts = {a.kind: a for a in response.context["cl"].result_list}
+    assert set(accounts) == {"merchant_pending", "merchant_payable"}
+    for account in accounts.values():  # the admin agrees with the selector, in one query
+        balance = selectors.account_balance(account_id=account.id)
+        assert (
+            model_admin.posted(account),
+            model_admin.pending(account),
+            model_admin.available(account),
+        ) == (balance.posted_minor, balance.pending_minor, balance.available_minor)
+    payable = accounts["merchant_payable"]
+    assert (model_admin.posted(payable), model_admin.pending(payable)) == (100, 700)
+    assert model_admin.available(payable) == 100

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from django.db import connection, transaction
 
 from ledger import selectors, services
-from ledger.errors import LedgerInvalidState
+from ledger.errors import LedgerIdempotencyConflict, LedgerInvalidState
 from tests.ledger.conftest import unique
 
 
@@ -120,3 +124,147 @@ def test_payment_entries_list_what_the_payment_booked(hold):
         ("capture", "psp_receivable", 4_000, 0),
         ("capture", "merchant_payable", 0, 4_000),
     ]
+
+
+# --- reversals may not break the payment's invariants ---------------------------------------
+
+
+def test_reversing_a_capture_after_its_refund_is_refused(hold):
+    pid = hold["payment_id"]
+    capture = services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+    refund = services.post_refund(payment_id=pid, reference=f"{pid}:re", amount_minor=6_000)
+
+    with pytest.raises(LedgerInvalidState) as info:
+        services.reverse_transaction(transaction_id=capture.id, reference=f"{pid}:rev-cap")
+    assert info.value.code == "ledger_reversal_breaks_invariants"
+    summary = selectors.payment_summary(payment_id=pid)
+    assert (summary.captured_minor, summary.refunded_minor) == (6_000, 6_000)
+
+    # in the right order (refund first, then capture) both reversals are fine
+    services.reverse_transaction(transaction_id=refund.id, reference=f"{pid}:rev-re")
+    services.reverse_transaction(transaction_id=capture.id, reference=f"{pid}:rev-cap")
+    summary = selectors.payment_summary(payment_id=pid)
+    assert (summary.held_minor, summary.captured_minor, summary.refunded_minor) == (10_000, 0, 0)
+
+
+def test_reversing_the_hold_after_a_capture_is_refused(hold):
+    pid = hold["payment_id"]
+    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=10_000)
+    hold_txn = selectors.find_transaction(kind="auth_hold", reference=f"{pid}:hold")
+
+    with pytest.raises(LedgerInvalidState) as info:
+        services.reverse_transaction(transaction_id=hold_txn.id, reference=f"{pid}:rev-hold")
+    assert info.value.code == "ledger_reversal_breaks_invariants"
+    assert selectors.payment_summary(payment_id=pid).held_minor == 0
+
+
+def test_reversing_a_partial_release_after_capture_cannot_exceed_the_authorization(hold):
+    """held + captured never exceeds what was authorized (here: 10,000)."""
+    pid = hold["payment_id"]
+    release = services.release_hold(payment_id=pid, reference=f"{pid}:rel", amount_minor=4_000)
+    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+    # held 0, captured 6,000: giving back the 4,000 release would hold 4,000 beside it — fine
+    services.reverse_transaction(transaction_id=release.id, reference=f"{pid}:rev-rel")
+    summary = selectors.payment_summary(payment_id=pid)
+    assert (summary.held_minor, summary.captured_minor, summary.authorized_minor) == (
+        4_000,
+        6_000,
+        10_000,
+    )
+
+
+# --- replays: same request only; a racing retry gets the replay ------------------------------
+
+
+def test_capture_replay_with_another_amount_is_a_conflict(hold):
+    pid = hold["payment_id"]
+    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+    with pytest.raises(LedgerIdempotencyConflict):
+        services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=7_000)
+    again = services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+    assert not again.created
+
+
+def test_hold_replay_for_another_payment_is_a_conflict(hold):
+    pid = hold["payment_id"]
+    with pytest.raises(LedgerIdempotencyConflict):
+        services.place_hold(
+            payment_id=unique("pay"),
+            reference=f"{pid}:hold",
+            merchant_id=hold["merchant"],
+            provider=hold["provider"],
+            amount_minor=10_000,
+            currency="EUR",
+        )
+
+
+def _race_retry(original, retry) -> tuple[object, object]:
+    """Run `original` in a transaction that stays open until `retry` (another thread, same
+    reference) is waiting on the payment's lock; return both results (or exceptions)."""
+    results: dict[str, object] = {}
+    posted = threading.Event()
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                results["original"] = original()
+                posted.set()
+                time.sleep(RACE_HOLD_OPEN_S)  # the retry arrives while we have not committed
+        finally:
+            posted.set()
+            connection.close()
+
+    def second() -> None:
+        posted.wait(timeout=10)
+        try:
+            results["retry"] = retry()
+        except Exception as exc:  # the test reports whatever the retry got
+            results["retry"] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results["original"], results["retry"]
+
+
+RACE_HOLD_OPEN_S = 0.5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_capture_retry_racing_the_original_gets_the_replay():
+    pid = unique("pay")
+    services.place_hold(
+        payment_id=pid, reference=f"{pid}:hold", merchant_id=unique("acct"),
+        provider=unique("sim"), amount_minor=10_000, currency="EUR",
+    )  # fmt: skip
+
+    def capture():
+        return services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+
+    original, retry = _race_retry(capture, capture)
+    assert original.created
+    assert not isinstance(retry, Exception), retry
+    assert (retry.id, retry.created) == (original.id, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hold_retry_racing_the_original_gets_the_replay():
+    pid, merchant, provider = unique("pay"), unique("acct"), unique("sim")
+    # Existing accounts, as in production (creating them would serialize the two callers).
+    services.ensure_account(owner=f"provider:{provider}", kind="psp_authorizations", currency="EUR")
+    services.ensure_account(owner=f"merchant:{merchant}", kind="merchant_pending", currency="EUR")
+
+    def hold():
+        return services.place_hold(
+            payment_id=pid, reference=f"{pid}:hold", merchant_id=merchant, provider=provider,
+            amount_minor=10_000, currency="EUR",
+        )  # fmt: skip
+
+    original, retry = _race_retry(hold, hold)
+    assert original.created
+    assert not isinstance(retry, Exception), retry
+    assert (retry.id, retry.created) == (original.id, False)

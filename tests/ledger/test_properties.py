@@ -3,6 +3,9 @@
 A plain-Python model predicts, for each operation, whether the ledger must accept or refuse it
 and what each payment's held/captured/refunded amounts become; after each sequence PostgreSQL's
 own checks (fired now with SET CONSTRAINTS ALL IMMEDIATE) and the trial balance must pass.
+Reversals pick any not-yet-reversed transaction of the payment (reversals included), in any
+order: the ledger must refuse exactly those after which held < 0, captured < 0, refunded < 0,
+refunded > captured or captured + held > authorized.
 """
 
 from __future__ import annotations
@@ -29,8 +32,19 @@ class PaymentModel:
     held: int = 0
     captured: int = 0
     refunded: int = 0
-    # transaction id → its (held, captured, refunded) effect, for reversals
-    effects: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    authorized: int = 0
+    # transaction id → its (held, captured, refunded, authorized) effect, for reversals
+    effects: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
+
+
+def _keeps_invariants(held: int, captured: int, refunded: int, authorized: int) -> bool:
+    return (
+        held >= 0
+        and captured >= 0
+        and refunded >= 0
+        and refunded <= captured
+        and captured + held <= authorized
+    )
 
 
 class _Rollback(Exception):
@@ -80,7 +94,7 @@ def _apply(model: PaymentModel, op: str, percent: int, merchant: str, provider: 
             payment_id=pid, reference=ref, merchant_id=merchant, provider=provider,
             amount_minor=amount, currency="EUR",
         )  # fmt: skip
-        model.has_hold, effect = True, (amount, 0, 0)
+        model.has_hold, effect = True, (amount, 0, 0, amount)
     elif not model.has_hold:
         return
     elif op == "capture":
@@ -89,7 +103,7 @@ def _apply(model: PaymentModel, op: str, percent: int, merchant: str, provider: 
                 services.capture_hold(payment_id=pid, reference=ref, amount_minor=amount)
             return
         txn = services.capture_hold(payment_id=pid, reference=ref, amount_minor=amount)
-        effect = (-model.held, amount, 0)
+        effect = (-model.held, amount, 0, 0)
     elif op in ("release", "release_all"):
         release = model.held if op == "release_all" else amount
         if not 0 < release <= model.held:
@@ -103,36 +117,47 @@ def _apply(model: PaymentModel, op: str, percent: int, merchant: str, provider: 
         txn = services.release_hold(
             payment_id=pid, reference=ref, amount_minor=None if op == "release_all" else amount
         )
-        effect = (-release, 0, 0)
+        effect = (-release, 0, 0, 0)
     elif op == "refund":
         if amount > model.captured - model.refunded:
             with pytest.raises(LedgerInvalidState):
                 services.post_refund(payment_id=pid, reference=ref, amount_minor=amount)
             return
         txn = services.post_refund(payment_id=pid, reference=ref, amount_minor=amount)
-        effect = (0, 0, amount)
-    else:  # reverse the payment's latest transaction that is not itself reversed
+        effect = (0, 0, amount, 0)
+    else:  # reverse any transaction of the payment not reversed yet (percent picks which)
         if not model.effects:
             return
-        original_id = max(model.effects)
-        held, captured, refunded = model.effects.pop(original_id)
-        services.reverse_transaction(transaction_id=original_id, reference=ref)
-        model.held, model.captured, model.refunded = (
-            model.held - held, model.captured - captured, model.refunded - refunded,
+        candidates = sorted(model.effects)
+        original_id = candidates[percent % len(candidates)]
+        effect = tuple(-part for part in model.effects[original_id])
+        after = (
+            model.held + effect[0], model.captured + effect[1],
+            model.refunded + effect[2], model.authorized + effect[3],
         )  # fmt: skip
-        return
+        if not _keeps_invariants(*after):
+            with pytest.raises(LedgerInvalidState) as info:
+                services.reverse_transaction(transaction_id=original_id, reference=ref)
+            assert info.value.code == "ledger_reversal_breaks_invariants"
+            return
+        txn = services.reverse_transaction(transaction_id=original_id, reference=ref)
+        del model.effects[original_id]  # reversed once; the reversal itself can be reversed
     model.held += effect[0]
     model.captured += effect[1]
     model.refunded += effect[2]
+    model.authorized += effect[3]
     model.effects[txn.id] = effect
 
 
 def _assert_invariants(models: list[PaymentModel]) -> None:
     for model in models:
         summary = selectors.payment_summary(payment_id=model.payment_id)
-        assert (summary.held_minor, summary.captured_minor, summary.refunded_minor) == (
-            model.held, model.captured, model.refunded,
+        figures = (
+            summary.held_minor, summary.captured_minor, summary.refunded_minor,
+            summary.authorized_minor,
         )  # fmt: skip
+        assert figures == (model.held, model.captured, model.refunded, model.authorized)
+        assert _keeps_invariants(*figures)
         assert summary.balanced
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the commit-time checks, now

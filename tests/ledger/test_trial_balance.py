@@ -105,3 +105,21 @@ def test_partitions_are_created_ahead(db):
         )
         assert cursor.fetchone()[0] >= 25
     assert services.ensure_partitions(months_ahead=24) == 0
+
+
+def test_trial_balance_flags_a_partition_without_its_guards(db):
+    """A month attached by hand (not by ledger_ensure_partitions) would let entries bypass the
+    statement checks: the nightly run reports it."""
+    with connection.cursor() as cursor:  # rolled back with the test
+        cursor.execute(
+            "CREATE TABLE ledger_entries_y2033m01 PARTITION OF ledger_entries "
+            "FOR VALUES FROM ('2033-01-01') TO ('2033-02-01')"
+        )
+    run = services.run_trial_balance()
+    assert not run.ok
+    missing = {
+        f["trigger"]
+        for f in run.failures
+        if f["check"] == "partition_unguarded" and f["partition"] == "ledger_entries_y2033m01"
+    }
+    assert missing == {"ledger_entries_one_statement", "ledger_entries_no_truncate"}
