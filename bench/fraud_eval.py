@@ -48,6 +48,11 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages: the machine is shared, so latency needs its load."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
 def run(*, store: str, seed: int, shoppers: int, redis_url: str) -> dict:
     import redis
 
@@ -86,7 +91,9 @@ def run(*, store: str, seed: int, shoppers: int, redis_url: str) -> dict:
         )[:WARMUP_ATTEMPTS]
     ]
     synthetic.replay(warmup)
+    load_before = load_average()
     replayed = synthetic.replay(attempts)
+    load_after = load_average()
     if store == "redis":
         client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
@@ -127,6 +134,7 @@ def run(*, store: str, seed: int, shoppers: int, redis_url: str) -> dict:
             "p99": round(percentile(decision, 0.99), 3),
         },
         "p99_under_5ms": percentile(wall, 0.99) < P99_TARGET_MS,
+        "load_average": {"before": load_before, "after": load_after},
     }
 
 
@@ -148,24 +156,27 @@ def results_section(results: list[dict], *, seed: int, shoppers: int, load: str)
         RESULTS_HEADING,
         "",
         f"- date: {timezone.now():%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores shared with other "
-        f"engineers' test runs (load average at the end: {load})",
+        f"engineers' test runs (load average 1/5/15 min at the end: {load}; per run below)",
         f"- command: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python "
         f"bench/fraud_eval.py --seed {seed} --shoppers {shoppers}`",
         "- the default rules were tuned on seed 7; the hold-out row uses a seed they never saw",
         f"- flagged = any decision but allow; latency after {WARMUP_ATTEMPTS} warm-up assessments",
         "",
         "| store | attempts | fraud | precision | recall | FPR | assess() p50 / p99 ms "
-        "| decision p50 / p99 ms | p99 < 5 ms | velocity answered by |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| decision p50 / p99 ms | p99 < 5 ms | velocity answered by "
+        "| load avg 1/5/15 min before → after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         call, dec = r["assess_call_ms"], r["decision_ms"]
+        load = r["load_average"]
         lines.append(
             f"| {r['store']} | {r['attempts']} | {r['fraud']} | {r['precision']:.3f} "
             f"| {r['recall']:.3f} | {r['false_positive_rate']:.4f} "
             f"| {call['p50']:.2f} / {call['p99']:.2f} | {dec['p50']:.2f} / {dec['p99']:.2f} "
             f"| {'yes' if r['p99_under_5ms'] else 'no'} "
-            f"| {', '.join(r['velocity_sources_seen'])} |"
+            f"| {', '.join(r['velocity_sources_seen'])} "
+            f"| {_loads(load['before'])} → {_loads(load['after'])} |"
         )
     lines.append("")
     for r in (results[0], results[-1]):
@@ -178,6 +189,10 @@ def results_section(results: list[dict], *, seed: int, shoppers: int, load: str)
     lines.append("")
     # A blank line before the next section's heading.
     return "\n".join(lines) + "\n"
+
+
+def _loads(values: list[float]) -> str:
+    return " / ".join(f"{value:.2f}" for value in values)
 
 
 def write_results(section: str) -> None:
@@ -234,6 +249,9 @@ def main() -> None:
         print(f"assess() latency, warm, storage included: p50 {call['p50']:.2f} ms, "
               f"p99 {call['p99']:.2f} ms; decision only: p50 {dec['p50']:.2f} ms, "
               f"p99 {dec['p99']:.2f} ms; p99 < 5 ms: {result['p99_under_5ms']}")  # fmt: skip
+        load = result["load_average"]
+        print(f"load average (1/5/15 min) before the run {_loads(load['before'])}, "
+              f"after {_loads(load['after'])} on {os.cpu_count()} cores")  # fmt: skip
     if not args.no_write:
         load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
         write_results(results_section(results, seed=args.seed, shoppers=args.shoppers, load=load))

@@ -150,8 +150,19 @@ class ListEntryAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+class FxRateForm(forms.ModelForm):
+    class Meta:
+        model = FxRate
+        fields = ("currency", "exponent", "rate_to_reference")
+
+    def clean_currency(self) -> str:
+        # Upper-cased before the unique check, so "usd" next to "USD" is refused, not a 500.
+        return self.cleaned_data["currency"].strip().upper()
+
+
 @admin.register(FxRate)
 class FxRateAdmin(admin.ModelAdmin):
+    form = FxRateForm
     list_display = ("currency", "exponent", "rate_to_reference", "updated")
     search_fields = ("currency",)
 
@@ -211,6 +222,7 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         "decided_by",
         "decided_at",
         "action_taken",
+        "last_error",
     )
     list_filter = ("status",)
     search_fields = ("payment_id", "merchant_id", "decided_by")
@@ -239,7 +251,13 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         if "apply" in request.POST and form.is_valid():
             actor = f"admin:{request.user.get_username()}"
             decide = services.approve_review if verb == "approve" else services.reject_review
-            for item in queryset.filter(status=ReviewStatus.OPEN):
+            # A failed rejection may be rejected again (the service also retries a stale one).
+            decidable = (
+                [ReviewStatus.OPEN]
+                if verb == "approve"
+                else [ReviewStatus.OPEN, ReviewStatus.REJECT_FAILED, ReviewStatus.REJECTING]
+            )
+            for item in queryset.filter(status__in=decidable):
                 try:
                     done = decide(
                         review_id=item.pk, actor=actor, reason=form.cleaned_data["reason"]

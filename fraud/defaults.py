@@ -1,5 +1,8 @@
 """fraud: the default ruleset and starter FX rates, seeded by migration 0002.
 
+Every rule that compares `amount_ref` guards it with `amount_ref_known`: a currency without an FX
+rate has no reference amount (None), and such a rule must simply not fire on it.
+
 `seed_default_rules` takes the model class so the data migration can pass its historical model;
 it only creates rules that do not exist yet (an edited default is never overwritten).
 """
@@ -42,7 +45,8 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "weight": 60,
         "priority": 30,
         "expression": (
-            "velocity.card_1m >= 3 || (velocity.ip_cards_1h >= 4 && amount_ref <= 1000)"
+            "velocity.card_1m >= 3 "
+            "|| (velocity.ip_cards_1h >= 4 && amount_ref_known && amount_ref <= 1000)"
         ),
         "description": "One card tried 3+ times a minute, or 4+ cards from one IP within an "
         "hour at small amounts (≤ 10.00).",
@@ -60,7 +64,7 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "action": "challenge",
         "weight": 40,
         "priority": 50,
-        "expression": "amount_ref >= 50000 && country_mismatch",
+        "expression": "amount_ref_known && amount_ref >= 50000 && country_mismatch",
         "description": "500.00+ paid from an IP in another country than the card's: 3-D Secure.",
     },
     {
@@ -68,7 +72,9 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "action": "challenge",
         "weight": 40,
         "priority": 60,
-        "expression": "velocity.email_cards_24h >= 2 && card_new && amount_ref >= 20000",
+        "expression": (
+            "velocity.email_cards_24h >= 2 && card_new && amount_ref_known && amount_ref >= 20000"
+        ),
         "description": "A known email suddenly pays 200.00+ with a card never seen before.",
     },
     {
@@ -76,7 +82,7 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "action": "review",
         "weight": 30,
         "priority": 70,
-        "expression": "velocity.ip_cards_24h >= 3 && amount_ref <= 2000",
+        "expression": "velocity.ip_cards_24h >= 3 && amount_ref_known && amount_ref <= 2000",
         "description": "Several cards from one IP today at small amounts.",
     },
     {
@@ -84,7 +90,7 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "action": "review",
         "weight": 20,
         "priority": 75,
-        "expression": "card_new && country_mismatch && amount_ref >= 15000",
+        "expression": "card_new && country_mismatch && amount_ref_known && amount_ref >= 15000",
         "description": "150.00+ on a card never seen before, from an IP in another country.",
     },
     {
@@ -92,7 +98,7 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "action": "review",
         "weight": 30,
         "priority": 80,
-        "expression": "card_new && amount_ref >= 150000",
+        "expression": "card_new && amount_ref_known && amount_ref >= 150000",
         "description": "1,500.00+ on a card never seen before.",
     },
 )

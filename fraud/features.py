@@ -1,12 +1,14 @@
 """fraud: the context a CEL rule sees — built from the request, FX, GeoIP, lists and velocity.
 
 Shape (docs/fraud.md lists every field):
-    {amount, amount_ref, currency, method, merchant_id, livemode, email, email_domain,
+    {amount, amount_ref, amount_ref_known, currency, method, merchant_id, livemode, email,
+     email_domain,
      card: {fingerprint, bin, brand, country, last4}, ip: {address, country},
      velocity: {card_1m, card_1h, card_24h, card_sum_1m, …, ip_cards_24h, email_cards_24h, …},
      declines_1h, card_first_seen_s, card_new, blocklisted: {card, email, ip, bin},
      allowlisted: {card, email, ip, bin}, country_mismatch}
 Only fingerprint, BIN and last4 of a card are ever here: never its number.
+`amount_ref` is null when the currency has no FX rate; `amount_ref_known` says which.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from fraud.velocity import Velocity, empty_features
 def build_context(
     *,
     request: AssessmentRequest,
-    amount_ref_minor: int,
+    amount_ref_minor: int | None,
     ip_country: str,
     hits: ListHits,
     velocity: Velocity,
@@ -31,6 +33,7 @@ def build_context(
     return {
         "amount": request.amount_minor,
         "amount_ref": amount_ref_minor,
+        "amount_ref_known": amount_ref_minor is not None,
         "currency": request.currency.upper(),
         "method": request.method,
         "merchant_id": request.merchant_id,

@@ -1,8 +1,9 @@
 """fraud: amounts in the reference currency, through the admin-maintained FX table.
 
 Exact decimal arithmetic on integer minor units; the result is rounded half-up to an integer
-number of reference-currency minor units. A currency with no rate gets no conversion (its amount
-is taken as is) and a warning, so a missing rate never stops a payment.
+number of reference-currency minor units. A currency with no rate has no reference amount
+(None; rules see `amount_ref_known == false`), and the missing rate is logged once per currency
+per process, so a missing rate never stops a payment and never floods the log.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ FX_CACHE_TTL_S = 60.0
 _lock = threading.Lock()
 _rates: dict[str, tuple[int, Decimal]] = {}
 _loaded_at = -FX_CACHE_TTL_S
+# Currencies whose missing rate this process already logged (bounded by the ISO 4217 list).
+_missing_logged: set[str] = set()
 
 
 def reset_cache() -> None:
     global _loaded_at
     with _lock:
         _loaded_at = -FX_CACHE_TTL_S
+        _missing_logged.clear()
 
 
 def _rate(currency: str) -> tuple[int, Decimal] | None:
@@ -38,19 +42,35 @@ def _rate(currency: str) -> tuple[int, Decimal] | None:
     if now - _loaded_at >= FX_CACHE_TTL_S:
         with _lock:
             rows = FxRate.objects.values_list("currency", "exponent", "rate_to_reference")
-            _rates = {code: (exponent, rate) for code, exponent, rate in rows}
+            # Upper-cased here too: a row written around FxRate.save() still matches.
+            _rates = {code.upper(): (exponent, rate) for code, exponent, rate in rows}
             _loaded_at = now
     return _rates.get(currency)
 
 
-def to_reference_minor(*, amount_minor: int, currency: str) -> int:
-    currency = currency.upper()
+def _log_missing_once(currency: str) -> None:
+    if currency in _missing_logged:
+        return
+    with _lock:
+        if currency in _missing_logged:
+            return
+        _missing_logged.add(currency)
+    logger.warning(
+        "fraud: no FX rate for %s; amount_ref is unknown for its payments until one is added "
+        "in the admin (logged once per process)",
+        currency,
+    )
+
+
+def to_reference_minor(*, amount_minor: int, currency: str) -> int | None:
+    """The amount in reference-currency minor units, or None when `currency` has no rate."""
+    currency = currency.strip().upper()
     if currency == REFERENCE_CURRENCY:
         return amount_minor
     rate = _rate(currency)
     if rate is None:
-        logger.warning("fraud: no FX rate for %s; using the amount unconverted", currency)
-        return amount_minor
+        _log_missing_once(currency)
+        return None
     exponent, rate_to_reference = rate
     scale = Decimal(10) ** (REFERENCE_EXPONENT - exponent)
     value = Decimal(amount_minor) * rate_to_reference * scale

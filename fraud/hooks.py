@@ -6,7 +6,10 @@ fraud may not import payments; payments registers its handler in `AppConfig.read
     register_reject_handler(services.reject_for_fraud)
 
 A handler is `fn(payment_id: str, actor: str, reason: str) -> str` and returns what it did
-("canceled", "refunded", …).
+("canceled", "refunded", …). fraud calls it after committing the decision and the blocklist,
+outside any fraud transaction or lock, so the handler owns its own transactions. If it raises,
+the review item is left `reject_failed` and an agent may reject again: the handler can be
+called a second time for the same payment and must then do only what is still undone.
 """
 
 from __future__ import annotations

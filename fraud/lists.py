@@ -1,7 +1,8 @@
 """fraud: blocklist and allow-list matching (card fingerprint, email, IP or CIDR range, BIN).
 
-One query per assessment: PostgreSQL's `inet >>=` does the CIDR containment, so a /16 range
-blocks every address in it without expanding it.
+One SELECT per assessment (sent in the same round trip as the rules' stamp and the PostgreSQL
+velocity statement, fraud/sql.py): PostgreSQL's `inet >>=` does the CIDR containment, so a /16
+range blocks every address in it without expanding it.
 """
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from django.db import connection
-
 from fraud.models import ListEntry, ListKind
+from fraud.sql import Query, fetch_all
 
 LIST_KINDS = tuple(kind.value for kind in ListKind)
 
@@ -41,35 +41,45 @@ def normalize(*, kind: str, value: str) -> str:
 # Only the table name (a constant) is interpolated; every value is a parameter.
 _SQL = f"""
 SELECT DISTINCT list, kind FROM {ListEntry._meta.db_table}
-WHERE (merchant_id = '' OR merchant_id = %(merchant)s) AND (
-    (kind = 'card' AND value = %(card)s)
- OR (kind = 'email' AND value = %(email)s)
- OR (kind = 'bin' AND value = %(bin)s)
- OR (kind = 'ip' AND %(ip)s::inet IS NOT NULL
-     AND CASE WHEN kind = 'ip' THEN value::inet >>= %(ip)s::inet ELSE false END)
+WHERE (merchant_id = '' OR merchant_id = %(list_merchant)s) AND (
+    (kind = 'card' AND value = %(list_card)s)
+ OR (kind = 'email' AND value = %(list_email)s)
+ OR (kind = 'bin' AND value = %(list_bin)s)
+ OR (kind = 'ip' AND %(list_ip)s::inet IS NOT NULL
+     AND CASE WHEN kind = 'ip' THEN value::inet >>= %(list_ip)s::inet ELSE false END)
 )
 """  # noqa: S608
 
 
-def match(*, merchant_id: str, card: str, email: str, bin: str, ip: str) -> ListHits:
-    """Which lists this attempt's card, email, BIN and IP are on."""
+def match_query(*, merchant_id: str, card: str, email: str, bin: str, ip: str) -> Query:
+    """The list-match SELECT for this attempt's card, email, BIN and IP (see `hits`)."""
     valid_ip: str | None
     try:
         valid_ip = str(ipaddress.ip_address(ip)) if ip else None
     except ValueError:
         valid_ip = None
     params = {
-        "merchant": merchant_id,
+        "list_merchant": merchant_id,
         # An empty value must never match an entry: `value = NULL` is never true.
-        "card": card or None,
-        "email": email.strip().lower() or None,
-        "bin": bin or None,
-        "ip": valid_ip,
+        "list_card": card or None,
+        "list_email": email.strip().lower() or None,
+        "list_bin": bin or None,
+        "list_ip": valid_ip,
     }
+    return Query(_SQL, params)
+
+
+def hits(rows: list[tuple]) -> ListHits:
+    """Which lists the attempt is on, from `match_query`'s rows."""
     blocked = dict.fromkeys(LIST_KINDS, False)
     allowed = dict.fromkeys(LIST_KINDS, False)
-    with connection.cursor() as cursor:
-        cursor.execute(_SQL, params)
-        for list_name, kind in cursor.fetchall():
-            (blocked if list_name == ListEntry.BLOCK else allowed)[kind] = True
+    for list_name, kind in rows:
+        (blocked if list_name == ListEntry.BLOCK else allowed)[kind] = True
     return ListHits(blocklisted=blocked, allowlisted=allowed)
+
+
+def match(*, merchant_id: str, card: str, email: str, bin: str, ip: str) -> ListHits:
+    """Which lists this attempt's card, email, BIN and IP are on (a round trip of its own)."""
+    query = match_query(merchant_id=merchant_id, card=card, email=email, bin=bin, ip=ip)
+    (rows,) = fetch_all([query])
+    return hits(rows)

@@ -116,6 +116,11 @@ class FxRate(models.Model):
     def __str__(self) -> str:
         return f"{self.currency} = {self.rate_to_reference}"
 
+    def save(self, *args, **kwargs) -> None:
+        # Payments send "usd" or "USD"; the lookup is by the upper-case ISO code.
+        self.currency = self.currency.strip().upper()
+        super().save(*args, **kwargs)
+
 
 class Assessment(models.Model):
     """One risk assessment of one payment attempt, with everything needed to explain it."""
@@ -126,7 +131,8 @@ class Assessment(models.Model):
     livemode = models.BooleanField(default=False)
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
-    amount_ref_minor = models.BigIntegerField()
+    # None when the currency had no FX rate: the amount could not be compared across currencies.
+    amount_ref_minor = models.BigIntegerField(null=True, blank=True)
     method = models.CharField(max_length=20, blank=True)
     card_fingerprint = models.CharField(max_length=128, blank=True)
     bin = models.CharField(max_length=8, blank=True)
@@ -165,6 +171,10 @@ class Assessment(models.Model):
 
 class ReviewStatus(models.TextChoices):
     OPEN = "open", "open"
+    # Decided and blocklisted; payments' handler (cancel / refund at the provider) is running.
+    REJECTING = "rejecting", "rejecting"
+    # The handler failed; the decision and blocklist stand and an agent can reject again.
+    REJECT_FAILED = "reject_failed", "reject failed (retry)"
     APPROVED = "approved", "approved"
     REJECTED = "rejected", "rejected"
 
@@ -176,13 +186,16 @@ class ReviewItem(models.Model):
     payment_id = models.CharField(max_length=40, unique=True)
     merchant_id = models.CharField(max_length=40)
     status = models.CharField(
-        max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.OPEN, db_index=True
+        max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.OPEN, db_index=True
     )
     decided_by = models.CharField(max_length=150, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True)
     # What rejecting did to the payment ("canceled", "refunded") and which list entries it added.
     action_taken = models.CharField(max_length=200, blank=True)
+    # When payments' reject handler was last started, and its error if it failed.
+    rejecting_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,18 +21,19 @@ from typing import Any
 import cel
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max
 from django.utils import timezone
 
 from fraud.metrics import rules_disabled_total
 from fraud.models import Action, Rule
+from fraud.sql import Query, fetch_all
 
 logger = logging.getLogger("qr.fraud")
 
 ACTION_ORDER = (Action.ALLOW, Action.BLOCK, Action.CHALLENGE, Action.REVIEW)
 MAX_EXPRESSION_CHARS = 2000
 MAX_ERROR_CHARS = 1000
-# How often a process asks the database whether any rule changed; an edit in the admin applies
+# How often a process asks the database whether any rule changed (`assess` sends the question
+# along with its other SELECTs, never as a round trip of its own); an edit in the admin applies
 # everywhere within this time. Settings may override it (`FRAUD_RULES_RECHECK_S`; tests use 0).
 RULES_RECHECK_S = 1.0
 
@@ -41,6 +42,7 @@ CONTEXT_NAMES = frozenset(
     {
         "amount",
         "amount_ref",
+        "amount_ref_known",
         "currency",
         "method",
         "merchant_id",
@@ -74,6 +76,8 @@ class CompiledRule:
     merchant_id: str
     version: int
     program: Any
+    # A rule that reads amount_ref cannot judge a payment whose currency has no FX rate.
+    uses_amount_ref: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,28 +120,43 @@ def check_against_sample(program: Any, context: dict[str, Any]) -> None:
 
 # --- the per-process cache ---------------------------------------------------------------------
 
+RulesStamp = tuple[int, datetime | None]
+
 _cache_lock = threading.Lock()
-_cache_stamp: tuple[int, datetime | None] | None = None
+_cache_stamp: RulesStamp | None = None
 _cache_rules: tuple[CompiledRule, ...] = ()
 _programs: dict[tuple[int, int], Any] = {}
 _checked_at = float("-inf")
 
-
-def _stamp() -> tuple[int, datetime | None]:
-    """Changes whenever any rule is added, edited, disabled or deleted (every write bumps
-    `updated`; a delete changes the count)."""
-    row = Rule.objects.aggregate(count=Count("id"), latest=Max("updated"))
-    return row["count"], row["latest"]
+# Changes whenever any rule is added, edited, disabled or deleted (every write bumps `updated`;
+# a delete changes the count). Only the table name (a constant) is interpolated.
+STAMP_QUERY = Query(f"SELECT count(*), max(updated) FROM {Rule._meta.db_table}", {})  # noqa: S608
 
 
-def active_rules() -> tuple[CompiledRule, ...]:
-    """Enabled rules in evaluation order, compiled once per (rule id, version)."""
-    global _cache_stamp, _cache_rules, _checked_at
+def stamp_of(rows: list[tuple]) -> RulesStamp:
+    """The stamp from STAMP_QUERY's single row."""
+    ((count, latest),) = rows
+    return count, latest
+
+
+def stamp_due() -> bool:
+    """Whether the rules' stamp should be read again (at most once per FRAUD_RULES_RECHECK_S)."""
     recheck_s = getattr(settings, "FRAUD_RULES_RECHECK_S", RULES_RECHECK_S)
+    return _cache_stamp is None or time.monotonic() - _checked_at >= recheck_s
+
+
+def active_rules(*, stamp: RulesStamp | None = None) -> tuple[CompiledRule, ...]:
+    """Enabled rules in evaluation order, compiled once per (rule id, version).
+
+    `assess` reads the stamp itself when `stamp_due()`, in the same round trip as its other
+    SELECTs, and passes it; without one, the stamp is read here when due.
+    """
+    global _cache_stamp, _cache_rules, _checked_at
     now = time.monotonic()
-    if _cache_stamp is not None and now - _checked_at < recheck_s:
-        return _cache_rules
-    stamp = _stamp()
+    if stamp is None:
+        if not stamp_due():
+            return _cache_rules
+        stamp = stamp_of(fetch_all([STAMP_QUERY])[0])
     _checked_at = now
     if stamp == _cache_stamp:
         return _cache_rules
@@ -164,6 +183,7 @@ def active_rules() -> tuple[CompiledRule, ...]:
                     merchant_id=rule.merchant_id,
                     version=rule.version,
                     program=program,
+                    uses_amount_ref="amount_ref" in program.variables(),
                 )
             )
         order = {action: index for index, action in enumerate(ACTION_ORDER)}
@@ -200,11 +220,15 @@ def _disable(rule_id: int, version: int, error: str) -> None:
         logger.error("fraud: rule %s disabled after a run-time error: %s", rule_id, error)
 
 
-def _run(rule: CompiledRule, context: Any) -> bool | None:
+def _run(rule: CompiledRule, context: Any, *, amount_ref_known: bool = True) -> bool | None:
     """True/False, or None when the rule failed (it is then disabled)."""
     try:
         result = rule.program.execute(context)
     except Exception as error:  # any failure of a rule is the rule's fault, never the payment's
+        if rule.uses_amount_ref and not amount_ref_known:
+            # `amount_ref >= x` on a null (no FX rate) fails: the amount is absent, so the rule
+            # does not fire — the payment's fault is its currency, not the rule's.
+            return False
         _disable(rule.id, rule.version, f"{type(error).__name__}: {error}")
         return None
     if not isinstance(result, bool):
@@ -218,11 +242,12 @@ def evaluate(*, rules: tuple[CompiledRule, ...], context: dict[str, Any]) -> Eva
     cel_context = cel.Context()
     cel_context.update(context)
     merchant_id = context.get("merchant_id", "")
+    amount_ref_known = context.get("amount_ref") is not None
     fired: list[CompiledRule] = []
     for rule in rules:
         if rule.merchant_id and rule.merchant_id != merchant_id:
             continue
-        if _run(rule, cel_context):
+        if _run(rule, cel_context, amount_ref_known=amount_ref_known):
             if rule.action == Action.ALLOW:
                 return Evaluation(fired=(rule,), allowed=True)
             fired.append(rule)

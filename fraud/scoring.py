@@ -5,7 +5,7 @@ score = 0 when an allow rule fired, else
 feature_score = min(20, 5 × (velocity.card_1h − 1))      repeated use of one card
               + min(30, 10 × declines_1h)                  recent declines of this card
               + 10 if country_mismatch                     IP country ≠ card country
-              + 10 if the card is new and amount_ref ≥ NEW_CARD_HIGH_AMOUNT_REF_MINOR
+              + 10 if the card is new and amount_ref ≥ NEW_CARD_HIGH_AMOUNT_REF_MINOR (known)
               + 10 if velocity.ip_cards_24h ≥ IP_MANY_CARDS
 
 decision = allow when an allow rule fired, else the strongest of
@@ -37,7 +37,12 @@ def feature_score(context: dict[str, Any]) -> int:
     score += min(30, 10 * context["declines_1h"])
     if context["country_mismatch"]:
         score += 10
-    if context["card_new"] and context["amount_ref"] >= NEW_CARD_HIGH_AMOUNT_REF_MINOR:
+    amount_ref = context["amount_ref"]  # None: no FX rate, so never "high"
+    if (
+        context["card_new"]
+        and amount_ref is not None
+        and amount_ref >= NEW_CARD_HIGH_AMOUNT_REF_MINOR
+    ):
         score += 10
     if velocity["ip_cards_24h"] >= IP_MANY_CARDS:
         score += 10

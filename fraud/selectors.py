@@ -40,7 +40,10 @@ def recent_contexts(*, limit: int = PREVIEW_DEFAULT_ASSESSMENTS) -> list[dict[st
 
 
 def open_review_count() -> int:
-    return ReviewItem.objects.filter(status=ReviewStatus.OPEN).count()
+    """Items waiting for an agent: open ones and rejections that failed and need a retry."""
+    return ReviewItem.objects.filter(
+        status__in=(ReviewStatus.OPEN, ReviewStatus.REJECT_FAILED)
+    ).count()
 
 
 @dataclass(frozen=True)

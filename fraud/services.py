@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from config.api.errors import InvalidRequest, InvalidState, NotFound
 from config.ids import new_id
-from fraud import fx, geo, hooks, lists, metrics, rules, scoring, velocity
+from fraud import fx, geo, hooks, lists, metrics, rules, scoring, sql, velocity
 from fraud.features import build_context, sample_context
 from fraud.interface import AssessmentRequest, AssessmentResult
 from fraud.models import Action, Assessment, ListEntry, ListKind, ReviewItem, ReviewStatus, Rule
@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 MAX_REASON_CHARS = 2000
+MAX_ERROR_CHARS = 2000
+# A `rejecting` item older than this lost its process mid-call (a provider call times out long
+# before): an agent may reject it again.
+REJECTING_STALE_S = 15 * 60
 
 
 # --- the hot path -------------------------------------------------------------------------------
@@ -58,24 +62,16 @@ def assess(*, request: AssessmentRequest, at: datetime | None = None) -> Assessm
         amount_minor=request.amount_minor, currency=request.currency
     )
     ip_country = geo.ip_country(request.ip)
-    hits = lists.match(
+    attempt = velocity.Attempt(
+        assessment_id=assessment_id,
         merchant_id=request.merchant_id,
         card=request.card_fingerprint,
-        email=request.email,
-        bin=request.bin,
+        email=request.email.strip().lower(),
         ip=request.ip,
+        amount_ref_minor=amount_ref_minor,
+        at=at,
     )
-    observed = velocity.observe(
-        velocity.Attempt(
-            assessment_id=assessment_id,
-            merchant_id=request.merchant_id,
-            card=request.card_fingerprint,
-            email=request.email.strip().lower(),
-            ip=request.ip,
-            amount_ref_minor=amount_ref_minor,
-            at=at,
-        )
-    )
+    hits, rules_stamp, observed = _lookup(request=request, attempt=attempt)
     context = build_context(
         request=request,
         amount_ref_minor=amount_ref_minor,
@@ -83,7 +79,7 @@ def assess(*, request: AssessmentRequest, at: datetime | None = None) -> Assessm
         hits=hits,
         velocity=observed,
     )
-    evaluation = rules.evaluate(rules=rules.active_rules(), context=context)
+    evaluation = rules.evaluate(rules=rules.active_rules(stamp=rules_stamp), context=context)
     score, decision = scoring.decide(
         allowed=evaluation.allowed,
         fired_actions=[rule.action for rule in evaluation.fired],
@@ -145,6 +141,37 @@ def assess(*, request: AssessmentRequest, at: datetime | None = None) -> Assessm
     )
 
 
+def _lookup(
+    *, request: AssessmentRequest, attempt: velocity.Attempt
+) -> tuple[lists.ListHits, rules.RulesStamp | None, velocity.Velocity]:
+    """List hits, the rules' stamp (None when not due) and the velocity features, with one
+    PostgreSQL round trip: Redis (when it answers) records the attempt first; otherwise the
+    PostgreSQL velocity statement rides along with the list SELECT, and so does the rules'
+    stamp when it is due (once a second)."""
+    observed = velocity.observe_redis(attempt)
+    list_query = lists.match_query(
+        merchant_id=request.merchant_id,
+        card=request.card_fingerprint,
+        email=request.email,
+        bin=request.bin,
+        ip=request.ip,
+    )
+    queries = [list_query]
+    if observed is None:
+        queries.append(velocity.postgres_query(attempt))
+    stamp_due = rules.stamp_due()
+    if stamp_due:
+        queries.append(rules.STAMP_QUERY)
+    # postgres_query is None without card, email, IP and merchant: nothing to count.
+    results = iter(sql.fetch_all([query for query in queries if query is not None]))
+    list_rows = next(results)
+    if observed is None:
+        rows = next(results) if queries[1] is not None else []
+        observed = velocity.postgres_velocity(attempt, rows)
+    stamp = rules.stamp_of(next(results)) if stamp_due else None
+    return lists.hits(list_rows), stamp, observed
+
+
 def record_outcome(
     *, payment_id: str, approved: bool, decline_code: str = "", at: datetime | None = None
 ) -> None:
@@ -175,16 +202,40 @@ def record_outcome(
 # --- review queue -------------------------------------------------------------------------------
 
 
-def _locked_open_item(review_id: int) -> ReviewItem:
+def _locked_item(review_id: int) -> ReviewItem:
     item = ReviewItem.objects.select_for_update().filter(pk=review_id).first()
     if item is None:
         raise NotFound(f"No such review item: {review_id}")
-    if item.status != ReviewStatus.OPEN:
-        raise InvalidState(
-            f"Review of {item.payment_id} was already {item.status} by {item.decided_by}.",
-            code="review_already_decided",
-        )
     return item
+
+
+def _already_decided(item: ReviewItem) -> InvalidState:
+    return InvalidState(
+        f"Review of {item.payment_id} was already {item.status} by {item.decided_by}.",
+        code="review_already_decided",
+    )
+
+
+def _locked_open_item(review_id: int) -> ReviewItem:
+    item = _locked_item(review_id)
+    if item.status != ReviewStatus.OPEN:
+        raise _already_decided(item)
+    return item
+
+
+def _locked_rejectable_item(review_id: int, now: datetime) -> ReviewItem:
+    """Open, or a rejection that failed (or whose process died mid-call) and may be retried."""
+    item = _locked_item(review_id)
+    if item.status in (ReviewStatus.OPEN, ReviewStatus.REJECT_FAILED):
+        return item
+    stale = (
+        item.status == ReviewStatus.REJECTING
+        and item.rejecting_since is not None
+        and (now - item.rejecting_since).total_seconds() >= REJECTING_STALE_S
+    )
+    if stale:
+        return item
+    raise _already_decided(item)
 
 
 def _clean_reason(reason: str) -> str:
@@ -210,34 +261,90 @@ def approve_review(*, review_id: int, actor: str, reason: str) -> ReviewItem:
 
 
 def reject_review(*, review_id: int, actor: str, reason: str) -> ReviewItem:
-    """Cancel or refund the payment (through the handler payments registered) and blocklist
-    its card, email and IP; the decision is recorded with who, why and what was done."""
+    """Reject the payment: blocklist its card, email and IP, then have payments cancel or refund
+    it (the handler it registered); the decision is recorded with who, why and what was done.
+
+    Three steps, so our database never disagrees with the PSP about a call that happened:
+    1. one transaction locks the item, checks it may be rejected, writes the blocklist entries
+       and marks it `rejecting` (a second agent is now told it is already being decided);
+    2. the handler runs outside any fraud transaction or lock (it calls the provider and posts
+       the ledger in payments' own transactions);
+    3. a second transaction records what the handler did — `rejected` — or its error:
+       `reject_failed`, which an agent can reject again (the handler does nothing twice:
+       payments checks the payment's state). The handler's error is then raised to the caller.
+    """
     reason = _clean_reason(reason)
     handler = hooks.reject_handler()
+    started_at = timezone.now()
     with transaction.atomic():
-        # The row lock makes a second agent's reject wait and then see "already rejected",
-        # so a payment is never refunded twice from the queue.
-        item = _locked_open_item(review_id)
-        done = handler(item.payment_id, actor, reason)
-        assessment = item.assessment
-        listed = []
-        list_reason = f"review rejected: {item.payment_id}"
-        for kind, value in (
-            (ListKind.CARD, assessment.card_fingerprint),
-            (ListKind.EMAIL, assessment.email),
-            (ListKind.IP, assessment.ip),
-        ):
-            if value:
-                add_list_entry(kind=kind, value=value, reason=list_reason, actor=actor)
-                listed.append(str(kind))
-        item.status = ReviewStatus.REJECTED
+        item = _locked_rejectable_item(review_id, started_at)
+        listed = _blocklist_reviewed(item, actor=actor)
+        item.status = ReviewStatus.REJECTING
         item.decided_by = actor
-        item.decided_at = timezone.now()
+        item.decided_at = started_at
         item.reason = reason
-        item.action_taken = f"{done}; blocklisted {', '.join(listed) or 'nothing'}"[:200]
-        item.save(update_fields=["status", "decided_by", "decided_at", "reason", "action_taken"])
+        item.rejecting_since = started_at
+        item.action_taken = f"rejecting; {listed}"[:200]
+        item.save(
+            update_fields=[
+                "status",
+                "decided_by",
+                "decided_at",
+                "reason",
+                "rejecting_since",
+                "action_taken",
+            ]
+        )
+    try:
+        done = handler(item.payment_id, actor, reason)
+    except Exception as error:
+        # Recorded for the agent and re-raised: nothing is hidden, and the item can be retried.
+        _finish_rejection(item, status=ReviewStatus.REJECT_FAILED, summary=listed, error=error)
+        logger.warning(
+            "fraud: rejecting %s failed in the payments handler: %s", item.payment_id, error
+        )
+        raise
+    item = _finish_rejection(item, status=ReviewStatus.REJECTED, summary=f"{done}; {listed}")
     logger.info("fraud: review %s rejected by %s (%s)", item.payment_id, actor, done)
     return item
+
+
+def _blocklist_reviewed(item: ReviewItem, *, actor: str) -> str:
+    """Blocklist the reviewed payment's card, email and IP; says what was listed."""
+    assessment = item.assessment
+    listed = []
+    list_reason = f"review rejected: {item.payment_id}"
+    for kind, value in (
+        (ListKind.CARD, assessment.card_fingerprint),
+        (ListKind.EMAIL, assessment.email),
+        (ListKind.IP, assessment.ip),
+    ):
+        if not value:
+            continue
+        try:
+            lists.normalize(kind=kind, value=value)
+        except ValueError:
+            # A malformed IP from the merchant cannot be listed; it must not block the reject.
+            continue
+        add_list_entry(kind=kind, value=value, reason=list_reason, actor=actor)
+        listed.append(str(kind))
+    return f"blocklisted {', '.join(listed) or 'nothing'}"
+
+
+def _finish_rejection(
+    item: ReviewItem, *, status: str, summary: str, error: Exception | None = None
+) -> ReviewItem:
+    with transaction.atomic():
+        locked = _locked_item(item.pk)
+        locked.status = status
+        if error is None:
+            locked.last_error = ""
+            locked.action_taken = summary[:200]
+        else:
+            locked.last_error = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+            locked.action_taken = f"reject failed (retry); {summary}"[:200]
+        locked.save(update_fields=["status", "last_error", "action_taken"])
+    return locked
 
 
 # --- lists and rules ----------------------------------------------------------------------------

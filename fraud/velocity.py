@@ -27,6 +27,7 @@ from django.db import connection
 
 from fraud.metrics import velocity_fallbacks_total
 from fraud.models import Assessment
+from fraud.sql import Query
 
 logger = logging.getLogger("qr.fraud")
 
@@ -53,7 +54,8 @@ class Attempt:
     card: str
     email: str
     ip: str
-    amount_ref_minor: int
+    # None when the currency has no FX rate: it counts as an attempt, adds nothing to sums.
+    amount_ref_minor: int | None
     at: datetime
 
 
@@ -129,7 +131,9 @@ FROM (SELECT {columns} FROM {_TABLE}
 """  # noqa: S608
 
 
-def _postgres(attempt: Attempt) -> Velocity:
+def postgres_query(attempt: Attempt) -> Query | None:
+    """The one statement that answers every window from the stored assessments (None when the
+    attempt has no card, email, IP or merchant to count)."""
     now = attempt.at
     params = {
         "now": now,
@@ -143,17 +147,19 @@ def _postgres(attempt: Attempt) -> Velocity:
         "earlier_cap": VELOCITY_COUNT_CAP - 1,
     }
     present = [dim for dim in DIMENSIONS if params[dim]]
-    sql = " UNION ALL ".join(_pg_dimension_sql(dim) for dim in present)
+    if not present:
+        return None
+    return Query(" UNION ALL ".join(_pg_dimension_sql(dim) for dim in present), params)
+
+
+def postgres_velocity(attempt: Attempt, rows: list[tuple]) -> Velocity:
+    """The features from `postgres_query`'s rows (the stored, earlier attempts) plus this one."""
+    now = attempt.at
     first_seen: datetime | None = None
-    rows: list[tuple] = []
-    if sql:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
     features = empty_features()
     declines = 0
     this_card = 1 if attempt.card else 0
-    amount = attempt.amount_ref_minor
+    amount = attempt.amount_ref_minor or 0
     for dim, c1m, c1h, c24h, s1m, s1h, s24h, cards_1h, cards_24h, declined, first in rows:
         # The stored rows are earlier attempts; add this one.
         features[f"{dim}_1m"] = c1m + 1
@@ -172,6 +178,16 @@ def _postgres(attempt: Attempt) -> Velocity:
             first_seen = first
     first_seen_s = int((now - first_seen).total_seconds()) if first_seen else 0
     return Velocity(features, declines, max(first_seen_s, 0), "postgres")
+
+
+def _postgres(attempt: Attempt) -> Velocity:
+    query = postgres_query(attempt)
+    rows: list[tuple] = []
+    if query is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(query.sql, query.params)
+            rows = cursor.fetchall()
+    return postgres_velocity(attempt, rows)
 
 
 # --- Redis ------------------------------------------------------------------------------------
@@ -246,7 +262,7 @@ def _redis(client: redis.Redis, attempt: Attempt) -> Velocity:
         "merchant": attempt.merchant_id,
     }
     present = [dim for dim in DIMENSIONS if values[dim]]
-    member = f"{attempt.assessment_id}:{attempt.amount_ref_minor}"
+    member = f"{attempt.assessment_id}:{attempt.amount_ref_minor or 0}"
     pipe = client.pipeline(transaction=False)
     for dim in present:
         key = _events_key(dim, values[dim])
@@ -325,16 +341,23 @@ def _redis(client: redis.Redis, attempt: Attempt) -> Velocity:
 # --- public -----------------------------------------------------------------------------------
 
 
+def observe_redis(attempt: Attempt) -> Velocity | None:
+    """Record this attempt in Redis and read the windows back; None when Redis is not
+    configured, resting after an error, or failing now (PostgreSQL must answer then)."""
+    client = _client()
+    if client is None:
+        return None
+    try:
+        return _redis(client, attempt)
+    except redis.RedisError as error:
+        velocity_fallbacks_total.inc()
+        _mark_down(error)
+        return None
+
+
 def observe(attempt: Attempt) -> Velocity:
     """Record this attempt in the fast store (if any) and return the velocity features."""
-    client = _client()
-    if client is not None:
-        try:
-            return _redis(client, attempt)
-        except redis.RedisError as error:
-            velocity_fallbacks_total.inc()
-            _mark_down(error)
-    return _postgres(attempt)
+    return observe_redis(attempt) or _postgres(attempt)
 
 
 def record_decline(*, card: str, email: str, ip: str, payment_id: str, at: datetime) -> None:

@@ -633,6 +633,8 @@ def reject_for_fraud(payment_id: str, actor: str, reason: str) -> str:
             amount_minor=None,
             reason="fraudulent",
             actor=who,
+            # A retried rejection sends the provider the same refund reference: it refunds once.
+            idempotency_key=f"fraud-review:{payment_id}",
         )
         return "refunded"
     return f"nothing to do ({payment.status})"

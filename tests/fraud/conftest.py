@@ -68,9 +68,13 @@ def redis_store(settings):
 class RecordingRejectHandler:
     calls: list[tuple[str, str, str]] = field(default_factory=list)
     answer: str = "canceled"
+    # Raised after the call is recorded: the PSP acted, then payments' side failed.
+    error: Exception | None = None
 
     def __call__(self, payment_id: str, actor: str, reason: str) -> str:
         self.calls.append((payment_id, actor, reason))
+        if self.error is not None:
+            raise self.error
         return self.answer
 
 

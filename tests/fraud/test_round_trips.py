@@ -1,0 +1,44 @@
+"""The hot path's database cost: with the PostgreSQL velocity store an assessment reads lists,
+velocity and (once a second) the rules' stamp in ONE round trip, then writes its row."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from fraud import services
+from tests.fraud.conftest import make_request
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_assessment_reads_lists_stamp_and_velocity_in_one_round_trip():
+    services.add_list_entry(kind="ip", value="203.0.113.0/24")
+    services.assess(request=make_request())  # compiles the rules and loads the FX rates
+    with CaptureQueriesContext(connection) as captured:
+        result = services.assess(request=make_request(ip="203.0.113.50"))
+    assert result.decision == "block"  # the list hit came back through the combined read
+    reads = [q["sql"] for q in captured.captured_queries if "INSERT" not in q["sql"]]
+    reads = [sql for sql in reads if "SAVEPOINT" not in sql]
+    assert len(reads) == 1, reads
+    assert "fraud_listentry" in reads[0]
+    assert "max(updated)" in reads[0]
+    assert "UNION ALL" in reads[0]  # the velocity statement
+
+
+def test_the_rules_stamp_rides_along_only_when_due(settings):
+    settings.FRAUD_RULES_RECHECK_S = 3600
+    assert services.assess(request=make_request()).decision == "allow"
+    services.create_rule(name="no_more_eur", expression='currency == "EUR"', action="block")
+    with CaptureQueriesContext(connection) as captured:
+        assert services.assess(request=make_request()).decision == "allow"  # not due yet
+    selects = [q["sql"] for q in captured.captured_queries if "SELECT" in q["sql"]]
+    assert len(selects) == 1 and "max(updated)" not in selects[0]
+
+    settings.FRAUD_RULES_RECHECK_S = 0  # due: the next payment reads the stamp, sees the edit
+    with CaptureQueriesContext(connection) as captured:
+        result = services.assess(request=make_request())
+    assert result.decision == "block" and "no_more_eur" in result.rules
+    stamp_reads = [q["sql"] for q in captured.captured_queries if "max(updated)" in q["sql"]]
+    assert len(stamp_reads) == 1 and "fraud_listentry" in stamp_reads[0]
