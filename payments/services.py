@@ -261,7 +261,9 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
     )
     fraud.record_outcome(
         payment_id=payment.id,
-        approved=payment.status in (Status.AUTHORIZED, Status.REQUIRES_ACTION),
+        # Anything but a failure counts as not declined (captured at once, 3-D Secure pending,
+        # or still unknown after a timeout).
+        approved=payment.status != Status.FAILED,
         decline_code=payment.decline_code,
     )
     if payment.status == Status.FAILED:

@@ -419,3 +419,15 @@ def test_refund_retried_after_a_lost_provider_answer_refunds_once(api, pay, prov
     body = api.get(f"/api/payments/{payment['id']}").json()
     assert body["amount_refunded"] == 1200
     assert_ledger_agrees(api, body)
+
+
+def test_captured_payments_do_not_count_as_declines_for_fraud(api, tokenize, providers):
+    from fraud.models import Rule
+
+    Rule.objects.filter(name="card_testing_burst").update(enabled=False)
+    token = tokenize()
+    for _ in range(5):
+        body = {"token": token, "amount": 1000, "currency": "eur", "capture": True}
+        response = api.post("/api/payments", body, format="json")
+        assert response.status_code == 201, response.content
+        assert "repeated_declines" not in response.json()["fraud"]["rules"]
