@@ -183,19 +183,22 @@ def test_chart_axis_maximum_is_a_readable_number():
 def test_another_process_reports_the_same_slis(traffic):
     """Nothing is kept in process memory: a fresh process reads the same figures."""
     here = metrics.auth_stats(since=timezone.now() - timedelta(hours=24))
-    database = connection.settings_dict
-    url = (
-        f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
-        f"{database['PORT'] or 5432}/{database['NAME']}"
-    )
+    # The child connects exactly as this process does (DATABASE_URL or the embedded server),
+    # to the test database.
     code = (
-        "import django, datetime; django.setup();"
+        "import os, django, datetime; from django.conf import settings;"
+        "settings.DATABASES['default']['NAME'] = os.environ['SLI_TEST_DB'];"
+        "django.setup();"
         "from django.utils import timezone; from payments import metrics;"
         "since = timezone.now() - datetime.timedelta(hours=24);"
         "stats = metrics.auth_stats(since=since);"
         "print(sorted((s.provider, s.attempts, s.succeeded) for s in stats))"
     )
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    env = {
+        **os.environ,
+        "SLI_TEST_DB": connection.settings_dict["NAME"],
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+    }
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
