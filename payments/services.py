@@ -197,6 +197,12 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         )
         _record(payment, before="", actor=actor, reason="created")
 
+    # What the fraud engine and the router both know of the card (nothing for wallets).
+    card_facts = {
+        "brand": card.brand if card else "",
+        "bin": card.bin if card else "",
+        "card_country": card.country if card else "",
+    }
     assessment = fraud.assess(
         request=fraud.AssessmentRequest(
             payment_id=payment.id,
@@ -206,10 +212,8 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             currency=payment.currency,
             method=method_type,
             card_fingerprint=card.fingerprint if card else "",
-            bin=card.bin if card else "",
-            brand=card.brand if card else "",
-            card_country=card.country if card else "",
             last4=card.last4 if card else "",
+            **card_facts,
             email=request.customer_email,
             ip=request.customer_ip or "",
         )
@@ -240,9 +244,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             wallet=WalletData(type=request.wallet_type, token=request.wallet_token)
             if method_type == "wallet"
             else None,
-            brand=card.brand if card else "",
-            bin=card.bin if card else "",
-            card_country=card.country if card else "",
+            **card_facts,
             capture=False,
             return_url=_three_ds_return_url(payment),
             three_ds_required=assessment.decision == "challenge",

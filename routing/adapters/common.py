@@ -3,35 +3,14 @@ card data out of raw responses, timing a call. Both SDKs here send with `request
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Mapping
-from typing import Any
 
 import requests
 
+from routing.adapters.scrubbing import scrub
 from routing.interface import Outcome
 
-_SENSITIVE_KEYS = frozenset(
-    {"number", "cvc", "cvv", "pan", "card_number", "cardnumber", "expirymonth", "expiryyear",
-     "encryptedcardnumber", "encryptedsecuritycode", "client_secret", "token"}
-)  # fmt: skip
-# 12-19 digits standing alone: a possible card number; keep first 6 / last 4 at most.
-_PAN_LIKE = re.compile(r"(?<![\w.])\d{12,19}(?![\w.])")
-
-
-def scrub(value: Any) -> Any:
-    """A copy with card numbers, CVCs, expiry fields and client secrets removed."""
-    if isinstance(value, Mapping):
-        return {
-            key: "[scrubbed]" if str(key).lower() in _SENSITIVE_KEYS else scrub(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [scrub(item) for item in value]
-    if isinstance(value, str):
-        return _PAN_LIKE.sub(lambda m: f"{m[0][:6]}{'*' * (len(m[0]) - 10)}{m[0][-4:]}", value)
-    return value
+__all__ = ["Stopwatch", "scrub", "transport_outcome"]
 
 
 def transport_outcome(exc: BaseException) -> Outcome:

@@ -34,6 +34,7 @@ import httpx
 import standardwebhooks
 
 from routing.adapters import SettlementReportError, WebhookVerificationError
+from routing.adapters.scrubbing import scrub
 from routing.interface import (
     AuthorizeRequest,
     Outcome,
@@ -82,27 +83,9 @@ SETTLEMENT_HEADER = [
 ]
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-_SENSITIVE_KEYS = frozenset({"number", "cvc", "cvv", "pan", "token"})
-# A 12-19 digit run standing alone (not part of an id such as sa_…): a possible card number.
-_PAN_LIKE = re.compile(r"(?<!\w)\d{12,19}(?!\w)")
-
 
 def decline_outcome(decline_code: str) -> Outcome:
     return Outcome.SOFT_DECLINE if DECLINE_RETRYABLE.get(decline_code) else Outcome.HARD_DECLINE
-
-
-def scrub(value: Any) -> Any:
-    """A copy of `value` with card numbers, CVCs and wallet tokens removed, for `raw`."""
-    if isinstance(value, Mapping):
-        return {
-            key: "[scrubbed]" if str(key).lower() in _SENSITIVE_KEYS else scrub(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [scrub(item) for item in value]
-    if isinstance(value, str):
-        return _PAN_LIKE.sub(lambda m: f"{m[0][:6]}{'*' * (len(m[0]) - 10)}{m[0][-4:]}", value)
-    return value
 
 
 @dataclass(frozen=True)
