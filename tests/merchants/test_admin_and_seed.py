@@ -154,3 +154,14 @@ def test_production_refuses_to_start_without_its_public_url():
     result = run_manage("check", **{**production_env(), "PUBLIC_BASE_URL": ""})
     assert result.returncode != 0
     assert "PUBLIC_BASE_URL" in result.stderr + result.stdout
+
+
+def test_seed_allows_the_demo_checkout_on_the_servers_own_port(settings, tmp_path):
+    settings.LOCAL_DIR = tmp_path
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8765"
+    call_command("seed_demo", "--quiet")
+    origins = Merchant.objects.get(name="Demo Shop").allowed_origins
+    assert {"http://127.0.0.1:8765", "http://localhost:8765"} <= set(origins)
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    call_command("seed_demo", "--quiet")
+    assert "http://127.0.0.1:8000" in Merchant.objects.get(name="Demo Shop").allowed_origins

@@ -12,6 +12,7 @@ command prints the otpauth:// URI to add to an authenticator app, and `manage.py
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -31,6 +32,17 @@ STAFF = [
     ("finance", "finance-demo-pass", False, FINANCE),
     ("support", "support-demo-pass", False, SUPPORT),
 ]
+
+
+def demo_origins() -> list[str]:
+    """This server's origin (PUBLIC_BASE_URL) and its localhost twin."""
+    parts = urlsplit(settings.PUBLIC_BASE_URL)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    twins = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+    host = parts.hostname or ""
+    if host in twins:
+        return [origin, origin.replace(host, twins[host], 1)]
+    return [origin]
 
 
 class Command(BaseCommand):
@@ -59,8 +71,11 @@ class Command(BaseCommand):
     def _demo_keys(self) -> dict[str, str]:
         path = settings.LOCAL_DIR / "demo_keys.json"
         merchant = services.get_or_create_merchant(name=DEMO_MERCHANT)
-        if not merchant.allowed_origins:
-            merchant.allowed_origins = ["http://127.0.0.1:8000", "http://localhost:8000"]
+        # The demo checkout is served by this server, on whatever port `make run` uses.
+        wanted = demo_origins()
+        missing = [origin for origin in wanted if origin not in merchant.allowed_origins]
+        if missing:
+            merchant.allowed_origins = [*merchant.allowed_origins, *missing]
             merchant.save(update_fields=["allowed_origins"])
         stored = json.loads(path.read_text()) if path.exists() else {}
         keys = {}
