@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -467,6 +468,20 @@ class _HoldAccounts:
     payable: int
 
 
+def _lock_hold_unless_replayed(
+    replay_args: dict[str, Any],
+) -> tuple[PostedTransaction | None, _HoldAccounts | None]:
+    """The earlier posting when this one is a replay, else the locked hold's accounts.
+
+    Looks twice: before the lock (the cheap common case) and after it, because a retry that
+    raced its original waits on the lock and only then can see the original's posting.
+    """
+    if (replay := _find_replay(**replay_args)) is not None:
+        return replay, None
+    _, accounts = _lock_hold(replay_args["payment_id"])
+    return _find_replay(**replay_args), accounts
+
+
 def _lock_hold(payment_id: str) -> tuple[selectors.HoldRow, _HoldAccounts]:
     """Lock the payment's hold row: hold operations on one payment run one at a time."""
     hold = selectors.lock_hold(payment_id=payment_id)
@@ -497,11 +512,8 @@ def capture_hold(*, payment_id: str, reference: str, amount_minor: int) -> Poste
     digest = _digest("capture", amount_minor)
     replay_args = dict(kind="capture", reference=reference, payment_id=payment_id, digest=digest)
     with transaction.atomic():
-        if (replay := _find_replay(**replay_args)) is not None:
-            return replay
-        _, accounts = _lock_hold(payment_id)
-        # A retry that raced its original waited on the lock: the original is visible now.
-        if (replay := _find_replay(**replay_args)) is not None:
+        replay, accounts = _lock_hold_unless_replayed(replay_args)
+        if replay is not None:
             return replay
         held_minor = selectors.payment_summary(payment_id=payment_id).held_minor
         if amount_minor > held_minor:
@@ -535,10 +547,8 @@ def release_hold(
         kind="hold_release", reference=reference, payment_id=payment_id, digest=digest
     )
     with transaction.atomic():
-        if (replay := _find_replay(**replay_args)) is not None:
-            return replay
-        _, accounts = _lock_hold(payment_id)
-        if (replay := _find_replay(**replay_args)) is not None:
+        replay, accounts = _lock_hold_unless_replayed(replay_args)
+        if replay is not None:
             return replay
         held_minor = selectors.payment_summary(payment_id=payment_id).held_minor
         release_minor = held_minor if amount_minor is None else amount_minor
@@ -564,10 +574,8 @@ def post_refund(*, payment_id: str, reference: str, amount_minor: int) -> Posted
     digest = _digest("refund", amount_minor)
     replay_args = dict(kind="refund", reference=reference, payment_id=payment_id, digest=digest)
     with transaction.atomic():
-        if (replay := _find_replay(**replay_args)) is not None:
-            return replay
-        _, accounts = _lock_hold(payment_id)
-        if (replay := _find_replay(**replay_args)) is not None:
+        replay, accounts = _lock_hold_unless_replayed(replay_args)
+        if replay is not None:
             return replay
         summary = selectors.payment_summary(payment_id=payment_id)
         refundable_minor = summary.captured_minor - summary.refunded_minor
