@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -49,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_DB_NAME = "bench_payments_load"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 10.0
@@ -67,6 +69,22 @@ TARGET_RATIO = 0.35
 TARGET_P95_MS = 30.0
 RESULTS_SECTION = "## payments_load"
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
+# Payments cycle through this many distinct cards, as real traffic does: one card for every
+# payment would make each fraud assessment read back that card's whole (capped) history.
+CARD_POOL = 3000
+TOKENIZE_CONCURRENCY = 16
+
+
+def card_number(index: int) -> str:
+    """A distinct Luhn-valid Visa number that is none of the simulator's test cards (so its
+    approval rate, set to 1.0 here, decides)."""
+    prefix = f"491{index:012d}"
+    total = 0
+    for position, char in enumerate(reversed(prefix)):
+        digit = int(char) * (2 if position % 2 == 0 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return prefix + str((10 - total % 10) % 10)
+
 
 Operation = Callable[[httpx.AsyncClient], Awaitable[bool]]
 
@@ -109,6 +127,23 @@ def recreate_database(server_url: str, name: str) -> None:
         conn.execute(f"CREATE DATABASE {name}")
 
 
+def pick_redis(url: str) -> str:
+    """The Redis database this run uses for the cache, rate limits, velocity and CVCs — as in
+    production, where more than one web process needs it (docs/settings.md) — emptied first so
+    no earlier run's counters leak in; '' (database cache) when it does not answer."""
+    if url.lower() == "none":
+        return ""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client.flushdb()
+    except redis.RedisError as exc:
+        print(f"Redis at {url} did not answer ({exc}); using the database cache", file=sys.stderr)
+        return ""
+    return url
+
+
 def drop_database(server_url: str, name: str) -> None:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -138,8 +173,9 @@ publishable = merchants.create_api_key(
     merchant=merchant, kind="publishable", livemode=False
 ).plaintext
 routing_setup.seed_providers()
-# One test card is reused for every payment: the card-testing velocity rule (3 uses of a card
-# a minute) would block it. Its features are still computed and every other rule still runs.
+# The payments cycle through a pool of cards: at a few hundred payments a second a card comes
+# round again within the minute, and the card-testing rule (3 uses of a card a minute) would
+# block it. Its features are still computed and every other rule still runs.
 Rule.objects.filter(name="card_testing_burst").update(enabled=False)
 with connection.cursor() as cursor:
     cursor.execute(CREATE_TABLE_SQL)
@@ -265,13 +301,40 @@ def ceiling_operation(secret: str) -> Operation:
     return call
 
 
-def payment_operation(secret: str, token: str, *, two_step: bool) -> Operation:
+async def tokenize_cards(base_url: str, publishable: str, count: int) -> list[str]:
+    """`count` card tokens, made through the API with the publishable key."""
+    headers = {"Authorization": f"Bearer {publishable}"}
+    tokens: list[str] = [""] * count
+    next_index = iter(range(count))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        for index in next_index:
+            card = {**CARD, "number": card_number(index)}
+            response = await client.post("/api/tokens", json={"card": card}, headers=headers)
+            if response.status_code != 201:
+                raise SystemExit(f"tokenization failed: {response.status_code} {response.text}")
+            tokens[index] = response.json()["id"]
+
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=REQUEST_TIMEOUT_S, trust_env=False
+    ) as client:
+        await asyncio.gather(*(worker(client) for _ in range(TOKENIZE_CONCURRENCY)))
+    return tokens
+
+
+def payment_operation(secret: str, tokens: list[str], *, two_step: bool) -> Operation:
     def headers() -> dict[str, str]:
         return {"Authorization": f"Bearer {secret}", "Idempotency-Key": uuid.uuid4().hex}
 
-    body = {"token": token, "amount": AMOUNT_MINOR, "currency": "eur", "capture": not two_step}
+    cards = itertools.cycle(tokens)
 
     async def call(client: httpx.AsyncClient) -> bool:
+        body = {
+            "token": next(cards),
+            "amount": AMOUNT_MINOR,
+            "currency": "eur",
+            "capture": not two_step,
+        }
         response = await client.post("/api/payments", json=body, headers=headers())
         if response.status_code != 201:
             return False
@@ -519,6 +582,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--keep-db", action="store_true", help="leave the database and LOCAL_DIR for a look"
     )
     parser.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
+    parser.add_argument("--cards", type=int, default=CARD_POOL, help="distinct cards to cycle")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+        help="a Redis database the run may empty, or 'none' for the database cache",
+    )
     return parser.parse_args(argv)
 
 
@@ -538,6 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         "NO_PROXY": "127.0.0.1,localhost",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env["REDIS_URL"] = redis_url = pick_redis(args.redis_url)
     simulator = gunicorn = None
     started = time.monotonic()
     load_before = os.getloadavg()[0]
@@ -552,19 +622,12 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         gunicorn = start_gunicorn(env, port, args.workers)
         base_url = f"http://{HOST}:{port}"
-        with httpx.Client(base_url=base_url, trust_env=False, timeout=REQUEST_TIMEOUT_S) as client:
-            response = client.post(
-                "/api/tokens",
-                json={"card": CARD},
-                headers={"Authorization": f"Bearer {keys['publishable']}"},
-            )
-            if response.status_code != 201:
-                raise SystemExit(f"tokenization failed: {response.status_code} {response.text}")
-            token = response.json()["id"]
+        print(f"tokenizing {args.cards} cards", file=sys.stderr)
+        tokens = asyncio.run(tokenize_cards(base_url, keys["publishable"], args.cards))
         operations = {"ceiling": ceiling_operation(keys["secret"])}
         if not args.ceiling_only:
             operations["payments"] = payment_operation(
-                keys["secret"], token, two_step=args.two_step
+                keys["secret"], tokens, two_step=args.two_step
             )
         measurements = asyncio.run(
             measure_all(base_url, operations, sweep_s=args.sweep_s, measure_s=args.measure_s)
@@ -585,6 +648,11 @@ def main(argv: list[str] | None = None) -> int:
         " --two-step" if args.two_step else ""
     )
     lines = summary_lines(ceiling, payments, args=args, command=command)
+    lines.insert(
+        1,
+        "- cache, rate limits, fraud velocity and CVCs: "
+        + ("Redis (a database of its own, emptied first)" if redis_url else "the database cache"),
+    )
     lines.append("- SLIs on /metrics after the run (computed from the stored attempts):")
     lines += [f"  - `{line}`" for line in sli_lines]
     lines.append(

@@ -177,10 +177,10 @@ def record_outcome(
 ) -> None:
     """The provider answered: remember it so "declines in the last hour" counts it."""
     at = at or timezone.now()
-    with transaction.atomic():
-        updated = Assessment.objects.filter(payment_id=payment_id).update(
-            approved=approved, decline_code=decline_code[:60], outcome_at=at
-        )
+    # One UPDATE: atomic by itself (no BEGIN/COMMIT round trips on the hot path).
+    updated = Assessment.objects.filter(payment_id=payment_id).update(
+        approved=approved, decline_code=decline_code[:60], outcome_at=at
+    )
     if not updated:
         logger.warning("fraud: outcome for %s, which was never assessed", payment_id)
         return

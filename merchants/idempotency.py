@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.api.errors import IdempotencyConflict, InvalidRequest
@@ -80,7 +81,9 @@ def claim(
     now = timezone.now()
     lock_s = settings.IDEMPOTENCY_LOCK_TIMEOUT_S
     try:
-        with transaction.atomic():
+        # A lone INSERT is atomic by itself; inside a caller's transaction a savepoint keeps a
+        # duplicate key from aborting it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
             row = IdempotencyKey.objects.create(
                 merchant_id=merchant_id,
                 livemode=livemode,

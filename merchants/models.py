@@ -75,6 +75,9 @@ class WebhookEndpoint(models.Model):
     def __str__(self) -> str:
         return self.url
 
+    def subscribes_to(self, event_type: str) -> bool:
+        return "*" in self.enabled_events or event_type in self.enabled_events
+
 
 class WebhookDelivery(models.Model):
     """One outgoing event to one endpoint, retried with backoff until delivered or given up."""

@@ -13,15 +13,17 @@ def webhook_endpoints(*, merchant_id: str, livemode: bool) -> QuerySet[WebhookEn
     return WebhookEndpoint.objects.filter(merchant_id=merchant_id, livemode=livemode)
 
 
+def active_endpoints(*, merchant_id: str, livemode: bool) -> list[WebhookEndpoint]:
+    return list(webhook_endpoints(merchant_id=merchant_id, livemode=livemode).filter(active=True))
+
+
 def active_endpoints_for_event(
     *, merchant_id: str, livemode: bool, event_type: str
 ) -> list[WebhookEndpoint]:
     return [
         endpoint
-        for endpoint in webhook_endpoints(merchant_id=merchant_id, livemode=livemode).filter(
-            active=True
-        )
-        if "*" in endpoint.enabled_events or event_type in endpoint.enabled_events
+        for endpoint in active_endpoints(merchant_id=merchant_id, livemode=livemode)
+        if endpoint.subscribes_to(event_type)
     ]
 
 

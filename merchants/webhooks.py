@@ -22,7 +22,7 @@ from standardwebhooks import Webhook
 
 from config.ids import new_id
 from merchants.models import WebhookDelivery
-from merchants.selectors import active_endpoints_for_event
+from merchants.selectors import active_endpoints
 
 logger = logging.getLogger("qr.webhooks")
 
@@ -41,33 +41,48 @@ def emit_event(
 ) -> list[str]:
     """Queue `event_type` for every endpoint of the merchant that subscribes to it. `data` may
     be a callable, so the object is only rendered when someone subscribes."""
-    endpoints = active_endpoints_for_event(
-        merchant_id=merchant_id, livemode=livemode, event_type=event_type
-    )
+    return emit_events(merchant_id=merchant_id, livemode=livemode, events=[(event_type, data)])
+
+
+def emit_events(
+    *,
+    merchant_id: str,
+    livemode: bool,
+    events: list[tuple[str, dict[str, Any] | Callable[[], dict[str, Any]]]],
+) -> list[str]:
+    """Queue several events of one merchant, in order, with one look at its endpoints; returns
+    the delivery ids."""
+    endpoints = active_endpoints(merchant_id=merchant_id, livemode=livemode)
     if not endpoints:
         return []
-    if callable(data):
-        data = data()
-    event_id = new_id("evt")
-    payload = {
-        "id": event_id,
-        "object": "event",
-        "type": event_type,
-        "created": int(timezone.now().timestamp()),
-        "livemode": livemode,
-        "data": {"object": data},
-    }
-    deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(
-            endpoint=endpoint,
-            event_id=event_id,
-            event_type=event_type,
-            payload=payload,
-            next_attempt_at=timezone.now(),
-        )
-        for endpoint in endpoints
-    )
-    ids = [delivery.id for delivery in deliveries]
+    now = timezone.now()
+    deliveries = []
+    for event_type, data in events:
+        subscribers = [endpoint for endpoint in endpoints if endpoint.subscribes_to(event_type)]
+        if not subscribers:
+            continue
+        event_id = new_id("evt")
+        payload = {
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "created": int(now.timestamp()),
+            "livemode": livemode,
+            "data": {"object": data() if callable(data) else data},
+        }
+        deliveries += [
+            WebhookDelivery(
+                endpoint=endpoint,
+                event_id=event_id,
+                event_type=event_type,
+                payload=payload,
+                next_attempt_at=now,
+            )
+            for endpoint in subscribers
+        ]
+    if not deliveries:
+        return []
+    ids = [delivery.id for delivery in WebhookDelivery.objects.bulk_create(deliveries)]
 
     def send() -> None:
         from merchants.tasks import deliver_webhook

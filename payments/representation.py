@@ -11,8 +11,18 @@ from typing import Any
 from fraud import selectors as fraud_selectors
 from payments.models import Payment, Refund
 
+# The fraud view a service already has in hand, kept on the instance (like Django's prefetch
+# cache) so rendering the response does not read the assessment back.
+_FRAUD_ATTR = "_rendered_fraud"
+
+
+def remember_fraud(payment: Payment, *, score: int, decision: str, rules: tuple[str, ...]) -> None:
+    payment.__dict__[_FRAUD_ATTR] = {"score": score, "decision": decision, "rules": list(rules)}
+
 
 def render_fraud(payment: Payment) -> dict[str, Any] | None:
+    if _FRAUD_ATTR in payment.__dict__:
+        return dict(payment.__dict__[_FRAUD_ATTR])
     assessment = fraud_selectors.assessment_for_payment(payment_id=payment.id)
     if assessment is None:
         return None

@@ -13,10 +13,12 @@ resolves.
 
 from __future__ import annotations
 
+import copy
 import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +38,7 @@ from fraud import services as fraud
 from ledger import services as ledger
 from merchants import webhooks
 from payments.models import Payment, PaymentEvent, Refund, Status
-from payments.representation import render_payment
+from payments.representation import remember_fraud, render_payment
 from routing import services as routing
 from routing.interface import Outcome, ProviderResult, WalletData
 from tokenization import selectors as vault
@@ -109,24 +111,43 @@ EVENT_TYPES = {
 }
 
 
+@dataclass(frozen=True)
+class _Transition:
+    before: str
+    payment: Payment  # as it stood right after the transition (what its webhook shows)
+    reason: str
+    data: dict[str, Any]
+
+
 def _record(payment: Payment, *, before: str, actor: Actor, reason: str = "", **data: Any) -> None:
     """Log the transition and queue the merchant's webhook, in the caller's transaction."""
-    PaymentEvent.objects.create(
-        payment=payment,
-        from_status=before,
-        to_status=payment.status,
-        actor=actor.name,
-        reason=reason[:500],
-        data=data,
+    _record_all(
+        [_Transition(before=before, payment=payment, reason=reason, data=data)], actor=actor
     )
-    event_type = EVENT_TYPES.get(payment.status)
-    if event_type and (before != payment.status or event_type == "payment.refunded"):
-        webhooks.emit_event(
-            merchant_id=payment.merchant_id,
-            livemode=payment.livemode,
-            event_type=event_type,
-            data=lambda: render_payment(payment),
+
+
+def _record_all(transitions: list[_Transition], *, actor: Actor) -> None:
+    """Log transitions made in one transaction (one INSERT) and queue their webhooks (one
+    endpoint lookup)."""
+    PaymentEvent.objects.bulk_create(
+        PaymentEvent(
+            payment=t.payment,
+            from_status=t.before,
+            to_status=t.payment.status,
+            actor=actor.name,
+            reason=t.reason[:500],
+            data=t.data,
         )
+        for t in transitions
+    )
+    events = []
+    for t in transitions:
+        event_type = EVENT_TYPES.get(t.payment.status)
+        if event_type and (t.before != t.payment.status or event_type == "payment.refunded"):
+            events.append((event_type, partial(render_payment, t.payment)))
+    if events:
+        first = transitions[0].payment
+        webhooks.emit_events(merchant_id=first.merchant_id, livemode=first.livemode, events=events)
 
 
 def _locked(payment_id: str, *, merchant_id: str | None, livemode: bool | None) -> Payment:
@@ -179,30 +200,29 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         method_type = "wallet"
         method_details = {"type": request.wallet_type}
 
-    with transaction.atomic():
-        payment = Payment.objects.create(
-            merchant_id=request.merchant_id,
-            livemode=request.livemode,
-            amount_minor=request.amount_minor,
-            currency=request.currency,
-            capture_method="automatic" if request.capture else "manual",
-            method_type=method_type,
-            method_details=method_details,
-            token_id=request.token_id,
-            description=request.description,
-            metadata=request.metadata or {},
-            customer_email=request.customer_email,
-            customer_ip=request.customer_ip,
-            return_url=request.return_url,
-        )
-        _record(payment, before="", actor=actor, reason="created")
-
+    payment = Payment(
+        merchant_id=request.merchant_id,
+        livemode=request.livemode,
+        amount_minor=request.amount_minor,
+        currency=request.currency,
+        capture_method="automatic" if request.capture else "manual",
+        method_type=method_type,
+        method_details=method_details,
+        token_id=request.token_id,
+        description=request.description,
+        metadata=request.metadata or {},
+        customer_email=request.customer_email,
+        customer_ip=request.customer_ip,
+        return_url=request.return_url,
+    )
     # What the fraud engine and the router both know of the card (nothing for wallets).
     card_facts = {
         "brand": card.brand if card else "",
         "bin": card.bin if card else "",
         "card_country": card.country if card else "",
     }
+    # Assessed before the row is inserted (its id is drawn already), so the payment is stored
+    # with its assessment id in one transaction: no reader ever sees one without the other.
     assessment = fraud.assess(
         request=fraud.AssessmentRequest(
             payment_id=payment.id,
@@ -218,8 +238,10 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             ip=request.customer_ip or "",
         )
     )
-    Payment.objects.filter(pk=payment.pk).update(fraud_assessment_id=assessment.assessment_id)
     payment.fraud_assessment_id = assessment.assessment_id
+    with transaction.atomic():
+        payment.save(force_insert=True)
+        _record(payment, before="", actor=actor, reason="created")
 
     if assessment.decision == "block":
         payment = _apply_failure(
@@ -245,7 +267,9 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             if method_type == "wallet"
             else None,
             **card_facts,
-            capture=False,
+            card_fingerprint=card.fingerprint if card else "",
+            # A sale: the provider captures on approval, in the same call (no second round trip).
+            capture=request.capture,
             return_url=_three_ds_return_url(payment),
             three_ds_required=assessment.decision == "challenge",
         )
@@ -260,6 +284,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         message=outcome.message,
         redirect_url=outcome.redirect_url,
         actor=actor,
+        captured=outcome.captured,
     )
     fraud.record_outcome(
         payment_id=payment.id,
@@ -267,6 +292,9 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         # or still unknown after a timeout).
         approved=payment.status != Status.FAILED,
         decline_code=payment.decline_code,
+    )
+    remember_fraud(
+        payment, score=assessment.score, decision=assessment.decision, rules=assessment.rules
     )
     if payment.status == Status.FAILED:
         _raise_declined(payment)
@@ -298,13 +326,17 @@ def apply_authorization(
     message: str,
     redirect_url: str,
     actor: Actor,
+    captured: bool | None = None,
 ) -> Payment:
     """Apply a provider's answer to a payment awaiting it (processing or requires_action).
 
     Idempotent: an answer for a payment that has already moved on is ignored, so a webhook, the
     status inquiry and the customer's return from 3-D Secure may all report the same outcome.
     A payment created with `capture: true` is captured as soon as it is authorized, however the
-    authorization arrived (at once, after 3-D Secure, or after a timeout).
+    authorization arrived (at once, after 3-D Secure, or after a timeout): when the provider
+    captured it with the authorization (`captured`, or, when the caller does not know, the
+    attempt was sent as a sale), both transitions and both postings happen here, in one
+    transaction; otherwise a capture call follows.
     """
     with transaction.atomic():
         payment = _locked(payment_id, merchant_id=None, livemode=None)
@@ -322,6 +354,8 @@ def apply_authorization(
             payment.authorize(
                 authorized_at=now, expires_at=now + timedelta(seconds=_auth_expiry_s())
             )
+            if payment.capture_method == "automatic" and _sold(captured, attempt_id=attempt_id):
+                return _book_sale(payment, before=before, actor=actor, attempt_id=attempt_id)
             ledger.place_hold(
                 payment_id=payment.id,
                 reference=f"{payment.id}:hold",
@@ -352,6 +386,49 @@ def apply_authorization(
         _record(payment, before=before, actor=actor, reason=reason, attempt_id=attempt_id)
     if payment.status == Status.AUTHORIZED and payment.capture_method == "automatic":
         payment = _auto_capture(payment, actor=actor)
+    return payment
+
+
+def _sold(captured: bool | None, *, attempt_id: str) -> bool:
+    """Did the provider capture with the authorization? Asked of routing only when the caller
+    does not know (webhooks, status inquiries, the return from 3-D Secure)."""
+    if captured is not None:
+        return captured
+    return bool(attempt_id) and routing.captured_with_authorization(attempt_id=attempt_id)
+
+
+def _book_sale(payment: Payment, *, before: str, actor: Actor, attempt_id: str) -> Payment:
+    """The provider authorized and captured in one call: the payment goes on to captured in
+    the caller's transaction, with the hold and its capture posted together."""
+    authorized = copy.copy(payment)  # what the payment.authorized event shows
+    payment.capture(amount_minor=payment.amount_minor)
+    payment.save()
+    ledger.place_and_capture_hold(
+        payment_id=payment.id,
+        hold_reference=f"{payment.id}:hold",
+        capture_reference=f"{payment.id}:capture",
+        merchant_id=payment.merchant_id,
+        provider=payment.provider,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+    )
+    _record_all(
+        [
+            _Transition(
+                before=before,
+                payment=authorized,
+                reason=f"authorized by {payment.provider}",
+                data={"attempt_id": attempt_id},
+            ),
+            _Transition(
+                before=Status.AUTHORIZED,
+                payment=payment,
+                reason=f"captured {payment.amount_minor} with the authorization",
+                data={},
+            ),
+        ],
+        actor=actor,
+    )
     return payment
 
 

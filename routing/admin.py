@@ -77,7 +77,7 @@ def close_breakers(modeladmin, request, queryset) -> None:
 
 @admin.register(BreakerState)
 class BreakerStateAdmin(ReadOnlyAdmin):
-    list_display = ("provider", "state", "consecutive_failures", "window_calls", "opened_at")
+    list_display = ("provider", "state", "consecutive_failures", "opened_at", "closed_at")
     actions = [close_breakers]
 
     def has_change_permission(self, request, obj=None) -> bool:

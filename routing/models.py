@@ -159,6 +159,9 @@ class Attempt(models.Model):
     currency = models.CharField(max_length=3, blank=True)
     amount_minor = models.BigIntegerField(default=0)
     card_fingerprint = models.CharField(max_length=64, blank=True)
+    # Authorize only: sent as a sale (the provider captures the full amount when it approves),
+    # so an approved sale needs no capture call (`selectors.captured_with_authorization`).
+    capture_requested = models.BooleanField(default=False)
     outcome = models.CharField(max_length=20, choices=OUTCOMES, default=PENDING)
     decline_code = models.CharField(max_length=60, blank=True)
     message = models.CharField(max_length=500, blank=True)
@@ -176,6 +179,8 @@ class Attempt(models.Model):
         indexes = [
             models.Index(fields=["provider", "brand", "currency", "created"]),
             models.Index(fields=["card_fingerprint", "created"]),
+            # A breaker counts a provider's recent calls when a failure is recorded.
+            models.Index(fields=["provider", "created"], name="attempt_provider_created"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount_minor__gte=0), name="attempt_amount"),
@@ -195,8 +200,10 @@ class Attempt(models.Model):
 
 
 class BreakerState(models.Model):
-    """A provider's circuit breaker, one row per provider, updated under a row lock so every
-    web and worker process sees and changes the same state."""
+    """A provider's circuit breaker, one row per provider, changed under a row lock so every
+    web and worker process sees and changes the same state. The window's call and failure
+    counts are not kept here: they are read from the provider's `Attempt` rows (routing.breaker),
+    so a successful call does not write this row."""
 
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -207,9 +214,9 @@ class BreakerState(models.Model):
         default=CLOSED,
     )
     consecutive_failures = models.PositiveIntegerField(default=0)
-    window_started_at = models.DateTimeField(null=True, blank=True)
-    window_calls = models.PositiveIntegerField(default=0)
-    window_failures = models.PositiveIntegerField(default=0)
+    # When the breaker last closed (a probe succeeded, staff closed it): calls before this do
+    # not count towards the error rate.
+    closed_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     probes_in_flight = models.PositiveIntegerField(default=0)
     updated = models.DateTimeField(auto_now=True)

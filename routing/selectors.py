@@ -1,4 +1,5 @@
-"""routing's reads: attempts and routing decisions of a payment, provider SLIs, breaker state."""
+"""routing's reads: attempts and routing decisions of a payment, whether an authorization was a
+captured sale, provider SLIs, breaker state."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from django.db import connection
 
 from routing import breaker
-from routing.models import Attempt, Decision
+from routing.interface import Outcome
+from routing.models import Attempt, AttemptKind, Decision
 from routing.providers import provider_configs
 
 MAX_ATTEMPTS_LISTED = 100
@@ -97,6 +99,19 @@ def attempts_for_payment(*, payment_id: str, kind: str = "") -> list[AttemptRow]
 def attempt(*, attempt_id: str) -> AttemptRow | None:
     found = Attempt.objects.filter(pk=attempt_id).first()
     return _row(found) if found else None
+
+
+def captured_with_authorization(*, attempt_id: str) -> bool:
+    """Was this authorization a sale the provider approved, so the money is already captured
+    and no capture call must follow? For the paths that learn an outcome after `authorize`
+    returned (status inquiry, 3-D Secure return, webhooks); `authorize` itself says so in
+    `AuthorizationOutcome.captured`."""
+    return Attempt.objects.filter(
+        pk=attempt_id,
+        kind=AttemptKind.AUTHORIZE,
+        capture_requested=True,
+        outcome=Outcome.APPROVED.value,
+    ).exists()
 
 
 def decision_for_payment(*, payment_id: str) -> DecisionRow | None:

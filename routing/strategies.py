@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from routing import breaker
+from routing.conf import breaker_settings
 from routing.models import PENDING, Attempt, AttemptKind, RoutingProfile, RoutingRule
 from routing.providers import ProviderConfig
 
@@ -86,6 +87,9 @@ class Ranking:
     candidates: list[dict[str, Any]]
     strategies: tuple[str, ...]
     reason: str
+    # The breaker of every candidate that passed the capability checks, as this ranking read
+    # it: authorize lets a call through a breaker seen closed without reading it again.
+    breakers: dict[str, breaker.Snapshot] = field(default_factory=dict)
 
 
 def profile_for(*, merchant_id: str) -> Profile:
@@ -107,6 +111,7 @@ def rank(*, context: RoutingContext, providers: list[ProviderConfig], profile: P
     candidates = [Candidate(provider=p) for p in providers]
     for candidate in candidates:
         candidate.excluded = _exclusion(candidate.provider, context)
+    breakers = _exclude_open_breakers([c for c in candidates if not c.excluded])
     live = [c for c in candidates if not c.excluded]
     notes: list[str] = []
     for name in profile.strategies:
@@ -133,6 +138,7 @@ def rank(*, context: RoutingContext, providers: list[ProviderConfig], profile: P
         candidates=[c.record() for c in candidates],
         strategies=profile.strategies,
         reason=reason,
+        breakers=breakers,
     )
 
 
@@ -144,9 +150,17 @@ def _exclusion(provider: ProviderConfig, context: RoutingContext) -> str:
         return unsupported
     if provider.name in context.exclude:
         return "excluded by caller"
-    if not breaker.is_available(provider=provider.name):
-        return "circuit open"
     return ""
+
+
+def _exclude_open_breakers(candidates: list[Candidate]) -> dict[str, breaker.Snapshot]:
+    """Drop the candidates whose breaker refuses calls; every breaker is read in one query."""
+    breakers = breaker.snapshots(providers=[c.provider.name for c in candidates])
+    settings, now = breaker_settings(), timezone.now()
+    for candidate in candidates:
+        if not breakers[candidate.provider.name].available(settings, now):
+            candidate.excluded = "circuit open"
+    return breakers
 
 
 StrategyFn = Callable[[RoutingContext, list[Candidate], Profile], tuple[list[Candidate], str]]

@@ -83,6 +83,15 @@ def _fresh_ledger_account_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_provider_memo():
+    """Routing memoizes provider configurations in-process for up to a second; every test
+    starts from its own database, so it starts without another test's providers."""
+    from routing import providers
+
+    providers.forget_process_memo()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_fraud_rules(request, settings):
     """Every test sees the default fraud ruleset, freshly compiled.
 

@@ -2,9 +2,11 @@
 void), resolution of unknown outcomes, incoming provider webhooks, provider setup.
 
 The public names other apps call are re-exported here; each lives in the module named for what
-it does.
+it does. `captured_with_authorization` is a read (routing.selectors), re-exported because
+payments asks it right after these calls, through this one import.
 """
 
+from routing.selectors import captured_with_authorization
 from routing.services.adapters import adapter_for
 from routing.services.authorize import (
     AuthorizationOutcome,
@@ -21,6 +23,7 @@ __all__ = [
     "adapter_for",
     "authorize",
     "capture",
+    "captured_with_authorization",
     "process_incoming_event",
     "receive_webhook",
     "refund",

@@ -24,6 +24,12 @@ def adapter_for(provider: str) -> Adapter:
     config = provider_config(provider)
     if config is None:
         raise NotFound(f"No such provider: '{provider}'", param="provider")
+    return adapter_for_config(config)
+
+
+def adapter_for_config(config: ProviderConfig) -> Adapter:
+    """The adapter for a configuration the caller already holds: authorize reads the provider
+    configurations once per payment and hands each call its own."""
     key, build = _builder(config)
     with _adapters_lock:
         adapter = _adapters.get(key)

@@ -12,6 +12,10 @@ Guarantees, each backed by the database where it can be:
 
 Callers must not hold a database transaction open around `authorize`: attempts are committed
 one by one so that a crash mid-call leaves a record for the inquiry sweep.
+
+It runs on every payment, so it keeps its statements few: what earlier attempts allow is one
+query, the card's facts come from the caller when it has them, provider configurations are read
+once, and all candidates' breakers once (during ranking).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from config.api.errors import InvalidRequest, InvalidState
@@ -30,9 +35,9 @@ from routing.cascade import should_cascade
 from routing.interface import AuthorizeRequest, CardData, Outcome, ProviderResult, WalletData
 from routing.models import LIVE_AUTHORIZATION_OUTCOMES, PENDING, Attempt, AttemptKind, Decision
 from routing.providers import ProviderConfig, provider_configs
-from routing.services.adapters import adapter_for
+from routing.services.adapters import adapter_for_config
 from routing.services.recording import complete_attempt
-from routing.strategies import RoutingContext, profile_for, rank
+from routing.strategies import Ranking, RoutingContext, profile_for, rank
 from routing.tasks import resolve_unknown_attempt
 from tokenization import selectors as token_selectors
 from tokenization import services as token_services
@@ -58,7 +63,10 @@ class PaymentRoutingRequest:
     brand: str = ""
     bin: str = ""
     card_country: str = ""
-    capture: bool = False
+    # With brand, the card's facts are taken as given and the token is not read for them
+    # (payments read it already); the card is still detokenized once to be sent.
+    card_fingerprint: str = ""
+    capture: bool = False  # a sale: an approved authorization is captured by the provider
     return_url: str = ""
     exclude_providers: tuple[str, ...] = ()
     three_ds_required: bool = False  # fraud decided "challenge"
@@ -74,27 +82,39 @@ class AuthorizationOutcome:
     message: str
     redirect_url: str
     fee_minor: int | None
+    # The final attempt was sent as a sale and approved: the provider captured the full amount.
+    captured: bool
     attempts: tuple[tuple[str, str, str, str], ...]  # (attempt_id, provider, outcome, code)
     decision_id: str
 
 
 @dataclass(frozen=True)
 class _Card:
+    """What routing needs to know of the card (all empty for a wallet)."""
+
     fingerprint: str
-    brand: str
-    bin: str
-    country: str
+    brand: str  # lower case
+    country: str  # upper case
+
+
+@dataclass(frozen=True)
+class _Prior:
+    """What this payment's and this card's earlier authorize attempts allow."""
+
+    live_attempt_id: str | None  # the payment's live authorization (at most one: unique index)
+    live_outcome: str | None
+    attempts_for_payment: int  # this payment's attempts with this card
+    declines_24h: int  # this card's declined attempts at this merchant (0 without a card)
 
 
 def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
     _validate(request)
-    _refuse_if_open_or_authorized(payment_id=request.payment_id)
-    card = _card_metadata(request)
-    brand = (request.brand or (card.brand if card else "")).lower()
-    bin_country = (request.card_country or (card.country if card else "")).upper()
-    fingerprint = card.fingerprint if card else ""
-    budget = _attempt_budget(request=request, fingerprint=fingerprint)
-    decision, configs = _decide(request=request, brand=brand, bin_country=bin_country)
+    card = _card_facts(request)
+    prior = _prior_attempts(request=request, fingerprint=card.fingerprint)
+    _refuse_if_open_or_authorized(prior)
+    budget = _attempt_budget(prior, fingerprint=card.fingerprint)
+    configs = provider_configs()
+    decision, ranking = _decide(request=request, card=card, configs=configs)
     if budget <= 0:
         return _no_attempt(decision, ATTEMPT_LIMIT, "Too many authorization attempts for card.")
     if not decision.order:
@@ -107,9 +127,9 @@ def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
         if len(history) >= budget:
             break
         config = configs[provider]
-        if not breaker.acquire(provider=provider):
-            continue  # opened since ranking; the next candidate may still take it
-        attempt = _open_attempt(request, decision, config, brand, fingerprint)
+        if not breaker.acquire(provider=provider, seen=ranking.breakers.get(provider)):
+            continue  # refused since ranking (probe slot taken); the next one may take it
+        attempt = _open_attempt(request, decision, config, card)
         result = _call(config, attempt, request, card_data)
         breaker.record(provider=provider, outcome=result.outcome)
         complete_attempt(attempt=attempt, result=result)
@@ -135,20 +155,63 @@ def _validate(request: PaymentRoutingRequest) -> None:
         raise InvalidRequest("A wallet payment needs wallet data.", param="payment_method")
 
 
-def _refuse_if_open_or_authorized(*, payment_id: str) -> None:
-    blocking = (
-        Attempt.objects.filter(
-            payment_id=payment_id,
-            kind=AttemptKind.AUTHORIZE,
-            outcome__in=LIVE_AUTHORIZATION_OUTCOMES,
-        )
-        .values_list("id", "outcome")
-        .first()
+def _card_facts(request: PaymentRoutingRequest) -> _Card:
+    """Brand, BIN country and fingerprint of the card. The token is read only when the caller
+    did not pass brand and fingerprint (payments has read it already, for fraud); a caller that
+    passes them vouches that the token is this merchant's (detokenization still checks)."""
+    given = _Card(
+        fingerprint=request.card_fingerprint if request.method == "card" else "",
+        brand=request.brand.lower(),
+        country=request.card_country.upper(),
     )
-    if blocking is None:
+    if request.method != "card" or (request.brand and request.card_fingerprint):
+        return given
+    info = token_selectors.token_info(
+        token_id=request.token_id, merchant_id=request.merchant_id, livemode=request.livemode
+    )
+    return _Card(
+        fingerprint=info.fingerprint,
+        brand=given.brand or info.brand.lower(),
+        country=given.country or info.country.upper(),
+    )
+
+
+def _prior_attempts(*, request: PaymentRoutingRequest, fingerprint: str) -> _Prior:
+    """The payment's live authorization, its attempts with this card and the card's declines
+    at this merchant over 24 h (the networks count reattempts per card and merchant), in one
+    query over the authorize attempts of this payment or of this card."""
+    this_payment = Q(payment_id=request.payment_id)
+    live = this_payment & Q(outcome__in=LIVE_AUTHORIZATION_OUTCOMES)
+    aggregates = {
+        # At most one live row (the partial unique index), so Max picks that row's values.
+        "live_attempt_id": Max("id", filter=live),
+        "live_outcome": Max("outcome", filter=live),
+        "attempts_for_payment": Count("pk", filter=this_payment & Q(card_fingerprint=fingerprint)),
+    }
+    scope = this_payment
+    if fingerprint:
+        declined = Q(
+            merchant_id=request.merchant_id,
+            card_fingerprint=fingerprint,
+            outcome__in=_DECLINED,
+            created__gte=timezone.now() - dt.timedelta(hours=24),
+        )
+        aggregates["declines_24h"] = Count("pk", filter=declined)
+        scope |= declined
+    found = Attempt.objects.filter(scope, kind=AttemptKind.AUTHORIZE).aggregate(**aggregates)
+    return _Prior(
+        live_attempt_id=found["live_attempt_id"],
+        live_outcome=found["live_outcome"],
+        attempts_for_payment=found["attempts_for_payment"],
+        declines_24h=found.get("declines_24h", 0),
+    )
+
+
+def _refuse_if_open_or_authorized(prior: _Prior) -> None:
+    if prior.live_attempt_id is None:
         return
-    attempt_id, outcome = blocking
-    if outcome in (PENDING, "timeout_unknown"):
+    attempt_id = prior.live_attempt_id
+    if prior.live_outcome in (PENDING, "timeout_unknown"):
         raise InvalidState(
             f"Attempt {attempt_id} has no known outcome yet; no other provider may be tried.",
             code="attempt_unresolved",
@@ -156,46 +219,24 @@ def _refuse_if_open_or_authorized(*, payment_id: str) -> None:
     raise InvalidState(f"Payment already authorized by {attempt_id}.", code="already_authorized")
 
 
-def _card_metadata(request: PaymentRoutingRequest) -> _Card | None:
-    if request.method != "card":
-        return None
-    info = token_selectors.token_info(
-        token_id=request.token_id, merchant_id=request.merchant_id, livemode=request.livemode
-    )
-    return _Card(fingerprint=info.fingerprint, brand=info.brand, bin=info.bin, country=info.country)
-
-
-def _attempt_budget(*, request: PaymentRoutingRequest, fingerprint: str) -> int:
+def _attempt_budget(prior: _Prior, *, fingerprint: str) -> int:
     """How many more authorization attempts this card may make for this payment."""
-    used = Attempt.objects.filter(
-        payment_id=request.payment_id, kind=AttemptKind.AUTHORIZE, card_fingerprint=fingerprint
-    ).count()
-    budget = conf.max_attempts_per_payment() - used
+    budget = conf.max_attempts_per_payment() - prior.attempts_for_payment
     if fingerprint:
-        since = timezone.now() - dt.timedelta(hours=24)
-        # The networks count reattempts per card at one merchant.
-        declines = Attempt.objects.filter(
-            kind=AttemptKind.AUTHORIZE,
-            merchant_id=request.merchant_id,
-            card_fingerprint=fingerprint,
-            outcome__in=_DECLINED,
-            created__gte=since,
-        ).count()
-        budget = min(budget, conf.max_declines_per_card_24h() - declines)
+        budget = min(budget, conf.max_declines_per_card_24h() - prior.declines_24h)
     return budget
 
 
 def _decide(
-    *, request: PaymentRoutingRequest, brand: str, bin_country: str
-) -> tuple[Decision, dict[str, ProviderConfig]]:
-    configs = provider_configs()
+    *, request: PaymentRoutingRequest, card: _Card, configs: dict[str, ProviderConfig]
+) -> tuple[Decision, Ranking]:
     context = RoutingContext(
         merchant_id=request.merchant_id,
         amount_minor=request.amount_minor,
         currency=request.currency.upper(),
         method=request.method,
-        brand=brand,
-        bin_country=bin_country,
+        brand=card.brand,
+        bin_country=card.country,
         exclude=tuple(request.exclude_providers),
     )
     ranking = rank(
@@ -212,7 +253,7 @@ def _decide(
         chosen=ranking.order[0] if ranking.order else "",
         reason=ranking.reason,
     )
-    return decision, configs
+    return decision, ranking
 
 
 def _card_data(request: PaymentRoutingRequest) -> CardData | None:
@@ -240,11 +281,7 @@ def _card_data(request: PaymentRoutingRequest) -> CardData | None:
 
 
 def _open_attempt(
-    request: PaymentRoutingRequest,
-    decision: Decision,
-    config: ProviderConfig,
-    brand: str,
-    fingerprint: str,
+    request: PaymentRoutingRequest, decision: Decision, config: ProviderConfig, card: _Card
 ) -> Attempt:
     try:
         with transaction.atomic():
@@ -256,15 +293,18 @@ def _open_attempt(
                 decision=decision,
                 provider=config.name,
                 method=request.method,
-                brand=brand,
+                brand=card.brand,
                 currency=request.currency.upper(),
                 amount_minor=request.amount_minor,
-                card_fingerprint=fingerprint,
+                card_fingerprint=card.fingerprint,
+                capture_requested=request.capture,
             )
     except IntegrityError:
         # A concurrent authorize of the same payment got there first (the unique index on live
         # authorizations): report what it holds, exactly as the check before ranking would.
-        _refuse_if_open_or_authorized(payment_id=request.payment_id)
+        _refuse_if_open_or_authorized(
+            _prior_attempts(request=request, fingerprint=card.fingerprint)
+        )
         raise InvalidState(
             "Another authorization of this payment is in progress.", code="attempt_unresolved"
         ) from None
@@ -289,7 +329,7 @@ def _call(
         metadata={"payment_id": request.payment_id},
     )
     try:
-        return adapter_for(config.name).authorize(provider_request)
+        return adapter_for_config(config).authorize(provider_request)
     except AdapterError as exc:
         # The adapter refused before sending (e.g. missing credentials): nothing happened.
         logger.warning("adapter %s refused to send: %s", config.name, exc)
@@ -324,6 +364,7 @@ def _no_attempt(decision: Decision, code: str, message: str) -> AuthorizationOut
         message=message,
         redirect_url="",
         fee_minor=None,
+        captured=False,
         attempts=(),
         decision_id=decision.id,
     )
@@ -342,6 +383,7 @@ def _outcome(
         message=result.message,
         redirect_url=result.redirect_url,
         fee_minor=result.fee_minor,
+        captured=attempt.capture_requested and result.outcome == Outcome.APPROVED,
         attempts=tuple((a.id, a.provider, r.outcome.value, r.decline_code) for a, r in history),
         decision_id=decision.id,
     )

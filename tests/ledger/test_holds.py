@@ -268,3 +268,106 @@ def test_hold_retry_racing_the_original_gets_the_replay():
     assert original.created
     assert not isinstance(retry, Exception), retry
     assert (retry.id, retry.created) == (original.id, False)
+
+
+# --- sales: the hold and its full capture booked together ------------------------------------
+
+
+def _sale(pid: str, merchant: str, provider: str, amount_minor: int = 10_000):
+    with transaction.atomic():
+        return services.place_and_capture_hold(
+            payment_id=pid, hold_reference=f"{pid}:hold", capture_reference=f"{pid}:capture",
+            merchant_id=merchant, provider=provider, amount_minor=amount_minor, currency="eur",
+        )  # fmt: skip
+
+
+def test_a_sale_books_what_a_hold_then_a_full_capture_books(db):
+    sold = unique("pay"), unique("acct"), unique("sim")
+    two_step = unique("pay"), unique("acct"), unique("sim")
+    hold, capture = _sale(*sold)
+    pid, merchant, provider = two_step
+    services.place_hold(
+        payment_id=pid, reference=f"{pid}:hold", merchant_id=merchant, provider=provider,
+        amount_minor=10_000, currency="eur",
+    )  # fmt: skip
+    services.capture_hold(payment_id=pid, reference=f"{pid}:capture", amount_minor=10_000)
+
+    assert (hold.kind, capture.kind, hold.created, capture.created) == (
+        "auth_hold", "capture", True, True,
+    )  # fmt: skip
+    for pid, merchant, provider in (sold, two_step):
+        summary = selectors.payment_summary(payment_id=pid)
+        assert (summary.held_minor, summary.captured_minor, summary.authorized_minor) == (
+            0, 10_000, 10_000,
+        )  # fmt: skip
+        assert summary.balanced
+        assert _balance(f"merchant:{merchant}", "merchant_payable") == 10_000
+        assert _balance(f"merchant:{merchant}", "merchant_pending") == 0
+        assert _balance(f"provider:{provider}", "psp_receivable") == 10_000
+        assert _balance(f"provider:{provider}", "psp_authorizations") == 0
+    lines = {
+        pid: sorted(
+            (entry.kind, entry.account_kind, entry.debit_minor, entry.credit_minor)
+            for entry in selectors.payment_entries(payment_id=pid)
+        )
+        for pid in (sold[0], two_step[0])
+    }
+    assert lines[sold[0]] == lines[two_step[0]]
+
+
+def test_a_replayed_sale_answers_with_the_first_postings(db):
+    pid, merchant, provider = unique("pay"), unique("acct"), unique("sim")
+    first = _sale(pid, merchant, provider)
+    again = _sale(pid, merchant, provider)
+    assert [(p.id, p.created) for p in again] == [(p.id, False) for p in first]
+    assert selectors.payment_summary(payment_id=pid).captured_minor == 10_000
+
+
+def test_a_sale_replayed_with_another_amount_is_a_conflict(db):
+    pid, merchant, provider = unique("pay"), unique("acct"), unique("sim")
+    _sale(pid, merchant, provider)
+    with pytest.raises(LedgerIdempotencyConflict):
+        _sale(pid, merchant, provider, amount_minor=9_999)
+
+
+def test_a_sale_after_a_plain_hold_is_refused(hold):
+    pid = hold["payment_id"]
+    with pytest.raises(LedgerIdempotencyConflict):
+        _sale(pid, hold["merchant"], hold["provider"], amount_minor=5_000)
+    assert selectors.payment_summary(payment_id=pid).captured_minor == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sale_needs_the_payments_transaction():
+    with pytest.raises(LedgerInvalidState):
+        services.place_and_capture_hold(
+            payment_id=unique("pay"), hold_reference="h", capture_reference="c",
+            merchant_id=unique("acct"), provider=unique("sim"), amount_minor=100, currency="EUR",
+        )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sale_retry_racing_the_original_gets_the_replay():
+    pid, merchant, provider = unique("pay"), unique("acct"), unique("sim")
+    for owner, kinds in (
+        (f"provider:{provider}", ("psp_authorizations", "psp_receivable")),
+        (f"merchant:{merchant}", ("merchant_pending", "merchant_payable")),
+    ):
+        for kind in kinds:
+            services.ensure_account(owner=owner, kind=kind, currency="EUR")
+
+    def sale():
+        return services.place_and_capture_hold(
+            payment_id=pid, hold_reference=f"{pid}:hold", capture_reference=f"{pid}:capture",
+            merchant_id=merchant, provider=provider, amount_minor=10_000, currency="EUR",
+        )  # fmt: skip
+
+    def sale_in_transaction():
+        with transaction.atomic():
+            return sale()
+
+    original, retry = _race_retry(sale, sale_in_transaction)
+    assert all(posting.created for posting in original)
+    assert not isinstance(retry, Exception), retry
+    assert [(p.id, p.created) for p in retry] == [(p.id, False) for p in original]
+    assert selectors.payment_summary(payment_id=pid).captured_minor == 10_000

@@ -288,7 +288,13 @@ def test_an_illegal_action_is_reported_and_changes_nothing(authorized):
 
 
 def test_timeline_shows_transitions_attempts_fraud_and_ledger(authorized):
-    payment = authorized(3000, capture=True)
+    payment = services.capture_payment(
+        payment_id=authorized(3000).id,
+        merchant_id=None,
+        livemode=None,
+        amount_minor=None,
+        actor=services.Actor.system("test"),
+    )
     page = staff_client(roles.FINANCE).get(change_url(payment)).content.decode()
     assert "processing → authorized" in page and "authorized → captured" in page
     assert f"authorize at {payment.provider}: approved" in page
@@ -296,3 +302,12 @@ def test_timeline_shows_transitions_attempts_fraud_and_ledger(authorized):
     assert "Fraud assessment" in page and payment.fraud_assessment_id in page
     assert "merchant_payable" in page and "every transaction balances" in page
     assert GOOD_CARD not in page
+
+
+def test_timeline_of_a_sale_shows_one_provider_call_and_both_transitions(authorized):
+    payment = authorized(3000, capture=True)
+    page = staff_client(roles.FINANCE).get(change_url(payment)).content.decode()
+    assert "processing → authorized" in page and "authorized → captured" in page
+    assert f"authorize at {payment.provider}: approved" in page
+    assert f"capture at {payment.provider}" not in page  # captured by the authorization call
+    assert "merchant_payable" in page and "every transaction balances" in page

@@ -181,13 +181,31 @@ def test_the_fraud_card_is_blocked_before_any_provider(api, pay, providers):
     assert providers.records("sim-a") == [] and providers.records("sim-b") == []
 
 
-def test_capture_true_authorizes_and_captures_in_one_call(api, pay):
+def test_capture_true_authorizes_and_captures_in_one_call(api, pay, providers):
+    from routing.models import Attempt
+
     response = pay(amount=3300, capture=True)
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["status"], body["amount_captured"]) == ("captured", 3300)
     assert body["capture_method"] == "automatic"
     assert_ledger_agrees(api, body)
+    # One provider call, a sale: the provider captured with the authorization.
+    attempts = list(Attempt.objects.filter(payment_id=body["id"]))
+    assert [(a.kind, a.capture_requested, a.outcome) for a in attempts] == [
+        ("authorize", True, "approved")
+    ]
+    (record,) = [r for r in providers.records(body["provider"]) if r["reference"] == attempts[0].id]
+    assert (record["capture"], record["amount_captured"]) == (True, 3300)
+    # Both transitions are in the payment's log, and the ledger holds both postings.
+    events = PaymentEvent.objects.filter(payment_id=body["id"]).order_by("id")
+    assert [(e.from_status, e.to_status) for e in events] == [
+        ("", "processing"),
+        ("processing", "authorized"),
+        ("authorized", "captured"),
+    ]
+    kinds = [entry["kind"] for entry in ledger_of(api, body["id"])["data"]]
+    assert sorted(set(kinds)) == ["auth_hold", "capture"]
 
 
 def test_three_d_secure_step_up_then_authorized(api, pay, client):

@@ -11,7 +11,7 @@ import pytest
 from routing import breaker, events
 from routing.interface import ProviderResult, WebhookEvent
 from routing.models import Provider
-from routing.providers import invalidate
+from routing.providers import forget_process_memo, invalidate
 from routing.services import PaymentRoutingRequest, seed_providers
 
 APPROVE = "4242424242424242"
@@ -72,6 +72,13 @@ class ResolvedLog:
 
     def __call__(self, attempt_id: str, payment_id: str, result: ProviderResult) -> None:
         self.calls.append((attempt_id, payment_id, result))
+
+
+@pytest.fixture(autouse=True)
+def fresh_provider_memo() -> None:
+    """Provider configurations are memoized per process for up to a second; each test starts
+    from its own database, so it must not see the previous test's."""
+    forget_process_memo()
 
 
 @pytest.fixture(autouse=True)

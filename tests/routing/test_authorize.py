@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from config.api.errors import InvalidState
+from routing import providers as provider_metadata
 from routing import selectors, services
 from routing.interface import Outcome, WalletData
 from routing.models import Attempt
@@ -12,9 +15,11 @@ from tests.routing.conftest import (
     GENERIC_DECLINE,
     PROCESSING_ERROR,
     RATED,
+    THREE_DS,
     card_token,
     payment_request,
 )
+from tokenization import selectors as token_selectors
 from tokenization.models import DetokenizationEvent
 
 
@@ -183,3 +188,118 @@ def test_refund_beyond_captured_is_refused_by_the_provider(merchant, providers, 
 
     assert result.outcome == Outcome.HARD_DECLINE
     assert result.decline_code == "amount_exceeds_refundable"
+
+
+def test_sale_is_captured_by_the_provider_with_the_authorization(merchant, providers, sim):
+    request = payment_request(
+        merchant, token_id=card_token(merchant), amount_minor=1500, capture=True
+    )
+
+    outcome = services.authorize(request=request)
+
+    assert (outcome.outcome, outcome.captured) == (Outcome.APPROVED, True)
+    [record] = sim.records("sim-a")
+    assert record["amount_captured"] == 1500
+    assert services.captured_with_authorization(attempt_id=outcome.attempt_id)
+
+
+def test_authorization_without_capture_leaves_the_money_uncaptured(merchant, providers, sim):
+    outcome = services.authorize(request=payment_request(merchant, token_id=card_token(merchant)))
+
+    assert (outcome.outcome, outcome.captured) == (Outcome.APPROVED, False)
+    assert not sim.records("sim-a")[0]["amount_captured"]
+    assert not services.captured_with_authorization(attempt_id=outcome.attempt_id)
+
+
+def test_declined_sale_captures_nothing(merchant, providers, sim):
+    request = payment_request(
+        merchant, token_id=card_token(merchant, GENERIC_DECLINE), capture=True
+    )
+
+    outcome = services.authorize(request=request)
+
+    assert (outcome.outcome, outcome.captured) == (Outcome.HARD_DECLINE, False)
+    assert not services.captured_with_authorization(attempt_id=outcome.attempt_id)
+
+
+def test_sale_behind_3ds_is_captured_once_the_customer_passes(merchant, providers, sim):
+    request = payment_request(
+        merchant, token_id=card_token(merchant, THREE_DS), amount_minor=2600, capture=True
+    )
+    outcome = services.authorize(request=request)
+    assert (outcome.outcome, outcome.captured) == (Outcome.REQUIRES_ACTION, False)
+    assert not services.captured_with_authorization(attempt_id=outcome.attempt_id)
+
+    sim.send_event("sim-a", "payment.succeeded", outcome.provider_reference)  # customer passed
+    services.resolve_unknown_attempt(attempt_id=outcome.attempt_id)
+
+    assert services.captured_with_authorization(attempt_id=outcome.attempt_id)
+    assert sim.records("sim-a")[0]["amount_captured"] == 2600
+
+
+def test_card_facts_from_the_caller_spare_reading_the_token(merchant, providers, sim, monkeypatch):
+    token_id = card_token(merchant)
+    info = token_selectors.token_info(
+        token_id=token_id, merchant_id=merchant.merchant.id, livemode=False
+    )
+
+    def unexpected(**_):
+        raise AssertionError("the token was read for facts the caller gave")
+
+    monkeypatch.setattr(token_selectors, "token_info", unexpected)
+    request = payment_request(
+        merchant, token_id=token_id, brand="Visa", card_country="us",
+        card_fingerprint=info.fingerprint,
+    )  # fmt: skip
+
+    outcome = services.authorize(request=request)
+
+    assert outcome.outcome == Outcome.APPROVED
+    attempt = Attempt.objects.get(pk=outcome.attempt_id)
+    assert (attempt.brand, attempt.card_fingerprint) == ("visa", info.fingerprint)
+    assert DetokenizationEvent.objects.filter(token_id=token_id).count() == 1
+
+
+def _statements(queries: CaptureQueriesContext, table: str) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if f'"{table}"' in q["sql"]]
+
+
+def test_an_approved_authorization_costs_few_statements(merchant, providers, sim):
+    """The hot path of every payment: earlier attempts in one query, provider configurations
+    read once, every breaker read once for ranking and once for the success, none written."""
+    token_id = card_token(merchant)
+    info = token_selectors.token_info(
+        token_id=token_id, merchant_id=merchant.merchant.id, livemode=False
+    )
+    request = payment_request(
+        merchant, token_id=token_id, brand=info.brand, card_country=info.country,
+        card_fingerprint=info.fingerprint, capture=True,
+    )  # fmt: skip
+    provider_metadata.provider_configs()  # the shared cache is warm …
+    provider_metadata.forget_process_memo()  # … this process's memo is not
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = services.authorize(request=request)
+
+    assert outcome.captured
+    assert len(_statements(queries, "qr_cache")) <= 1  # none when the cache is Redis
+    assert len(_statements(queries, "tokenization_token")) == 1  # detokenization only
+    attempt_statements = [s.split()[0] for s in _statements(queries, "routing_attempt")]
+    assert attempt_statements == ["SELECT", "INSERT", "UPDATE"]
+    breaker_statements = [s.split()[0] for s in _statements(queries, "routing_breakerstate")]
+    assert breaker_statements == ["SELECT", "SELECT"]
+    real = [
+        q for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert len(real) <= 11
+
+
+def test_refusals_are_answered_from_one_query_of_earlier_attempts(merchant, providers, sim):
+    request = payment_request(merchant, token_id=card_token(merchant))
+    services.authorize(request=request)
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(InvalidState) as refused:
+        services.authorize(request=request)
+
+    assert refused.value.code == "already_authorized"
+    assert len(_statements(queries, "routing_attempt")) == 1

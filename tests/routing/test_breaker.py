@@ -1,14 +1,19 @@
 """Circuit breakers: open on consecutive errors or an error rate, refuse calls while open, let
 one probe through when half-open, close on success; state shared across threads/processes
-through PostgreSQL."""
+through PostgreSQL; a successful call on a closed breaker writes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import threading
 import time
+import uuid
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from routing import breaker, services
 from routing.interface import Outcome
@@ -16,6 +21,24 @@ from routing.models import Attempt, BreakerState
 from tests.routing.conftest import card_token, payment_request
 
 PROBE_THREADS = 8
+# The module, not the function `routing.services` re-exports under the same name.
+authorize_service = importlib.import_module("routing.services.authorize")
+
+
+def _call(provider: str, outcome: Outcome) -> str:
+    """One provider call as routing makes it: the attempt row is written before the call, the
+    breaker hears the outcome, then the row is completed. Returns the breaker state."""
+    attempt = Attempt.objects.create(
+        kind="authorize", payment_id=f"pay_{uuid.uuid4().hex[:20]}", merchant_id="m",
+        provider=provider, method="card", currency="EUR", amount_minor=100,
+    )  # fmt: skip
+    state = breaker.record(provider=provider, outcome=outcome)
+    Attempt.objects.filter(pk=attempt.pk).update(outcome=outcome.value)
+    return state
+
+
+def _breaker_statements(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if "routing_breakerstate" in q["sql"]]
 
 
 @pytest.fixture
@@ -64,10 +87,69 @@ def test_breaker_opens_on_error_rate_without_consecutive_failures(db, monkeypatc
     monkeypatch.setenv("ROUTING_BREAKER_ERROR_RATE", "0.5")
     for index in range(10):  # alternating error / success: never 2 consecutive failures
         outcome = Outcome.PROVIDER_ERROR if index % 2 == 0 else Outcome.SOFT_DECLINE
-        state = breaker.record(provider="p", outcome=outcome)
+        state = _call("p", outcome)
     assert state == "closed"  # 5 of 10 failed, the last call a success
 
-    assert breaker.record(provider="p", outcome=Outcome.TIMEOUT_UNKNOWN) == "open"
+    assert _call("p", Outcome.TIMEOUT_UNKNOWN) == "open"
+
+
+def test_error_rate_counts_only_the_calls_within_the_window(db, monkeypatch):
+    monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "100")
+    monkeypatch.setenv("ROUTING_BREAKER_MIN_CALLS", "5")
+    monkeypatch.setenv("ROUTING_BREAKER_WINDOW_S", "60")
+    for _ in range(4):
+        _call("p", Outcome.PROVIDER_ERROR)
+    Attempt.objects.filter(provider="p").update(
+        created=timezone.now() - dt.timedelta(seconds=61)
+    )  # those four failures are now older than the window
+
+    assert _call("p", Outcome.PROVIDER_ERROR) == "closed"
+    assert _call("p", Outcome.PROVIDER_ERROR) == "closed"  # 2 calls in the window, not 6
+    view = breaker.view(provider="p")
+    assert (view.window_calls, view.window_failures) == (2, 2)
+
+
+def test_a_breaker_closed_by_hand_forgets_the_failures_before(db, monkeypatch):
+    monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "100")
+    monkeypatch.setenv("ROUTING_BREAKER_MIN_CALLS", "4")
+    for _ in range(3):
+        _call("p", Outcome.PROVIDER_ERROR)
+
+    breaker.reset(provider="p")
+
+    assert _call("p", Outcome.PROVIDER_ERROR) == "closed"  # 1 call counted, not 4
+
+
+def test_a_success_clears_the_failure_streak(db, monkeypatch):
+    monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "3")
+    _call("p", Outcome.PROVIDER_ERROR)
+    _call("p", Outcome.PROVIDER_ERROR)
+    _call("p", Outcome.APPROVED)
+    _call("p", Outcome.PROVIDER_ERROR)
+
+    assert _call("p", Outcome.TIMEOUT_UNKNOWN) == "closed"
+    assert breaker.view(provider="p").consecutive_failures == 2
+
+
+def test_a_success_on_a_closed_breaker_without_a_streak_writes_nothing(db):
+    _call("p", Outcome.APPROVED)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert _call("p", Outcome.APPROVED) == "closed"
+
+    [read] = _breaker_statements(queries)
+    assert read.startswith("SELECT")
+
+
+def test_a_call_through_a_breaker_its_ranking_saw_closed_needs_no_query(db):
+    breaker.reset(provider="p")
+    seen = breaker.snapshots(providers=["p", "q"])
+
+    with CaptureQueriesContext(connection) as queries:
+        assert breaker.acquire(provider="p", seen=seen["p"])
+        assert breaker.acquire(provider="q", seen=seen["q"])  # no row yet: closed
+
+    assert queries.captured_queries == []
 
 
 def test_declines_do_not_count_as_failures(db, monkeypatch):
@@ -109,10 +191,18 @@ def test_provider_refused_by_its_breaker_does_not_use_up_an_attempt(
 ):
     monkeypatch.setenv("ROUTING_MAX_ATTEMPTS_PER_PAYMENT", "1")
     monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "1")
+    monkeypatch.setenv("ROUTING_BREAKER_OPEN_S", "0.2")
     breaker.record(provider="sim-a", outcome=Outcome.PROVIDER_ERROR)  # sim-a is open now
-    # Ranking read the breaker before it opened (another process's failure landed in between):
-    # sim-a is still ranked first, and only `acquire` refuses it.
-    monkeypatch.setattr(breaker, "is_available", lambda *, provider: True)
+    time.sleep(0.3)  # … and ready for its half-open probe
+    rank = authorize_service.rank
+
+    def rank_then_another_process_takes_the_probe(**kwargs):
+        ranking = rank(**kwargs)
+        assert breaker.acquire(provider="sim-a")  # the only probe slot goes elsewhere
+        return ranking
+
+    # Ranking saw sim-a ready to be probed and ranked it first; only `acquire` refuses it.
+    monkeypatch.setattr(authorize_service, "rank", rank_then_another_process_takes_the_probe)
 
     outcome = services.authorize(request=payment_request(merchant, token_id=card_token(merchant)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 import pytest
 from django.contrib.auth.models import User
@@ -16,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from routing import selectors, services
 from routing.models import Attempt, Provider
-from routing.providers import CACHE_KEY, provider_configs
+from routing.providers import CACHE_KEY, PROCESS_MEMO_TTL_S, provider_configs
 
 
 def _attempt(provider: str, outcome: str, latency_ms: int, currency: str = "EUR") -> None:
@@ -68,6 +69,21 @@ def test_provider_metadata_is_cached_and_invalidated_on_save(db):
     provider.save()
 
     assert provider_configs()["sim-a"].priority == 7
+    Provider.objects.get(name="stripe").delete()
+    assert "stripe" not in provider_configs()
+
+
+def test_another_process_edit_is_seen_here_within_the_memo_ttl(db):
+    services.seed_providers()
+    assert provider_configs()["sim-a"].priority == 1
+
+    # Another process saves sim-a: its receiver drops the shared entry, not this process's memo.
+    Provider.objects.filter(name="sim-a").update(priority=4)
+    cache.delete(CACHE_KEY)
+
+    assert provider_configs()["sim-a"].priority == 1
+    time.sleep(PROCESS_MEMO_TTL_S)
+    assert provider_configs()["sim-a"].priority == 4
 
 
 @pytest.mark.parametrize(
