@@ -397,12 +397,28 @@ def _sold(captured: bool | None, *, attempt_id: str) -> bool:
     return bool(attempt_id) and routing.captured_with_authorization(attempt_id=attempt_id)
 
 
+# What apply_authorization, authorize() and capture() change: the sale's UPDATE writes these
+# and nothing else (the row is locked, so no other field can have moved meanwhile).
+_SALE_FIELDS = (
+    "status",
+    "provider",
+    "attempt_id",
+    "provider_reference",
+    "amount_capturable_minor",
+    "amount_captured_minor",
+    "authorized_at",
+    "expires_at",
+    "next_action",
+    "updated",
+)
+
+
 def _book_sale(payment: Payment, *, before: str, actor: Actor, attempt_id: str) -> Payment:
     """The provider authorized and captured in one call: the payment goes on to captured in
     the caller's transaction, with the hold and its capture posted together."""
     authorized = copy.copy(payment)  # what the payment.authorized event shows
     payment.capture(amount_minor=payment.amount_minor)
-    payment.save()
+    payment.save(update_fields=_SALE_FIELDS)
     ledger.place_and_capture_hold(
         payment_id=payment.id,
         hold_reference=f"{payment.id}:hold",

@@ -1,4 +1,5 @@
-"""routing app config: drops the provider metadata cache whenever a Provider row changes."""
+"""routing app config: drops the provider metadata cache whenever a Provider row changes, and
+this process's memo of routing profiles and rules whenever one of those changes."""
 
 from django.apps import AppConfig
 from django.db.models.signals import post_delete, post_save
@@ -8,8 +9,17 @@ class RoutingConfig(AppConfig):
     name = "routing"
 
     def ready(self) -> None:
-        from routing.models import Provider
+        from routing.models import Provider, RoutingProfile, RoutingRule
         from routing.providers import invalidate
+        from routing.strategies import forget_config_memo
 
         post_save.connect(invalidate, sender=Provider, dispatch_uid="routing-provider-saved")
         post_delete.connect(invalidate, sender=Provider, dispatch_uid="routing-provider-deleted")
+        for model in (RoutingProfile, RoutingRule):
+            name = model.__name__.lower()
+            post_save.connect(
+                forget_config_memo, sender=model, dispatch_uid=f"routing-{name}-saved"
+            )
+            post_delete.connect(
+                forget_config_memo, sender=model, dispatch_uid=f"routing-{name}-deleted"
+            )

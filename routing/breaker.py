@@ -139,13 +139,19 @@ def acquire(*, provider: str, seen: Snapshot | None = None) -> bool:
         return True
 
 
-def record(*, provider: str, outcome: Outcome) -> str:
+def record(*, provider: str, outcome: Outcome, seen: Snapshot | None = None) -> str:
     """Count one finished call; returns the breaker state afterwards.
 
     Call it before the call's `Attempt` is completed (authorize and the follow-ups do): the
     window read from the attempt rows then holds the provider's other calls, and this one is
-    added to it here."""
+    added to it here.
+
+    `seen` is the breaker as the caller's ranking read it just before the call. A success on a
+    breaker seen closed without a failure streak costs no query: a streak another process
+    began since then is cleared by the next success that sees it."""
     failed = outcome in FAILURE_OUTCOMES
+    if not failed and seen is not None and seen.closed and seen.consecutive_failures == 0:
+        return BreakerState.CLOSED
     if not failed:
         state = _record_success_unlocked(provider)
         if state is not None:

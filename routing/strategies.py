@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,44 @@ class Ranking:
     breakers: dict[str, breaker.Snapshot] = field(default_factory=dict)
 
 
+# Profiles and rules are edited by hand in the admin and read by every payment: this process
+# keeps what it read per merchant for CONFIG_MEMO_TTL_S. Saving or deleting one clears the memo
+# here at once (signal receivers in RoutingConfig.ready); other processes see an edit at most
+# that much later, as with provider configurations.
+CONFIG_MEMO_TTL_S = 1.0
+CONFIG_MEMO_MAX_MERCHANTS = 10_000
+_config_memo: dict[str, tuple[float, Profile, tuple[RoutingRule, ...]]] = {}
+
+
+def _merchant_config(merchant_id: str) -> tuple[Profile, tuple[RoutingRule, ...]]:
+    """The merchant's profile and candidate rules (its own first), memoized briefly. Entries
+    are replaced whole, so threads need no lock."""
+    entry = _config_memo.get(merchant_id)
+    now = time.monotonic()
+    if entry is not None and now < entry[0]:
+        return entry[1], entry[2]
+    profile = _read_profile(merchant_id)
+    rules = tuple(
+        RoutingRule.objects.filter(
+            Q(merchant_id=merchant_id) | Q(merchant_id=""), enabled=True
+        ).order_by("-merchant_id", "position", "id")[:MAX_RULES_EVALUATED]
+    )
+    if len(_config_memo) >= CONFIG_MEMO_MAX_MERCHANTS:
+        _config_memo.clear()
+    _config_memo[merchant_id] = (now + CONFIG_MEMO_TTL_S, profile, rules)
+    return profile, rules
+
+
+def forget_config_memo(**_: Any) -> None:
+    """Signal receiver for RoutingProfile / RoutingRule saves and deletes (and for tests)."""
+    _config_memo.clear()
+
+
 def profile_for(*, merchant_id: str) -> Profile:
+    return _merchant_config(merchant_id)[0]
+
+
+def _read_profile(merchant_id: str) -> Profile:
     rows = {
         p.merchant_id: p for p in RoutingProfile.objects.filter(merchant_id__in=[merchant_id, ""])
     }
@@ -183,10 +221,7 @@ def _rules(
 
 
 def matching_rule(*, context: RoutingContext) -> RoutingRule | None:
-    rules = RoutingRule.objects.filter(
-        Q(merchant_id=context.merchant_id) | Q(merchant_id=""), enabled=True
-    ).order_by("-merchant_id", "position", "id")  # the merchant's own rules first
-    for rule in rules[:MAX_RULES_EVALUATED]:
+    for rule in _merchant_config(context.merchant_id)[1]:  # the merchant's own rules first
         if _matches(rule, context):
             return rule
     return None

@@ -84,11 +84,12 @@ def _fresh_ledger_account_cache():
 
 @pytest.fixture(autouse=True)
 def _fresh_provider_memo():
-    """Routing memoizes provider configurations in-process for up to a second; every test
-    starts from its own database, so it starts without another test's providers."""
-    from routing import providers
+    """Routing memoizes provider configurations, profiles and rules in-process for up to a
+    second; every test starts from its own database, so it starts without another test's."""
+    from routing import providers, strategies
 
     providers.forget_process_memo()
+    strategies.forget_config_memo()
 
 
 @pytest.fixture(autouse=True)

@@ -24,8 +24,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Q
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.api.errors import InvalidRequest, InvalidState
@@ -126,12 +125,12 @@ def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
     for provider in decision.order:
         if len(history) >= budget:
             break
-        config = configs[provider]
-        if not breaker.acquire(provider=provider, seen=ranking.breakers.get(provider)):
+        config, seen = configs[provider], ranking.breakers.get(provider)
+        if not breaker.acquire(provider=provider, seen=seen):
             continue  # refused since ranking (probe slot taken); the next one may take it
         attempt = _open_attempt(request, decision, config, card)
         result = _call(config, attempt, request, card_data)
-        breaker.record(provider=provider, outcome=result.outcome)
+        breaker.record(provider=provider, outcome=result.outcome, seen=seen)
         complete_attempt(attempt=attempt, result=result)
         history.append((attempt, result))
         if result.outcome == Outcome.TIMEOUT_UNKNOWN:
@@ -176,34 +175,48 @@ def _card_facts(request: PaymentRoutingRequest) -> _Card:
     )
 
 
+# What earlier authorize attempts allow, in one statement. Raw SQL because it runs on every
+# payment and the ORM spends more time building this aggregate than PostgreSQL answering it.
+_PRIOR_SQL = """
+SELECT
+    max(id) FILTER (WHERE payment_id = %(payment)s AND outcome = ANY(%(live)s)),
+    max(outcome) FILTER (WHERE payment_id = %(payment)s AND outcome = ANY(%(live)s)),
+    count(*) FILTER (WHERE payment_id = %(payment)s AND card_fingerprint = %(fingerprint)s),
+    count(*) FILTER (
+        WHERE %(fingerprint)s <> '' AND merchant_id = %(merchant)s
+          AND card_fingerprint = %(fingerprint)s AND outcome = ANY(%(declined)s)
+          AND created >= %(since)s
+    )
+FROM routing_attempt
+WHERE kind = %(kind)s
+  AND (payment_id = %(payment)s OR (%(fingerprint)s <> '' AND card_fingerprint = %(fingerprint)s
+       AND created >= %(since)s))
+"""
+
+
 def _prior_attempts(*, request: PaymentRoutingRequest, fingerprint: str) -> _Prior:
-    """The payment's live authorization, its attempts with this card and the card's declines
-    at this merchant over 24 h (the networks count reattempts per card and merchant), in one
-    query over the authorize attempts of this payment or of this card."""
-    this_payment = Q(payment_id=request.payment_id)
-    live = this_payment & Q(outcome__in=LIVE_AUTHORIZATION_OUTCOMES)
-    aggregates = {
-        # At most one live row (the partial unique index), so Max picks that row's values.
-        "live_attempt_id": Max("id", filter=live),
-        "live_outcome": Max("outcome", filter=live),
-        "attempts_for_payment": Count("pk", filter=this_payment & Q(card_fingerprint=fingerprint)),
-    }
-    scope = this_payment
-    if fingerprint:
-        declined = Q(
-            merchant_id=request.merchant_id,
-            card_fingerprint=fingerprint,
-            outcome__in=_DECLINED,
-            created__gte=timezone.now() - dt.timedelta(hours=24),
+    """The payment's live authorization (at most one: a partial unique index, so max() picks
+    its id and outcome), its attempts with this card and the card's declines at this merchant
+    over 24 h (the networks count reattempts per card and merchant)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PRIOR_SQL,
+            {
+                "payment": request.payment_id,
+                "fingerprint": fingerprint,
+                "merchant": request.merchant_id,
+                "live": list(LIVE_AUTHORIZATION_OUTCOMES),
+                "declined": list(_DECLINED),
+                "since": timezone.now() - dt.timedelta(hours=24),
+                "kind": AttemptKind.AUTHORIZE.value,
+            },
         )
-        aggregates["declines_24h"] = Count("pk", filter=declined)
-        scope |= declined
-    found = Attempt.objects.filter(scope, kind=AttemptKind.AUTHORIZE).aggregate(**aggregates)
+        live_attempt_id, live_outcome, attempts_for_payment, declines_24h = cursor.fetchone()
     return _Prior(
-        live_attempt_id=found["live_attempt_id"],
-        live_outcome=found["live_outcome"],
-        attempts_for_payment=found["attempts_for_payment"],
-        declines_24h=found.get("declines_24h", 0),
+        live_attempt_id=live_attempt_id,
+        live_outcome=live_outcome,
+        attempts_for_payment=attempts_for_payment,
+        declines_24h=declines_24h,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -261,12 +263,15 @@ def test_card_facts_from_the_caller_spare_reading_the_token(merchant, providers,
 
 
 def _statements(queries: CaptureQueriesContext, table: str) -> list[str]:
-    return [q["sql"] for q in queries.captured_queries if f'"{table}"' in q["sql"]]
+    """Statements naming `table` (quoted, as the ORM writes it, or bare, in raw SQL)."""
+    pattern = re.compile(rf'(?<![\w"]){table}(?![\w"])|"{table}"')
+    return [q["sql"] for q in queries.captured_queries if pattern.search(q["sql"])]
 
 
 def test_an_approved_authorization_costs_few_statements(merchant, providers, sim):
     """The hot path of every payment: earlier attempts in one query, provider configurations
-    read once, every breaker read once for ranking and once for the success, none written."""
+    read once, every breaker read once (for ranking; the success needs no second look), none
+    written."""
     token_id = card_token(merchant)
     info = token_selectors.token_info(
         token_id=token_id, merchant_id=merchant.merchant.id, livemode=False
@@ -287,11 +292,11 @@ def test_an_approved_authorization_costs_few_statements(merchant, providers, sim
     attempt_statements = [s.split()[0] for s in _statements(queries, "routing_attempt")]
     assert attempt_statements == ["SELECT", "INSERT", "UPDATE"]
     breaker_statements = [s.split()[0] for s in _statements(queries, "routing_breakerstate")]
-    assert breaker_statements == ["SELECT", "SELECT"]
+    assert breaker_statements == ["SELECT"]
     real = [
         q for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(real) <= 11
+    assert len(real) <= 10
 
 
 def test_refusals_are_answered_from_one_query_of_earlier_attempts(merchant, providers, sim):

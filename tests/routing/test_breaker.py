@@ -152,6 +152,34 @@ def test_a_call_through_a_breaker_its_ranking_saw_closed_needs_no_query(db):
     assert queries.captured_queries == []
 
 
+def test_a_success_through_a_breaker_seen_closed_without_a_streak_needs_no_query(db):
+    _call("p", Outcome.APPROVED)
+    seen = breaker.snapshots(providers=["p"])["p"]
+
+    with CaptureQueriesContext(connection) as queries:
+        assert breaker.record(provider="p", outcome=Outcome.APPROVED, seen=seen) == "closed"
+
+    assert queries.captured_queries == []
+
+
+def test_a_success_through_a_breaker_seen_with_a_streak_still_clears_it(db, monkeypatch):
+    monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "5")
+    _call("p", Outcome.PROVIDER_ERROR)
+    seen = breaker.snapshots(providers=["p"])["p"]
+    assert seen.consecutive_failures == 1
+
+    assert breaker.record(provider="p", outcome=Outcome.APPROVED, seen=seen) == "closed"
+    assert breaker.view(provider="p").consecutive_failures == 0
+
+
+def test_a_failure_is_counted_whatever_the_ranking_saw(db, monkeypatch):
+    monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "2")
+    seen = breaker.snapshots(providers=["p"])["p"]  # closed, no streak
+    breaker.record(provider="p", outcome=Outcome.PROVIDER_ERROR, seen=seen)
+
+    assert breaker.record(provider="p", outcome=Outcome.PROVIDER_ERROR, seen=seen) == "open"
+
+
 def test_declines_do_not_count_as_failures(db, monkeypatch):
     monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "2")
     for _ in range(5):

@@ -216,3 +216,34 @@ def test_cascade_table_decides_per_provider_kind_and_code():
         provider_kind="adyen", result=result(Outcome.HARD_DECLINE, "processing_error")
     )
     assert not should_cascade(provider_kind="simulator", result=result(Outcome.TIMEOUT_UNKNOWN, ""))
+
+
+def test_rules_and_profiles_are_read_once_a_second_and_a_save_applies_at_once(
+    db, providers, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    context = strategies.RoutingContext(
+        merchant_id="m_memo", amount_minor=1000, currency="EUR", method="card", brand="visa"
+    )
+    assert strategies.matching_rule(context=context) is None
+    with CaptureQueriesContext(connection) as queries:
+        strategies.profile_for(merchant_id="m_memo")
+        strategies.matching_rule(context=context)
+    assert queries.captured_queries == []  # memoized in this process
+
+    rule = RoutingRule.objects.create(merchant_id="m_memo", providers=["sim-b"])
+    assert strategies.matching_rule(context=context) == rule  # the save cleared the memo
+
+    # An edit this process does not hear of (another process's save, a bulk update) shows
+    # once the memo expires.
+    clock = [10.0**6]
+    monkeypatch.setattr(strategies.time, "monotonic", lambda: clock[0])
+    strategies.forget_config_memo()
+    assert strategies.matching_rule(context=context) == rule  # memoized at the fake time
+    RoutingRule.objects.filter(pk=rule.pk).update(enabled=False)
+    clock[0] += strategies.CONFIG_MEMO_TTL_S / 2
+    assert strategies.matching_rule(context=context) == rule  # still the memo's view
+    clock[0] += strategies.CONFIG_MEMO_TTL_S / 2
+    assert strategies.matching_rule(context=context) is None
