@@ -6,9 +6,9 @@ latency, both on 127.0.0.1:
 1. ceiling: `POST /bench/ceiling` (bench/ceiling.py), a bare DRF view that authenticates the API
    key and does one INSERT — the most this machine and framework can do per second;
 2. payments: `POST /api/payments` with `capture: true` — the whole hot path: idempotency key,
-   vault, fraud assessment, routing, the provider's authorize and capture over HTTP, the
-   payment's transitions and the ledger's hold and capture postings. `--two-step` sends the
-   capture as a second request instead.
+   vault, fraud assessment, routing, the provider's sale (authorize and capture in one call)
+   over HTTP, the payment's transitions and the ledger's hold and capture postings.
+   `--two-step` authorizes, then captures in a second request (two provider calls).
 
 For each: a closed-loop concurrency sweep finds the maximum throughput, then an open-loop run at
 half that rate (requests sent on a fixed schedule, latency counted from the scheduled time, so a

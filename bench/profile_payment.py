@@ -6,8 +6,8 @@ simulator as bench/payments_load.py, in one process (Django's test client, no gu
         .venv/bin/python bench/profile_payment.py
 
 Options: `--payments N` (measured, after a warm-up), `--top N` (profile rows), `--sql` (print
-every statement of the last payment), `--two-step`, `--redis-url` (as in payments_load). Not a
-benchmark with a target: a tool for the hot path.
+every statement of the last payment), `--two-step`, `--cards N`, `--redis-url` (default db 14,
+emptied first). Not a benchmark with a target: a tool for the hot path.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from bench.payments_load import (  # noqa: E402
     AMOUNT_MINOR,
     CARD,
     DEFAULT_DB_NAME,
-    DEFAULT_REDIS_URL,
     DEFAULT_SERVER_URL,
     _database_url,
     card_number,
@@ -51,6 +50,8 @@ from bench.payments_load import (  # noqa: E402
     stop,
 )
 
+# Its own Redis database, emptied first: never the one a concurrent payments_load run uses.
+PROFILE_REDIS_URL = "redis://127.0.0.1:6379/14"
 APPS = ("payments", "fraud", "routing", "ledger", "merchants", "tokenization", "config")
 
 
@@ -83,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cards", type=int, default=500, help="distinct cards to cycle")
     parser.add_argument(
         "--redis-url",
-        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
-        help="as in payments_load: a Redis database the run may empty, or 'none'",
+        default=os.environ.get("PROFILE_REDIS_URL", PROFILE_REDIS_URL),
+        help="a Redis database the run may empty (not payments_load's), or 'none'",
     )
     args = parser.parse_args(argv)
 

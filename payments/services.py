@@ -345,6 +345,8 @@ def apply_authorization(
         if payment.status == Status.REQUIRES_ACTION and final:
             payment.resume()  # the customer finished the challenge; the provider has decided
         if payment.status != Status.PROCESSING:
+            if outcome == Outcome.APPROVED and payment.status in (Status.CANCELED, Status.FAILED):
+                _return_stray_sale(payment, attempt_id=attempt_id, captured=captured, actor=actor)
             return payment
         payment.provider = provider or payment.provider
         payment.attempt_id = attempt_id or payment.attempt_id
@@ -390,27 +392,51 @@ def apply_authorization(
 
 
 def _sold(captured: bool | None, *, attempt_id: str) -> bool:
-    """Did the provider capture with the authorization? Asked of routing only when the caller
-    does not know (webhooks, status inquiries, the return from 3-D Secure)."""
+    """Did the provider capture with the authorization it approved? Asked of routing only when
+    the caller does not know (webhooks, status inquiries, the return from 3-D Secure): an
+    approved attempt that was sent as a sale is captured."""
     if captured is not None:
         return captured
-    return bool(attempt_id) and routing.captured_with_authorization(attempt_id=attempt_id)
+    return bool(attempt_id) and routing.sent_as_sale(attempt_id=attempt_id)
 
 
-# What apply_authorization, authorize() and capture() change: the sale's UPDATE writes these
-# and nothing else (the row is locked, so no other field can have moved meanwhile).
-_SALE_FIELDS = (
-    "status",
-    "provider",
-    "attempt_id",
-    "provider_reference",
-    "amount_capturable_minor",
-    "amount_captured_minor",
-    "authorized_at",
-    "expires_at",
-    "next_action",
-    "updated",
-)
+def _return_stray_sale(
+    payment: Payment, *, attempt_id: str, captured: bool | None, actor: Actor
+) -> None:
+    """The provider approved — and, for a sale, captured — a payment we had already canceled or
+    failed (the customer finished 3-D Secure after the payment was abandoned, a late answer to
+    a timed-out call). Nothing was booked for it here, so the money goes back at the provider:
+    a full refund with a reference derived from the attempt (a repeated report refunds once),
+    sent after this transaction commits. An authorization that was not a sale lapses at the
+    provider by itself."""
+    attempt_id = attempt_id or payment.attempt_id
+    if not _sold(captured, attempt_id=attempt_id):
+        return
+    logger.error(
+        "provider captured %s after it was %s; refunding at the provider",
+        payment.id,
+        payment.status,
+    )
+    _record(
+        payment,
+        before=payment.status,
+        actor=actor,
+        reason=f"provider captured after the payment was {payment.status}: refunded there",
+        attempt_id=attempt_id,
+    )
+
+    def refund_at_provider() -> None:
+        try:
+            result = routing.refund(
+                attempt_id=attempt_id,
+                amount_minor=payment.amount_minor,
+                refund_reference=f"{attempt_id}:returned",
+            )
+            _require_success(result, action="refund")
+        except ApiError as exc:
+            logger.error("could not refund stray sale %s: %s", attempt_id, exc.message)
+
+    transaction.on_commit(refund_at_provider, robust=True)
 
 
 def _book_sale(payment: Payment, *, before: str, actor: Actor, attempt_id: str) -> Payment:
@@ -418,7 +444,7 @@ def _book_sale(payment: Payment, *, before: str, actor: Actor, attempt_id: str) 
     the caller's transaction, with the hold and its capture posted together."""
     authorized = copy.copy(payment)  # what the payment.authorized event shows
     payment.capture(amount_minor=payment.amount_minor)
-    payment.save(update_fields=_SALE_FIELDS)
+    payment.save()
     ledger.place_and_capture_hold(
         payment_id=payment.id,
         hold_reference=f"{payment.id}:hold",

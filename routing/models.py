@@ -161,7 +161,7 @@ class Attempt(models.Model):
     card_fingerprint = models.CharField(max_length=64, blank=True)
     # Authorize only: sent as a sale (the provider captures the full amount when it approves),
     # so an approved sale needs no capture call (`selectors.captured_with_authorization`).
-    capture_requested = models.BooleanField(default=False)
+    capture_requested = models.BooleanField(default=False, db_default=False)
     outcome = models.CharField(max_length=20, choices=OUTCOMES, default=PENDING)
     decline_code = models.CharField(max_length=60, blank=True)
     message = models.CharField(max_length=500, blank=True)

@@ -101,6 +101,15 @@ def attempt(*, attempt_id: str) -> AttemptRow | None:
     return _row(found) if found else None
 
 
+def sent_as_sale(*, attempt_id: str) -> bool:
+    """Was this authorization sent as a sale (`capture=True`)? A caller that knows the provider
+    approved it then knows the money is captured, whether or not the attempt row has been
+    completed yet (a webhook may arrive before the row says approved)."""
+    return Attempt.objects.filter(
+        pk=attempt_id, kind=AttemptKind.AUTHORIZE, capture_requested=True
+    ).exists()
+
+
 def captured_with_authorization(*, attempt_id: str) -> bool:
     """Was this authorization a sale the provider approved, so the money is already captured
     and no capture call must follow? For the paths that learn an outcome after `authorize`

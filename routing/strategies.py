@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -122,7 +123,15 @@ def _merchant_config(merchant_id: str) -> tuple[Profile, tuple[RoutingRule, ...]
 
 
 def forget_config_memo(**_: Any) -> None:
-    """Signal receiver for RoutingProfile / RoutingRule saves and deletes (and for tests)."""
+    """Signal receiver for RoutingProfile / RoutingRule saves and deletes: the memo is dropped
+    at once and again when the saving transaction commits, since another thread may have
+    memoized the old rows in between."""
+    _config_memo.clear()
+    transaction.on_commit(_config_memo.clear)
+
+
+def forget_process_memo() -> None:
+    """Drop this process's memo now (tests: each starts from its own database)."""
     _config_memo.clear()
 
 

@@ -89,7 +89,7 @@ def _fresh_provider_memo():
     from routing import providers, strategies
 
     providers.forget_process_memo()
-    strategies.forget_config_memo()
+    strategies.forget_process_memo()
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,8 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="attempt",
             name="capture_requested",
-            field=models.BooleanField(default=False),
+            # A database default too: a process still running the previous code can insert.
+            field=models.BooleanField(default=False, db_default=False),
         ),
         migrations.RemoveField(model_name="breakerstate", name="window_started_at"),
         migrations.RemoveField(model_name="breakerstate", name="window_calls"),

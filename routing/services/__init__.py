@@ -2,11 +2,11 @@
 void), resolution of unknown outcomes, incoming provider webhooks, provider setup.
 
 The public names other apps call are re-exported here; each lives in the module named for what
-it does. `captured_with_authorization` is a read (routing.selectors), re-exported because
-payments asks it right after these calls, through this one import.
+it does. `captured_with_authorization` and `sent_as_sale` are reads (routing.selectors),
+re-exported because payments asks them right after these calls, through this one import.
 """
 
-from routing.selectors import captured_with_authorization
+from routing.selectors import captured_with_authorization, sent_as_sale
 from routing.services.adapters import adapter_for
 from routing.services.authorize import (
     AuthorizationOutcome,
@@ -29,5 +29,6 @@ __all__ = [
     "refund",
     "resolve_unknown_attempt",
     "seed_providers",
+    "sent_as_sale",
     "void",
 ]

@@ -125,7 +125,10 @@ def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
     for provider in decision.order:
         if len(history) >= budget:
             break
-        config, seen = configs[provider], ranking.breakers.get(provider)
+        config = configs[provider]
+        # The ranking's view of the breaker is fresh for the first call only; a cascade's next
+        # candidate comes after a provider call (up to its timeout), so its breaker is read again.
+        seen = None if history else ranking.breakers.get(provider)
         if not breaker.acquire(provider=provider, seen=seen):
             continue  # refused since ranking (probe slot taken); the next one may take it
         attempt = _open_attempt(request, decision, config, card)

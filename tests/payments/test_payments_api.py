@@ -386,6 +386,8 @@ def test_provider_timeout_leaves_the_payment_processing_until_the_inquiry_resolv
 
 
 def test_capture_true_is_honoured_after_three_d_secure(api, pay, client):
+    from routing.models import Attempt
+
     payment = pay(amount=2600, number=THREE_DS_CARD, capture=True).json()
     assert payment["status"] == "requires_action"
     url = payment["next_action"]["redirect_to_url"]["url"]
@@ -394,6 +396,63 @@ def test_capture_true_is_honoured_after_three_d_secure(api, pay, client):
     body = api.get(f"/api/payments/{payment['id']}").json()
     assert (body["status"], body["amount_captured"]) == ("captured", 2600)
     assert_ledger_agrees(api, body)
+    # The sale was captured by the provider when the challenge completed: the return only asked
+    # for its status; no capture call followed.
+    kinds = Attempt.objects.filter(payment_id=body["id"]).order_by("created")
+    assert [a.kind for a in kinds] == ["authorize", "status"]
+    entries = {entry["kind"] for entry in ledger_of(api, body["id"])["data"]}
+    assert entries == {"auth_hold", "capture"}
+
+
+def test_a_sale_the_provider_completes_after_we_canceled_is_refunded_there(
+    api, pay, providers, django_capture_on_commit_callbacks
+):
+    from routing import services as routing_services
+
+    payment = pay(amount=2700, number=THREE_DS_CARD, capture=True).json()
+    assert payment["status"] == "requires_action"
+    assert api.post(f"/api/payments/{payment['id']}/cancel", {}, format="json").status_code == 200
+    # The customer finishes the challenge anyway: the provider captures the sale …
+    url = payment["next_action"]["redirect_to_url"]["url"]
+    httpx.post(url, data={"result": "complete"}, follow_redirects=False)
+    attempt_id = Payment.objects.get(pk=payment["id"]).attempt_id
+    # … and the status inquiry (or its webhook) reports it to us.
+    with django_capture_on_commit_callbacks(execute=True):
+        routing_services.resolve_unknown_attempt(attempt_id=attempt_id)
+
+    body = api.get(f"/api/payments/{payment['id']}").json()
+    assert (body["status"], body["amount_captured"]) == ("canceled", 0)
+    assert ledger_of(api, body["id"])["data"] == []  # nothing was ours to book
+    (record,) = [r for r in providers.records(body["provider"]) if r["reference"] == attempt_id]
+    assert (record["amount_captured"], record["amount_refunded"]) == (2700, 2700)
+    reasons = list(
+        PaymentEvent.objects.filter(payment_id=body["id"]).values_list("reason", flat=True)
+    )
+    assert any("refunded there" in reason for reason in reasons)
+
+
+def test_a_sale_whose_answer_was_lost_is_booked_when_the_inquiry_finds_it(
+    api, pay, providers, django_capture_on_commit_callbacks
+):
+    from routing.models import Attempt, Provider
+
+    for provider in Provider.objects.filter(name__in=["sim-a", "sim-b"]):
+        provider.timeout_ms = 300
+        provider.save()
+        providers.control(provider.name, timeout_rate=1.0, timeout_s=1.0)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = pay(amount=3100, capture=True)
+    assert response.json()["status"] == "processing"
+    for provider in ("sim-a", "sim-b"):
+        providers.control(provider, timeout_rate=0.0)
+    for callback in callbacks:  # the status inquiry, as the worker would run it
+        callback()
+
+    body = api.get(f"/api/payments/{response.json()['id']}").json()
+    assert (body["status"], body["amount_captured"]) == ("captured", 3100)
+    assert_ledger_agrees(api, body)
+    kinds = [a.kind for a in Attempt.objects.filter(payment_id=body["id"]).order_by("created")]
+    assert "capture" not in kinds  # the provider captured with the authorization
 
 
 def test_abandoned_three_d_secure_payments_are_canceled(api, pay):

@@ -240,7 +240,7 @@ def test_rules_and_profiles_are_read_once_a_second_and_a_save_applies_at_once(
     # once the memo expires.
     clock = [10.0**6]
     monkeypatch.setattr(strategies.time, "monotonic", lambda: clock[0])
-    strategies.forget_config_memo()
+    strategies.forget_process_memo()
     assert strategies.matching_rule(context=context) == rule  # memoized at the fake time
     RoutingRule.objects.filter(pk=rule.pk).update(enabled=False)
     clock[0] += strategies.CONFIG_MEMO_TTL_S / 2
