@@ -2,4 +2,5 @@
 
 BEAT_SCHEDULE = {
     "expire-authorizations": {"task": "payments.tasks.expire_authorizations", "schedule": 900},
+    "settle-stalled-payments": {"task": "payments.tasks.settle_stalled_payments", "schedule": 60},
 }

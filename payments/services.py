@@ -39,6 +39,7 @@ from ledger import services as ledger
 from merchants import webhooks
 from payments.models import Payment, PaymentEvent, Refund, Status
 from payments.representation import remember_fraud, render_payment
+from routing import selectors as routing_selectors
 from routing import services as routing
 from routing.interface import Outcome, ProviderResult, WalletData
 from tokenization import selectors as vault
@@ -274,18 +275,31 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             three_ds_required=assessment.decision == "challenge",
         )
     )
-    payment = apply_authorization(
-        payment_id=payment.id,
-        outcome=outcome.outcome,
-        provider=outcome.provider,
-        attempt_id=outcome.attempt_id,
-        provider_reference=outcome.provider_reference,
-        decline_code=outcome.decline_code,
-        message=outcome.message,
-        redirect_url=outcome.redirect_url,
-        actor=actor,
-        captured=outcome.captured,
-    )
+    try:
+        payment = apply_authorization(
+            payment_id=payment.id,
+            outcome=outcome.outcome,
+            provider=outcome.provider,
+            attempt_id=outcome.attempt_id,
+            provider_reference=outcome.provider_reference,
+            decline_code=outcome.decline_code,
+            message=outcome.message,
+            redirect_url=outcome.redirect_url,
+            actor=actor,
+            captured=outcome.captured,
+        )
+    except Exception:
+        if outcome.outcome != Outcome.APPROVED:
+            raise
+        # The provider said yes (for a sale: took the money) and booking it failed here. A 5xx
+        # would free the Idempotency-Key and a retry would charge again: answer with the
+        # payment as it stands (processing), like a timeout; `settle_stalled_payments` books it.
+        logger.exception("booking the approval of %s failed; left processing", payment.id)
+        payment = Payment.objects.get(pk=payment.id)
+        remember_fraud(
+            payment, score=assessment.score, decision=assessment.decision, rules=assessment.rules
+        )
+        return payment
     fraud.record_outcome(
         payment_id=payment.id,
         # Anything but a failure counts as not declined (captured at once, 3-D Secure pending,
@@ -695,6 +709,52 @@ def expire_authorizations(*, now=None, batch_size: int = EXPIRY_BATCH_SIZE) -> i
             # Captured or canceled meanwhile, or the provider is down: the next run retries.
             logger.warning("could not expire %s: %s", payment_id, exc)
     return expired
+
+
+STALLED_AFTER_S = 120  # longer than any provider timeout: a live request is done by then
+_SETTLED_OUTCOMES = (Outcome.APPROVED, Outcome.HARD_DECLINE, Outcome.SOFT_DECLINE)
+
+
+def settle_stalled_payments(
+    *, now=None, older_than_s: int = STALLED_AFTER_S, batch_size: int = EXPIRY_BATCH_SIZE
+) -> int:
+    """Book payments left `processing` although their provider has answered: the booking failed
+    after the answer (a database error, a crash between the two). The latest authorize attempt
+    with a final outcome is applied as if it had just arrived; attempts without one are the
+    status inquiry's. Returns how many payments moved on."""
+    now = now or timezone.now()
+    stalled = list(
+        Payment.objects.filter(
+            status=Status.PROCESSING, created__lte=now - timedelta(seconds=older_than_s)
+        )
+        .order_by("created")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    settled = 0
+    for payment_id in stalled:
+        answered = [
+            attempt
+            for attempt in routing_selectors.attempts_for_payment(
+                payment_id=payment_id, kind="authorize"
+            )
+            if attempt.outcome in _SETTLED_OUTCOMES
+        ]
+        if not answered:
+            continue
+        attempt = answered[-1]
+        payment = apply_authorization(
+            payment_id=payment_id,
+            outcome=Outcome(attempt.outcome),
+            provider=attempt.provider,
+            attempt_id=attempt.id,
+            provider_reference=attempt.provider_reference,
+            decline_code=attempt.decline_code,
+            message=attempt.message,
+            redirect_url="",
+            actor=Actor.system("settle_stalled"),
+        )
+        settled += payment.status != Status.PROCESSING
+    return settled
 
 
 def on_attempt_resolved(attempt_id: str, payment_id: str, result: ProviderResult) -> None:

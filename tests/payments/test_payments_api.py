@@ -508,3 +508,51 @@ def test_captured_payments_do_not_count_as_declines_for_fraud(api, tokenize, pro
         response = api.post("/api/payments", body, format="json")
         assert response.status_code == 201, response.content
         assert "repeated_declines" not in response.json()["fraud"]["rules"]
+
+
+def test_a_sale_whose_booking_fails_is_not_charged_twice_and_is_booked_later(
+    api, tokenize, providers, monkeypatch
+):
+    from django.db import DatabaseError
+
+    from ledger import services as ledger_services
+    from payments import services as payment_services
+
+    real = ledger_services.place_and_capture_hold
+
+    def broken(**kwargs):
+        raise DatabaseError("the ledger is unreachable")
+
+    monkeypatch.setattr(ledger_services, "place_and_capture_hold", broken)
+    body = {"token": tokenize(), "amount": 4200, "currency": "eur", "capture": True}
+    headers = {"HTTP_IDEMPOTENCY_KEY": "sale-booking-fails"}
+    first = api.post("/api/payments", body, format="json", **headers)
+    retry = api.post("/api/payments", body, format="json", **headers)
+
+    # The provider took the money; we answer with the payment as it stands and the retry gets
+    # the same answer rather than a second sale.
+    assert first.status_code == 201, first.content
+    assert first.json()["status"] == "processing"
+    assert retry.headers.get("Idempotent-Replayed") == "true"
+    assert retry.json()["id"] == first.json()["id"]
+    payment_id = first.json()["id"]
+    assert Payment.objects.count() == 1
+    from routing.models import Attempt
+
+    references = set(Attempt.objects.filter(payment_id=payment_id).values_list("id", flat=True))
+    sales = [
+        record
+        for name in ("sim-a", "sim-b")
+        for record in providers.records(name)
+        if record["reference"] in references
+    ]
+    assert [(r["amount"], r["amount_captured"]) for r in sales] == [(4200, 4200)]
+
+    monkeypatch.setattr(ledger_services, "place_and_capture_hold", real)
+    assert payment_services.settle_stalled_payments(now=timezone.now()) == 0  # too recent
+    later = timezone.now() + timedelta(seconds=payment_services.STALLED_AFTER_S + 1)
+    assert payment_services.settle_stalled_payments(now=later) == 1
+
+    settled = api.get(f"/api/payments/{payment_id}").json()
+    assert (settled["status"], settled["amount_captured"]) == ("captured", 4200)
+    assert_ledger_agrees(api, settled)
