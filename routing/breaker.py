@@ -40,7 +40,6 @@ from routing.interface import Outcome
 from routing.models import PENDING, Attempt, AttemptKind, BreakerState
 
 FAILURE_OUTCOMES = frozenset({Outcome.PROVIDER_ERROR, Outcome.TIMEOUT_UNKNOWN})
-_FAILURE_VALUES = sorted(outcome.value for outcome in FAILURE_OUTCOMES)
 
 
 @dataclass(frozen=True)
@@ -208,15 +207,17 @@ def _window_start(row: BreakerState, settings: BreakerSettings, now: dt.datetime
 
 def _window_counts(provider: str, *, since: dt.datetime) -> tuple[int, int]:
     """(calls, failures) of `provider` since `since`, from the attempt rows: every provider
-    call is one. In-flight calls (pending) have no outcome yet; a status inquiry answered
-    "still unknown" is not the provider failing (nor working), so it is left out."""
+    call is one, and it failed if it errored or timed out when made (`call_failed`, which a
+    later status inquiry does not clear). In-flight calls (pending) have no outcome yet; a
+    status inquiry answered "still unknown" is not the provider failing (nor working), so it is
+    left out."""
     counts = (
         Attempt.objects.filter(provider=provider, created__gte=since)
         .exclude(outcome=PENDING)
         .exclude(kind=AttemptKind.STATUS, outcome=Outcome.TIMEOUT_UNKNOWN.value)
         .aggregate(
             calls=Count("pk"),
-            failures=Count("pk", filter=Q(outcome__in=_FAILURE_VALUES)),
+            failures=Count("pk", filter=Q(call_failed=True)),
         )
     )
     return counts["calls"], counts["failures"]

@@ -163,6 +163,10 @@ class Attempt(models.Model):
     # so an approved sale needs no capture call (`selectors.captured_with_authorization`).
     capture_requested = models.BooleanField(default=False, db_default=False)
     outcome = models.CharField(max_length=20, choices=OUTCOMES, default=PENDING)
+    # The call itself failed (provider error or timeout) when it was made. Kept when a status
+    # inquiry later learns the outcome: the circuit breaker's error rate counts this, not the
+    # outcome a timeout was resolved to.
+    call_failed = models.BooleanField(default=False, db_default=False)
     decline_code = models.CharField(max_length=60, blank=True)
     message = models.CharField(max_length=500, blank=True)
     provider_reference = models.CharField(max_length=100, blank=True)

@@ -8,11 +8,14 @@ from routing.interface import Outcome, ProviderResult
 from routing.models import Attempt
 
 MESSAGE_MAX_CHARS = 500
+CALL_FAILURES = frozenset({Outcome.PROVIDER_ERROR, Outcome.TIMEOUT_UNKNOWN})
 
 
 def complete_attempt(*, attempt: Attempt, result: ProviderResult) -> Attempt:
     """Store what the provider said. An unknown outcome stays unresolved (no resolved_at)."""
     attempt.outcome = result.outcome.value
+    # Sticky: a timeout resolved later by a status inquiry still was a failed call.
+    attempt.call_failed = attempt.call_failed or result.outcome in CALL_FAILURES
     attempt.decline_code = result.decline_code[:60]
     attempt.message = result.message[:MESSAGE_MAX_CHARS]
     attempt.provider_reference = result.provider_reference or attempt.provider_reference
@@ -24,6 +27,7 @@ def complete_attempt(*, attempt: Attempt, result: ProviderResult) -> Attempt:
     attempt.save(
         update_fields=[
             "outcome",
+            "call_failed",
             "decline_code",
             "message",
             "provider_reference",

@@ -16,8 +16,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from routing import breaker, services
-from routing.interface import Outcome
+from routing.interface import Outcome, ProviderResult
 from routing.models import Attempt, BreakerState
+from routing.services.recording import complete_attempt
 from tests.routing.conftest import card_token, payment_request
 
 PROBE_THREADS = 8
@@ -33,7 +34,7 @@ def _call(provider: str, outcome: Outcome) -> str:
         provider=provider, method="card", currency="EUR", amount_minor=100,
     )  # fmt: skip
     state = breaker.record(provider=provider, outcome=outcome)
-    Attempt.objects.filter(pk=attempt.pk).update(outcome=outcome.value)
+    complete_attempt(attempt=attempt, result=ProviderResult(outcome, provider, attempt.id))
     return state
 
 
@@ -178,6 +179,19 @@ def test_a_failure_is_counted_whatever_the_ranking_saw(db, monkeypatch):
     breaker.record(provider="p", outcome=Outcome.PROVIDER_ERROR, seen=seen)
 
     assert breaker.record(provider="p", outcome=Outcome.PROVIDER_ERROR, seen=seen) == "open"
+
+
+def test_timeouts_resolved_later_still_count_against_the_provider(db, monkeypatch):
+    monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "100")  # the error rate decides here
+    monkeypatch.setenv("ROUTING_BREAKER_MIN_CALLS", "6")
+    for _ in range(5):
+        _call("p", Outcome.TIMEOUT_UNKNOWN)
+    # A status inquiry finds out each timed-out call went through after all.
+    for attempt in Attempt.objects.filter(provider="p"):
+        complete_attempt(attempt=attempt, result=ProviderResult(Outcome.APPROVED, "p", attempt.id))
+    assert breaker.view(provider="p").window_failures == 5
+
+    assert _call("p", Outcome.TIMEOUT_UNKNOWN) == "open"  # 6 of 6 calls failed
 
 
 def test_declines_do_not_count_as_failures(db, monkeypatch):
