@@ -16,7 +16,9 @@ requires_action → REQUIRES_ACTION; canceled → HARD_DECLINE `canceled`; requi
 HARD_DECLINE with the last_payment_error's decline code; processing (or anything else) →
 TIMEOUT_UNKNOWN, asked again later.
 
-Outcome mapping: requires_capture / succeeded → APPROVED; requires_action → REQUIRES_ACTION;
+Outcome mapping: requires_capture / succeeded → APPROVED (for a sale, `capture_method`
+automatic, only `succeeded` comes back approved: the money is captured); processing →
+TIMEOUT_UNKNOWN (Stripe has not decided; the inquiry asks); requires_action → REQUIRES_ACTION;
 a card error → SOFT or HARD decline by `DECLINE_RETRYABLE`; HTTP 500 → TIMEOUT_UNKNOWN (Stripe
 documents a 500 as indeterminate); 400/422 (invalid request) → HARD_DECLINE, never cascaded nor
 counted by the breaker; 429, 502–504, 401/403 → PROVIDER_ERROR (nothing was done); no answer
@@ -303,7 +305,11 @@ def _from_intent(intent: dict[str, Any]) -> dict[str, Any]:
         "provider_reference": intent.get("id", ""),
         "amount_minor": intent.get("amount"),
     }
-    if status in ("requires_capture", "succeeded", "processing"):
+    if status == "processing":
+        # Stripe has not decided yet (and for a sale, not captured): an unknown outcome, which
+        # the status inquiry resolves — never booked as approved, let alone captured.
+        return {**fields, "outcome": Outcome.TIMEOUT_UNKNOWN, "message": "processing"}
+    if status in ("requires_capture", "succeeded"):
         received = intent.get("amount_received") or None
         return {
             **fields,

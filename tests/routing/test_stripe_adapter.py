@@ -89,6 +89,8 @@ def test_three_ds_intent_requires_action_with_the_redirect(adapter, server):
         ("authorize_invalid_request_400", Outcome.HARD_DECLINE, "parameter_invalid_integer"),
         ("authorize_unauthorized_401", Outcome.PROVIDER_ERROR, "http_401"),
         ("authorize_timeout", Outcome.TIMEOUT_UNKNOWN, ""),
+        # Not decided yet: unknown (the status inquiry asks again), never approved.
+        ("authorize_processing", Outcome.TIMEOUT_UNKNOWN, ""),
     ],
 )
 def test_declines_errors_and_timeouts_map_to_our_outcomes(adapter, server, fixture, outcome, code):
