@@ -38,6 +38,12 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     )
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Parameters bound by the server, so psycopg prepares a statement it has run a few times on a
+# connection and PostgreSQL stops re-parsing and re-planning the hot path's queries
+# (docs/decisions.md).
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "server_side_binding", env.bool("DB_SERVER_SIDE_BINDING", default=True)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
