@@ -14,7 +14,10 @@ def webhook_endpoints(*, merchant_id: str, livemode: bool) -> QuerySet[WebhookEn
 
 
 def active_endpoints(*, merchant_id: str, livemode: bool) -> list[WebhookEndpoint]:
-    return list(webhook_endpoints(merchant_id=merchant_id, livemode=livemode).filter(active=True))
+    # One filter() (each call clones the query): this runs in every payment's transaction.
+    return list(
+        WebhookEndpoint.objects.filter(merchant_id=merchant_id, livemode=livemode, active=True)
+    )
 
 
 def active_endpoints_for_event(

@@ -208,15 +208,16 @@ def detokenize(
     sealed = crypto.open_sealed(dek, token.nonce, token.encrypted_pan, aad=crypto.pan_aad(token.id))
     stored = json.loads(sealed)
     cvc = _take_cvc(token_id=token.id, dek=dek, consume=consume_cvc)
-    with transaction.atomic():
-        DetokenizationEvent.objects.create(
-            token=token,
-            merchant_id=merchant_id,
-            livemode=livemode,
-            actor=actor,
-            purpose=purpose,
-            cvc_consumed=bool(consume_cvc and cvc),
-        )
+    # One INSERT: atomic by itself (no BEGIN/COMMIT round trips); inside a caller's transaction
+    # it commits, or rolls back, with it.
+    DetokenizationEvent.objects.create(
+        token=token,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        actor=actor,
+        purpose=purpose,
+        cvc_consumed=bool(consume_cvc and cvc),
+    )
     return VaultCard(
         number=stored["n"],
         cvc=cvc,
