@@ -173,9 +173,30 @@ def _record_success_unlocked(provider: str) -> str | None:
     return BreakerState.CLOSED if cleared else None
 
 
+@dataclass(frozen=True)
+class _Window:
+    """Calls and failures counted before taking the row lock, and the breaker's last close they
+    were counted from."""
+
+    closed_at: dt.datetime | None
+    calls: int
+    failures: int
+
+
+def _window_before_lock(provider: str, settings: BreakerSettings, now: dt.datetime) -> _Window:
+    """Count the window without holding the provider's row: during an outage every failure
+    comes here, and the others must not queue on the lock while one counts."""
+    closed_at = (
+        BreakerState.objects.filter(provider=provider).values_list("closed_at", flat=True).first()
+    )
+    start = _window_start(closed_at, settings, now)
+    return _Window(closed_at, *_window_counts(provider, since=start))
+
+
 def _record_locked(provider: str, *, failed: bool) -> str:
     settings = breaker_settings()
     now = timezone.now()
+    window = _window_before_lock(provider, settings, now) if failed else None
     with transaction.atomic():
         row = _locked(provider)
         row.consecutive_failures = row.consecutive_failures + 1 if failed else 0
@@ -185,24 +206,34 @@ def _record_locked(provider: str, *, failed: bool) -> str:
                 _open(row, now)
             else:
                 _close(row, now)
-        elif row.state == BreakerState.CLOSED and failed and _should_open(row, settings, now):
+        elif (
+            row.state == BreakerState.CLOSED and failed and _should_open(row, settings, now, window)
+        ):
             _open(row, now)
         row.save()
         return row.state
 
 
-def _should_open(row: BreakerState, settings: BreakerSettings, now: dt.datetime) -> bool:
+def _should_open(
+    row: BreakerState, settings: BreakerSettings, now: dt.datetime, window: _Window | None
+) -> bool:
     if row.consecutive_failures >= settings.failure_threshold:
         return True
-    calls, failures = _window_counts(row.provider, since=_window_start(row, settings, now))
+    if window is not None and window.closed_at == row.closed_at:
+        calls, failures = window.calls, window.failures
+    else:  # closed (or reset) since the count: count again from that close, under the lock
+        start = _window_start(row.closed_at, settings, now)
+        calls, failures = _window_counts(row.provider, since=start)
     calls, failures = calls + 1, failures + 1  # this call: its attempt is not completed yet
     return calls >= settings.min_calls and failures >= settings.error_rate * calls
 
 
-def _window_start(row: BreakerState, settings: BreakerSettings, now: dt.datetime) -> dt.datetime:
+def _window_start(
+    closed_at: dt.datetime | None, settings: BreakerSettings, now: dt.datetime
+) -> dt.datetime:
     """The last `window_s` seconds, but nothing from before the breaker last closed."""
     start = now - dt.timedelta(seconds=settings.window_s)
-    return max(start, row.closed_at) if row.closed_at else start
+    return max(start, closed_at) if closed_at else start
 
 
 def _window_counts(provider: str, *, since: dt.datetime) -> tuple[int, int]:
@@ -243,7 +274,7 @@ def reset(*, provider: str) -> None:
 def view(*, provider: str) -> BreakerView:
     """The breaker with its current window counts (admin, health, tests; not the hot path)."""
     row = BreakerState.objects.filter(provider=provider).first() or BreakerState(provider=provider)
-    since = _window_start(row, breaker_settings(), timezone.now())
+    since = _window_start(row.closed_at, breaker_settings(), timezone.now())
     calls, failures = _window_counts(provider, since=since)
     return BreakerView(
         provider=provider,

@@ -194,6 +194,22 @@ def test_timeouts_resolved_later_still_count_against_the_provider(db, monkeypatc
     assert _call("p", Outcome.TIMEOUT_UNKNOWN) == "open"  # 6 of 6 calls failed
 
 
+def test_a_failure_counts_its_window_before_it_takes_the_row_lock(db, monkeypatch):
+    """During an outage every failure records itself: the count over the attempt rows must not
+    run while the other failures queue on the provider's row."""
+    monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "100")
+    _call("p", Outcome.PROVIDER_ERROR)
+
+    with CaptureQueriesContext(connection) as queries:
+        breaker.record(provider="p", outcome=Outcome.PROVIDER_ERROR)
+
+    sqls = [q["sql"] for q in queries.captured_queries]
+    count = next(i for i, sql in enumerate(sqls) if "routing_attempt" in sql)
+    lock = next(i for i, sql in enumerate(sqls) if "FOR UPDATE" in sql)
+    assert count < lock
+    assert not any("routing_attempt" in sql for sql in sqls[lock:])  # no second count
+
+
 def test_declines_do_not_count_as_failures(db, monkeypatch):
     monkeypatch.setenv("ROUTING_BREAKER_FAILURES", "2")
     for _ in range(5):
