@@ -719,8 +719,8 @@ def settle_stalled_payments(
     *, now=None, older_than_s: int = STALLED_AFTER_S, batch_size: int = EXPIRY_BATCH_SIZE
 ) -> int:
     """Book payments left `processing` although their provider has answered: the booking failed
-    after the answer (a database error, a crash between the two). The latest authorize attempt
-    with a final outcome is applied as if it had just arrived; attempts without one are the
+    after the answer (a database error, a crash between the two). The latest authorize attempt,
+    when it has a final outcome, is applied as if it had just arrived; one without is the
     status inquiry's. Returns how many payments moved on."""
     now = now or timezone.now()
     stalled = list(
@@ -732,16 +732,12 @@ def settle_stalled_payments(
     )
     settled = 0
     for payment_id in stalled:
-        answered = [
-            attempt
-            for attempt in routing_selectors.attempts_for_payment(
-                payment_id=payment_id, kind="authorize"
-            )
-            if attempt.outcome in _SETTLED_OUTCOMES
-        ]
-        if not answered:
+        attempts = routing_selectors.attempts_for_payment(payment_id=payment_id, kind="authorize")
+        # Only the latest attempt speaks for the payment: after a cascade, an earlier decline
+        # says nothing while a later attempt is still unknown.
+        attempt = attempts[-1] if attempts else None
+        if attempt is None or attempt.outcome not in _SETTLED_OUTCOMES:
             continue
-        attempt = answered[-1]
         payment = apply_authorization(
             payment_id=payment_id,
             outcome=Outcome(attempt.outcome),

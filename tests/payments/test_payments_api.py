@@ -556,3 +556,29 @@ def test_a_sale_whose_booking_fails_is_not_charged_twice_and_is_booked_later(
     settled = api.get(f"/api/payments/{payment_id}").json()
     assert (settled["status"], settled["amount_captured"]) == ("captured", 4200)
     assert_ledger_agrees(api, settled)
+
+
+def test_stalled_payments_wait_while_their_latest_attempt_is_unknown(merchant):
+    from payments import services as payment_services
+    from routing.models import Attempt
+
+    payment = Payment.objects.create(
+        merchant=merchant.merchant, amount_minor=1500, currency="EUR", method_type="card"
+    )
+    earlier = timezone.now() - timedelta(minutes=10)
+    Payment.objects.filter(pk=payment.pk).update(created=earlier)
+    for seconds, outcome in ((1, "soft_decline"), (2, "timeout_unknown")):  # a cascade
+        attempt = Attempt.objects.create(
+            kind="authorize", payment_id=payment.id, merchant_id=merchant.merchant.id,
+            provider="sim-a", method="card", currency="EUR", amount_minor=1500, outcome=outcome,
+        )  # fmt: skip
+        Attempt.objects.filter(pk=attempt.pk).update(created=earlier + timedelta(seconds=seconds))
+
+    assert payment_services.settle_stalled_payments() == 0
+    assert Payment.objects.get(pk=payment.pk).status == "processing"  # the inquiry's to decide
+
+    Attempt.objects.filter(payment_id=payment.id, outcome="timeout_unknown").update(
+        outcome="hard_decline"
+    )
+    assert payment_services.settle_stalled_payments() == 1
+    assert Payment.objects.get(pk=payment.pk).status == "failed"
