@@ -144,6 +144,24 @@ def pick_redis(url: str) -> str:
     return url
 
 
+def bench_env(*, server_url: str, db_name: str, workdir: str, redis_url: str) -> dict[str, str]:
+    """The environment of every process a run starts (manage.py, simulator, gunicorn): the
+    load-benchmark settings against the throwaway database, files under `workdir`."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": server_url,
+        "BENCH_DB_NAME": db_name,
+        "DJANGO_SETTINGS_MODULE": "config.settings.loadbench",
+        "DJANGO_ENV": "test",
+        "LOCAL_DIR": workdir,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "REDIS_URL": redis_url,
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
 def drop_database(server_url: str, name: str) -> None:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -596,18 +614,8 @@ def main(argv: list[str] | None = None) -> int:
     server_url = os.environ.get("DATABASE_URL", DEFAULT_SERVER_URL)
     db_name = os.environ.get("BENCH_DB_NAME", DEFAULT_DB_NAME)
     workdir = tempfile.mkdtemp(prefix="payments_load_")
-    env = {
-        **os.environ,
-        "DATABASE_URL": server_url,
-        "BENCH_DB_NAME": db_name,
-        "DJANGO_SETTINGS_MODULE": "config.settings.loadbench",
-        "DJANGO_ENV": "test",
-        "LOCAL_DIR": workdir,
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env["REDIS_URL"] = redis_url = pick_redis(args.redis_url)
+    redis_url = pick_redis(args.redis_url)
+    env = bench_env(server_url=server_url, db_name=db_name, workdir=workdir, redis_url=redis_url)
     simulator = gunicorn = None
     started = time.monotonic()
     load_before = os.getloadavg()[0]

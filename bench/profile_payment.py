@@ -40,6 +40,7 @@ from bench.payments_load import (  # noqa: E402
     DEFAULT_DB_NAME,
     DEFAULT_SERVER_URL,
     _database_url,
+    bench_env,
     card_number,
     drop_database,
     pick_redis,
@@ -92,16 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     server_url = os.environ.get("DATABASE_URL", DEFAULT_SERVER_URL)
     db_name = os.environ.get("BENCH_DB_NAME", DEFAULT_DB_NAME + "_profile")
     workdir = tempfile.mkdtemp(prefix="payments_profile_")
-    env = {
-        **os.environ,
-        "DATABASE_URL": server_url,
-        "BENCH_DB_NAME": db_name,
-        "DJANGO_SETTINGS_MODULE": "config.settings.loadbench",
-        "DJANGO_ENV": "test",
-        "LOCAL_DIR": workdir,
-        "NO_PROXY": "127.0.0.1,localhost",
-        "REDIS_URL": pick_redis(args.redis_url),
-    }
+    env = bench_env(
+        server_url=server_url,
+        db_name=db_name,
+        workdir=workdir,
+        redis_url=pick_redis(args.redis_url),
+    )
     simulator = None
     try:
         recreate_database(server_url, db_name)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -224,31 +225,21 @@ def _post(
     digest: str,
     reverses_id: int | None = None,
 ) -> PostedTransaction:
-    params = _post_params(
-        kind=kind,
-        reference=reference,
-        lines=lines,
-        payment_id=payment_id,
-        description=description,
-        ts=ts,
-        digest=digest,
-        reverses_id=reverses_id,
-    )
-    for attempt in range(1, POST_MAX_ATTEMPTS + 1):
-        try:
-            txn_id, created, booked_ts = _execute_post(_POST_SQL, params)
-            return PostedTransaction(
-                id=txn_id, kind=kind, reference=reference, ts=booked_ts, created=created
+    (posted,) = _post_all(
+        [
+            dict(
+                kind=kind,
+                reference=reference,
+                lines=lines,
+                payment_id=payment_id,
+                description=description,
+                ts=ts,
+                digest=digest,
+                reverses_id=reverses_id,
             )
-        except OperationalError as exc:
-            if _sqlstate(exc) not in _RETRYABLE_SQLSTATES or attempt == POST_MAX_ATTEMPTS:
-                raise
-            logger.warning("ledger posting retried after %s (attempt %d)", _sqlstate(exc), attempt)
-            time.sleep(POST_RETRY_BACKOFF_S * attempt)
-        except DatabaseError as exc:
-            _raise_domain_error(exc, kind=kind, reference=reference, ts=ts)
-            raise
-    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+        ]
+    )
+    return posted
 
 
 def _raise_domain_error(
@@ -287,18 +278,23 @@ def _raise_domain_error(
         ) from exc
 
 
-def _post_many(postings: list[dict[str, Any]]) -> list[PostedTransaction]:
-    """Post several transactions in one savepoint (the caller's transaction holds them all):
-    one deadlock retry unit, two statements fewer per posting than `_post` each."""
-    if not connection.in_atomic_block:
+def _post_all(postings: list[dict[str, Any]]) -> list[PostedTransaction]:
+    """Run `ledger_post()` for each posting (the `_post_params` arguments), retrying deadlocks.
+
+    Outside a caller's transaction a single posting is its own transaction (commit-time
+    triggers included): no BEGIN/COMMIT round trips. Inside one, the postings share a savepoint,
+    so a deadlock is retried without aborting the caller's work, and several postings made
+    together (a sale's hold and capture) are one retry unit."""
+    if len(postings) > 1 and not connection.in_atomic_block:
         raise LedgerInvalidState("Postings made together need the caller's transaction.")
-    statements = [(_POST_SQL, _post_params(**posting)) for posting in postings]
+    statements = [_post_params(**posting) for posting in postings]
     for attempt in range(1, POST_MAX_ATTEMPTS + 1):
+        rows: list[tuple[int, bool, datetime]] = []
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                rows = []
-                for sql, params in statements:
-                    cursor.execute(sql, params)
+            scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
+            with scope, connection.cursor() as cursor:
+                for params in statements:
+                    cursor.execute(_POST_SQL, params)
                     rows.append(cursor.fetchone())
             return [
                 PostedTransaction(
@@ -316,23 +312,12 @@ def _post_many(postings: list[dict[str, Any]]) -> list[PostedTransaction]:
             logger.warning("ledger posting retried after %s (attempt %d)", _sqlstate(exc), attempt)
             time.sleep(POST_RETRY_BACKOFF_S * attempt)
         except DatabaseError as exc:
-            first = postings[0]
-            _raise_domain_error(exc, kind=first["kind"], reference=first["reference"], ts=None)
+            failed = postings[min(len(rows), len(postings) - 1)]  # the one that raised
+            _raise_domain_error(
+                exc, kind=failed["kind"], reference=failed["reference"], ts=failed["ts"]
+            )
             raise
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
-
-
-def _execute_post(sql: str, params: list) -> tuple[int, bool, datetime]:
-    if not connection.in_atomic_block:
-        # Outside a caller's transaction the one statement is its own transaction (commit-time
-        # triggers included): no BEGIN/COMMIT round trips on the hot path.
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
-    # Inside one, a savepoint lets a deadlock be retried without aborting the caller's work.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
 
 
 def post_transaction(
@@ -656,7 +641,7 @@ def place_and_capture_hold(
         Line(account_id=accounts.receivable, debit_minor=amount_minor),
         Line(account_id=accounts.payable, credit_minor=amount_minor),
     ]
-    hold, capture = _post_many(
+    hold, capture = _post_all(
         [
             dict(
                 kind="auth_hold",

@@ -296,17 +296,14 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         # payment as it stands (processing), like a timeout; `settle_stalled_payments` books it.
         logger.exception("booking the approval of %s failed; left processing", payment.id)
         payment = Payment.objects.get(pk=payment.id)
-        remember_fraud(
-            payment, score=assessment.score, decision=assessment.decision, rules=assessment.rules
+    else:
+        fraud.record_outcome(
+            payment_id=payment.id,
+            # Anything but a failure counts as not declined (captured at once, 3-D Secure
+            # pending, or still unknown after a timeout).
+            approved=payment.status != Status.FAILED,
+            decline_code=payment.decline_code,
         )
-        return payment
-    fraud.record_outcome(
-        payment_id=payment.id,
-        # Anything but a failure counts as not declined (captured at once, 3-D Secure pending,
-        # or still unknown after a timeout).
-        approved=payment.status != Status.FAILED,
-        decline_code=payment.decline_code,
-    )
     remember_fraud(
         payment, score=assessment.score, decision=assessment.decision, rules=assessment.rules
     )

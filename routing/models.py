@@ -160,7 +160,7 @@ class Attempt(models.Model):
     amount_minor = models.BigIntegerField(default=0)
     card_fingerprint = models.CharField(max_length=64, blank=True)
     # Authorize only: sent as a sale (the provider captures the full amount when it approves),
-    # so an approved sale needs no capture call (`selectors.captured_with_authorization`).
+    # so an approved sale needs no capture call (`selectors.sent_as_sale`).
     capture_requested = models.BooleanField(default=False, db_default=False)
     outcome = models.CharField(max_length=20, choices=OUTCOMES, default=PENDING)
     # The call itself failed (provider error or timeout) when it was made. Kept when a status

@@ -10,7 +10,6 @@ from typing import Any
 from django.db import connection
 
 from routing import breaker
-from routing.interface import Outcome
 from routing.models import Attempt, AttemptKind, Decision
 from routing.providers import provider_configs
 
@@ -107,19 +106,6 @@ def sent_as_sale(*, attempt_id: str) -> bool:
     completed yet (a webhook may arrive before the row says approved)."""
     return Attempt.objects.filter(
         pk=attempt_id, kind=AttemptKind.AUTHORIZE, capture_requested=True
-    ).exists()
-
-
-def captured_with_authorization(*, attempt_id: str) -> bool:
-    """Was this authorization a sale the provider approved, so the money is already captured
-    and no capture call must follow? For the paths that learn an outcome after `authorize`
-    returned (status inquiry, 3-D Secure return, webhooks); `authorize` itself says so in
-    `AuthorizationOutcome.captured`."""
-    return Attempt.objects.filter(
-        pk=attempt_id,
-        kind=AttemptKind.AUTHORIZE,
-        capture_requested=True,
-        outcome=Outcome.APPROVED.value,
     ).exists()
 
 

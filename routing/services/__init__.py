@@ -2,11 +2,11 @@
 void), resolution of unknown outcomes, incoming provider webhooks, provider setup.
 
 The public names other apps call are re-exported here; each lives in the module named for what
-it does. `captured_with_authorization` and `sent_as_sale` are reads (routing.selectors),
-re-exported because payments asks them right after these calls, through this one import.
+it does. `sent_as_sale` is a read (routing.selectors), re-exported because payments asks it
+right after these calls, through this one import.
 """
 
-from routing.selectors import captured_with_authorization, sent_as_sale
+from routing.selectors import sent_as_sale
 from routing.services.adapters import adapter_for
 from routing.services.authorize import (
     AuthorizationOutcome,
@@ -23,7 +23,6 @@ __all__ = [
     "adapter_for",
     "authorize",
     "capture",
-    "captured_with_authorization",
     "process_incoming_event",
     "receive_webhook",
     "refund",

@@ -202,7 +202,7 @@ def test_sale_is_captured_by_the_provider_with_the_authorization(merchant, provi
     assert (outcome.outcome, outcome.captured) == (Outcome.APPROVED, True)
     [record] = sim.records("sim-a")
     assert record["amount_captured"] == 1500
-    assert services.captured_with_authorization(attempt_id=outcome.attempt_id)
+    assert services.sent_as_sale(attempt_id=outcome.attempt_id)
 
 
 def test_authorization_without_capture_leaves_the_money_uncaptured(merchant, providers, sim):
@@ -210,7 +210,7 @@ def test_authorization_without_capture_leaves_the_money_uncaptured(merchant, pro
 
     assert (outcome.outcome, outcome.captured) == (Outcome.APPROVED, False)
     assert not sim.records("sim-a")[0]["amount_captured"]
-    assert not services.captured_with_authorization(attempt_id=outcome.attempt_id)
+    assert not services.sent_as_sale(attempt_id=outcome.attempt_id)
 
 
 def test_declined_sale_captures_nothing(merchant, providers, sim):
@@ -221,7 +221,8 @@ def test_declined_sale_captures_nothing(merchant, providers, sim):
     outcome = services.authorize(request=request)
 
     assert (outcome.outcome, outcome.captured) == (Outcome.HARD_DECLINE, False)
-    assert not services.captured_with_authorization(attempt_id=outcome.attempt_id)
+    assert services.sent_as_sale(attempt_id=outcome.attempt_id)  # asked for, not granted
+    assert not sim.records("sim-a")[0]["amount_captured"]
 
 
 def test_sale_behind_3ds_is_captured_once_the_customer_passes(merchant, providers, sim):
@@ -230,12 +231,12 @@ def test_sale_behind_3ds_is_captured_once_the_customer_passes(merchant, provider
     )
     outcome = services.authorize(request=request)
     assert (outcome.outcome, outcome.captured) == (Outcome.REQUIRES_ACTION, False)
-    assert not services.captured_with_authorization(attempt_id=outcome.attempt_id)
+    assert not sim.records("sim-a")[0]["amount_captured"]
 
     sim.send_event("sim-a", "payment.succeeded", outcome.provider_reference)  # customer passed
     services.resolve_unknown_attempt(attempt_id=outcome.attempt_id)
 
-    assert services.captured_with_authorization(attempt_id=outcome.attempt_id)
+    assert Attempt.objects.get(pk=outcome.attempt_id).outcome == "approved"
     assert sim.records("sim-a")[0]["amount_captured"] == 2600
 
 
