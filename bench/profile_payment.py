@@ -53,6 +53,8 @@ from bench.payments_load import (  # noqa: E402
 
 # Its own Redis database, emptied first: never the one a concurrent payments_load run uses.
 PROFILE_REDIS_URL = "redis://127.0.0.1:6379/14"
+# Statement helpers any app calls: the phase is the caller.
+GENERIC_HELPERS = ("/config/rows.py",)
 APPS = ("payments", "fraud", "routing", "ledger", "merchants", "tokenization", "config")
 
 
@@ -60,6 +62,8 @@ def _phase() -> str:
     """The innermost frame of our own code that is not a generic helper: 'app/module:function'."""
     for frame in reversed(traceback.extract_stack()[:-2]):
         path = frame.filename
+        if path.endswith(GENERIC_HELPERS):
+            continue
         for app in APPS:
             marker = f"/{app}/"
             if marker in path and "/site-packages/" not in path:
@@ -81,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--payments", type=int, default=200)
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--sql", action="store_true")
+    parser.add_argument(
+        "--no-cprofile", action="store_true", help="skip the cProfile pass (for py-spy)"
+    )
     parser.add_argument("--two-step", action="store_true")
     parser.add_argument("--cards", type=int, default=500, help="distinct cards to cycle")
     parser.add_argument(
@@ -167,10 +174,11 @@ def profile(args: argparse.Namespace, keys: dict[str, str], db_url: str) -> int:
         pay()
 
     # 1. wall time, serial
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(args.payments):
         pay()
     per_payment_ms = (time.perf_counter() - started) * 1000 / args.payments
+    cpu_per_payment_ms = (time.process_time() - cpu_started) * 1000 / args.payments
 
     # 2. statements and transactions by phase
     counts: Counter[str] = Counter()
@@ -198,12 +206,16 @@ def profile(args: argparse.Namespace, keys: dict[str, str], db_url: str) -> int:
 
     # 3. cProfile
     profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(args.payments):
-        pay()
-    profiler.disable()
+    if not args.no_cprofile:
+        profiler.enable()
+        for _ in range(args.payments):
+            pay()
+        profiler.disable()
 
-    print(f"serial: {per_payment_ms:.2f} ms per payment ({1000 / per_payment_ms:.1f}/s)")
+    print(
+        f"serial: {per_payment_ms:.2f} ms per payment ({1000 / per_payment_ms:.1f}/s), "
+        f"{cpu_per_payment_ms:.2f} ms of it CPU in this process"
+    )
     print(
         f"per payment: {sum(counts.values()) / n:.1f} SQL statements, "
         f"{sum(times.values()) / n:.2f} ms in them; ~{commits:.1f} commits "
@@ -216,6 +228,8 @@ def profile(args: argparse.Namespace, keys: dict[str, str], db_url: str) -> int:
         print("\nstatements of the last payment:")
         for phase, sql, elapsed in statements:
             print(f"  {elapsed:6.2f} ms  {phase:50s} {sql[:160]}")
+    if args.no_cprofile:
+        return 0
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(args.top)
@@ -223,7 +237,28 @@ def profile(args: argparse.Namespace, keys: dict[str, str], db_url: str) -> int:
     stats.sort_stats("cumulative").print_stats(own_code, args.top * 2)
     stats.sort_stats("tottime").print_stats(args.top)
     print(out.getvalue())
+    print("profiled time by package (own time, ms per payment):")
+    for package, seconds in by_package(stats).most_common():
+        print(f"  {seconds * 1000 / args.payments:7.2f}  {package}")
     return 0
+
+
+def by_package(stats: pstats.Stats) -> Counter[str]:
+    """Own (not cumulative) profiled time summed by where the code lives: our apps by app,
+    third-party packages by top-level name, and Python's own library."""
+    totals: Counter[str] = Counter()
+    for (filename, _, function), (_, _, tottime, _, _) in stats.stats.items():
+        if "site-packages/" in filename:
+            parts = filename.split("site-packages/", 1)[1].split("/")
+            package = parts[0] if parts[0] != "django" else "django." + parts[1]
+        elif filename.startswith(str(ROOT)):
+            package = "ours: " + Path(filename).relative_to(ROOT).parts[0]
+        elif filename == "~":
+            package = "builtins: " + function.split(" of ")[-1].strip("<>'")[:40]
+        else:
+            package = "stdlib"
+        totals[package] += tottime
+    return totals
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config import rows
 from config.api.errors import InvalidRequest, InvalidState, NotFound
 from config.ids import new_id
 from fraud import fx, geo, hooks, lists, metrics, rules, scoring, sql, velocity
@@ -96,28 +97,30 @@ def assess(*, request: AssessmentRequest, at: datetime | None = None) -> Assessm
         # duplicate from breaking it; a review item must commit together with its assessment.
         needs_transaction = decision == Action.REVIEW or connection.in_atomic_block
         with transaction.atomic() if needs_transaction else nullcontext():
-            assessment = Assessment.objects.create(
-                id=assessment_id,
-                payment_id=request.payment_id,
-                merchant_id=request.merchant_id,
-                livemode=request.livemode,
-                amount_minor=request.amount_minor,
-                currency=request.currency.upper(),
-                amount_ref_minor=amount_ref_minor,
-                method=request.method,
-                card_fingerprint=request.card_fingerprint,
-                bin=request.bin,
-                card_country=context["card"]["country"],
-                email=context["email"],
-                ip=request.ip,
-                ip_country=ip_country,
-                features=context,
-                rules=list(fired_names),
-                score=score,
-                decision=decision,
-                latency_ms=latency_ms,
-                velocity_source=observed.source,
-                created=at,
+            assessment = rows.insert(
+                Assessment(
+                    id=assessment_id,
+                    payment_id=request.payment_id,
+                    merchant_id=request.merchant_id,
+                    livemode=request.livemode,
+                    amount_minor=request.amount_minor,
+                    currency=request.currency.upper(),
+                    amount_ref_minor=amount_ref_minor,
+                    method=request.method,
+                    card_fingerprint=request.card_fingerprint,
+                    bin=request.bin,
+                    card_country=context["card"]["country"],
+                    email=context["email"],
+                    ip=request.ip,
+                    ip_country=ip_country,
+                    features=context,
+                    rules=list(fired_names),
+                    score=score,
+                    decision=decision,
+                    latency_ms=latency_ms,
+                    velocity_source=observed.source,
+                    created=at,
+                )
             )
             if decision == Action.REVIEW:
                 ReviewItem.objects.create(
@@ -166,8 +169,8 @@ def _lookup(
     results = iter(sql.fetch_all([query for query in queries if query is not None]))
     list_rows = next(results)
     if observed is None:
-        rows = next(results) if queries[1] is not None else []
-        observed = velocity.postgres_velocity(attempt, rows)
+        velocity_rows = next(results) if queries[1] is not None else []
+        observed = velocity.postgres_velocity(attempt, velocity_rows)
     stamp = rules.stamp_of(next(results)) if stamp_due else None
     return lists.hits(list_rows), stamp, observed
 
@@ -178,8 +181,11 @@ def record_outcome(
     """The provider answered: remember it so "declines in the last hour" counts it."""
     at = at or timezone.now()
     # One UPDATE: atomic by itself (no BEGIN/COMMIT round trips on the hot path).
-    updated = Assessment.objects.filter(payment_id=payment_id).update(
-        approved=approved, decline_code=decline_code[:60], outcome_at=at
+    updated = rows.update_where(
+        Assessment,
+        {"approved": approved, "decline_code": decline_code[:60], "outcome_at": at},
+        "payment_id = %s",
+        [payment_id],
     )
     if not updated:
         logger.warning("fraud: outcome for %s, which was never assessed", payment_id)

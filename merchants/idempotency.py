@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config import rows
 from config.api.errors import IdempotencyConflict, InvalidRequest
 from merchants.models import IdempotencyKey
 
@@ -84,15 +85,17 @@ def claim(
         # A lone INSERT is atomic by itself; inside a caller's transaction a savepoint keeps a
         # duplicate key from aborting it.
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            row = IdempotencyKey.objects.create(
-                merchant_id=merchant_id,
-                livemode=livemode,
-                key=key,
-                request_hash=request_hash,
-                method=method,
-                path=path,
-                locked_until=now + timedelta(seconds=lock_s),
-                created=now,
+            row = rows.insert(
+                IdempotencyKey(
+                    merchant_id=merchant_id,
+                    livemode=livemode,
+                    key=key,
+                    request_hash=request_hash,
+                    method=method,
+                    path=path,
+                    locked_until=now + timedelta(seconds=lock_s),
+                    created=now,
+                )
             )
         return Claim(id=row.pk)
     except IntegrityError:
@@ -188,12 +191,17 @@ def _take_over(
 
 def complete(claim: Claim, *, status: int, body: bytes, headers: dict[str, str]) -> None:
     """Store the response of a finished request (any status below 500)."""
-    IdempotencyKey.objects.filter(pk=claim.id).update(
-        state=IdempotencyKey.State.COMPLETED,
-        response_status=status,
-        response_body=body,
-        response_headers={k: v for k, v in headers.items() if k in REPLAYED_HEADERS},
-        completed_at=timezone.now(),
+    rows.update_where(
+        IdempotencyKey,
+        {
+            "state": IdempotencyKey.State.COMPLETED,
+            "response_status": status,
+            "response_body": body,
+            "response_headers": {k: v for k, v in headers.items() if k in REPLAYED_HEADERS},
+            "completed_at": timezone.now(),
+        },
+        "id = %s",
+        [claim.id],
     )
 
 

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config import rows
 from config.api.errors import (
     ApiError,
     CardDeclined,
@@ -130,7 +131,7 @@ def _record(payment: Payment, *, before: str, actor: Actor, reason: str = "", **
 def _record_all(transitions: list[_Transition], *, actor: Actor) -> None:
     """Log transitions made in one transaction (one INSERT) and queue their webhooks (one
     endpoint lookup)."""
-    PaymentEvent.objects.bulk_create(
+    rows.insert_many(
         PaymentEvent(
             payment=t.payment,
             from_status=t.before,
@@ -153,10 +154,16 @@ def _record_all(transitions: list[_Transition], *, actor: Actor) -> None:
 
 def _locked(payment_id: str, *, merchant_id: str | None, livemode: bool | None) -> Payment:
     """The payment row, locked until the end of the caller's transaction; 404 outside scope."""
-    queryset = Payment.objects.select_for_update()
-    if merchant_id is not None:
-        queryset = queryset.filter(merchant_id=merchant_id, livemode=livemode)
-    payment = queryset.filter(pk=payment_id).first()
+    # Written once rather than compiled by the ORM: every money movement locks a payment.
+    if merchant_id is None:
+        payment = rows.fetch(Payment, "payment_id = %s", [payment_id], lock=True)
+    else:
+        payment = rows.fetch(
+            Payment,
+            "payment_id = %s AND merchant_id = %s AND livemode = %s",
+            [payment_id, merchant_id, livemode],
+            lock=True,
+        )
     if payment is None:
         raise NotFound(f"No such payment: '{payment_id}'", param="id")
     return payment
@@ -241,7 +248,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
     )
     payment.fraud_assessment_id = assessment.assessment_id
     with transaction.atomic():
-        payment.save(force_insert=True)
+        rows.insert(payment)
         _record(payment, before="", actor=actor, reason="created")
 
     if assessment.decision == "block":
@@ -395,7 +402,7 @@ def apply_authorization(
                 decline_code=code,
             )
             reason = f"{outcome.value}: {code}"
-        payment.save()
+        rows.save(payment)
         _record(payment, before=before, actor=actor, reason=reason, attempt_id=attempt_id)
     if payment.status == Status.AUTHORIZED and payment.capture_method == "automatic":
         payment = _auto_capture(payment, actor=actor)
@@ -455,7 +462,7 @@ def _book_sale(payment: Payment, *, before: str, actor: Actor, attempt_id: str) 
     the caller's transaction, with the hold and its capture posted together."""
     authorized = copy.copy(payment)  # what the payment.authorized event shows
     payment.capture(amount_minor=payment.amount_minor)
-    payment.save()
+    rows.save(payment)
     ledger.place_and_capture_hold(
         payment_id=payment.id,
         hold_reference=f"{payment.id}:hold",
@@ -516,7 +523,7 @@ def _apply_failure(
         payment = _locked(payment_id, merchant_id=None, livemode=None)
         before = payment.status
         payment.fail(code=code, message=message, decline_code=decline_code)
-        payment.save()
+        rows.save(payment)
         _record(payment, before=before, actor=actor, reason=reason)
     return payment
 
@@ -549,7 +556,7 @@ def capture_payment(
         _require_success(result, action="capture")
         before = payment.status
         payment.capture(amount_minor=amount_minor)
-        payment.save()
+        rows.save(payment)
         ledger.capture_hold(
             payment_id=payment.id, reference=f"{payment.id}:capture", amount_minor=amount_minor
         )
@@ -582,7 +589,7 @@ def cancel_payment(
             _require_success(result, action="void")
             ledger.release_hold(payment_id=payment.id, reference=f"{payment.id}:void")
         payment.cancel()
-        payment.save()
+        rows.save(payment)
         _record(payment, before=before, actor=actor, reason=reason or "canceled")
     return payment
 
@@ -635,7 +642,7 @@ def refund_payment(
             payment.refund_rest(amount_minor=amount_minor)
         else:
             payment.refund_part(amount_minor=amount_minor)
-        payment.save()
+        rows.save(payment)
         ledger.post_refund(payment_id=payment.id, reference=refund.id, amount_minor=amount_minor)
         _record(
             payment,

@@ -38,7 +38,9 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 env = environ.Env()
 
@@ -194,7 +196,7 @@ def cvc_ttl_s() -> int:
 def redis_cache_configured() -> bool:
     """The default cache is Redis (config/settings sets it so exactly when REDIS_URL is set)."""
     backend = settings.CACHES.get("default", {}).get("BACKEND", "")
-    return "redis" in backend.lower()
+    return bool(backend) and issubclass(import_string(backend), RedisCache)
 
 
 @functools.cache

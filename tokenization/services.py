@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from config import rows
 from config.api.errors import InvalidRequest, NotFound
 from tokenization import cards, crypto, integrity
 from tokenization.conf import (
@@ -196,7 +197,9 @@ def detokenize(
     number). Another merchant's or mode's token is a NotFound, like a missing one."""
     actor = _clip(actor, param="actor")
     purpose = _clip(purpose, param="purpose")
-    token = Token.objects.filter(pk=token_id, merchant_id=merchant_id, livemode=livemode).first()
+    token = rows.fetch(
+        Token, "id = %s AND merchant_id = %s AND livemode = %s", [token_id, merchant_id, livemode]
+    )
     if token is None:
         logger.warning(
             "detokenization refused: no such token for this merchant",
@@ -210,13 +213,15 @@ def detokenize(
     cvc = _take_cvc(token_id=token.id, dek=dek, consume=consume_cvc)
     # One INSERT: atomic by itself (no BEGIN/COMMIT round trips); inside a caller's transaction
     # it commits, or rolls back, with it.
-    DetokenizationEvent.objects.create(
-        token=token,
-        merchant_id=merchant_id,
-        livemode=livemode,
-        actor=actor,
-        purpose=purpose,
-        cvc_consumed=bool(consume_cvc and cvc),
+    rows.insert(
+        DetokenizationEvent(
+            token=token,
+            merchant_id=merchant_id,
+            livemode=livemode,
+            actor=actor,
+            purpose=purpose,
+            cvc_consumed=bool(consume_cvc and cvc),
+        )
     )
     return VaultCard(
         number=stored["n"],

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config import rows
 from config.api.errors import InvalidRequest, InvalidState
 from routing import breaker, conf
 from routing.adapters import AdapterError
@@ -260,14 +262,16 @@ def _decide(
         providers=sorted(configs.values(), key=lambda c: (c.priority, c.name)),
         profile=profile_for(merchant_id=request.merchant_id),
     )
-    decision = Decision.objects.create(
-        payment_id=request.payment_id,
-        merchant_id=request.merchant_id,
-        strategies=list(ranking.strategies),
-        candidates=ranking.candidates,
-        order=list(ranking.order),
-        chosen=ranking.order[0] if ranking.order else "",
-        reason=ranking.reason,
+    decision = rows.insert(
+        Decision(
+            payment_id=request.payment_id,
+            merchant_id=request.merchant_id,
+            strategies=list(ranking.strategies),
+            candidates=ranking.candidates,
+            order=list(ranking.order),
+            chosen=ranking.order[0] if ranking.order else "",
+            reason=ranking.reason,
+        )
     )
     return decision, ranking
 
@@ -300,20 +304,24 @@ def _open_attempt(
     request: PaymentRoutingRequest, decision: Decision, config: ProviderConfig, card: _Card
 ) -> Attempt:
     try:
-        with transaction.atomic():
-            return Attempt.objects.create(
-                kind=AttemptKind.AUTHORIZE,
-                payment_id=request.payment_id,
-                merchant_id=request.merchant_id,
-                livemode=request.livemode,
-                decision=decision,
-                provider=config.name,
-                method=request.method,
-                brand=card.brand,
-                currency=request.currency.upper(),
-                amount_minor=request.amount_minor,
-                card_fingerprint=card.fingerprint,
-                capture_requested=request.capture,
+        # A lone INSERT is atomic by itself; inside a caller's transaction a savepoint keeps a
+        # unique-index conflict from aborting it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            return rows.insert(
+                Attempt(
+                    kind=AttemptKind.AUTHORIZE,
+                    payment_id=request.payment_id,
+                    merchant_id=request.merchant_id,
+                    livemode=request.livemode,
+                    decision=decision,
+                    provider=config.name,
+                    method=request.method,
+                    brand=card.brand,
+                    currency=request.currency.upper(),
+                    amount_minor=request.amount_minor,
+                    card_fingerprint=card.fingerprint,
+                    capture_requested=request.capture,
+                )
             )
     except IntegrityError:
         # A concurrent authorize of the same payment got there first (the unique index on live

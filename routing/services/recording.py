@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from config import rows
 from routing.interface import Outcome, ProviderResult
 from routing.models import Attempt
 
@@ -24,8 +25,9 @@ def complete_attempt(*, attempt: Attempt, result: ProviderResult) -> Attempt:
     attempt.raw = result.raw
     if result.outcome != Outcome.TIMEOUT_UNKNOWN:
         attempt.resolved_at = timezone.now()
-    attempt.save(
-        update_fields=[
+    rows.update(
+        attempt,
+        [
             "outcome",
             "call_failed",
             "decline_code",
@@ -35,6 +37,6 @@ def complete_attempt(*, attempt: Attempt, result: ProviderResult) -> Attempt:
             "latency_ms",
             "raw",
             "resolved_at",
-        ]
+        ],
     )
     return attempt

@@ -96,6 +96,10 @@ def test_the_cvc_uses_redis_when_it_is_the_configured_cache(settings) -> None:
         }
     }
     assert cvc_cache() is caches["default"]
+    settings.CACHES = {
+        "default": {"BACKEND": "config.cache.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0"}
+    }
+    assert cvc_cache() is caches["default"]  # our subclass (config/cache.py) is Redis too
 
 
 def test_production_without_redis_gets_a_system_check_warning(settings, monkeypatch) -> None:

@@ -1,0 +1,229 @@
+"""config/rows.py: statements written once per model must read and write exactly what the ORM
+does — JSON, timestamps, protected FSM fields, database defaults, automatic keys — and a
+locked read must really hold the row lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.models.expressions import DatabaseDefault
+from django.utils import timezone
+
+from config import rows
+from merchants.models import IdempotencyKey, WebhookEndpoint
+from payments.models import Payment, PaymentEvent, Status
+from routing.models import Attempt, AttemptKind, Decision
+
+pytestmark = pytest.mark.django_db
+
+
+def _values(obj) -> list:
+    return [getattr(obj, field.attname) for field in type(obj)._meta.concrete_fields]
+
+
+def _payment(merchant, **overrides) -> Payment:
+    fields = {
+        "merchant_id": merchant.merchant.pk,
+        "livemode": False,
+        "amount_minor": 1234,
+        "currency": "EUR",
+        "capture_method": "automatic",
+        "method_type": "card",
+        "method_details": {"brand": "visa", "last4": "4242", "nested": {"a": [1, 2]}},
+        "metadata": {"order": "A-1", "note": "ünïcode"},
+        "customer_ip": "192.0.2.7",
+    }
+    return Payment(**{**fields, **overrides})
+
+
+def test_an_inserted_payment_reads_back_through_the_orm_unchanged(merchant):
+    payment = rows.insert(_payment(merchant))
+
+    assert payment.pk.startswith("pay_")
+    assert payment._state.adding is False
+    stored = Payment.objects.get(pk=payment.pk)
+    assert _values(stored) == _values(payment)
+    assert stored.method_details["nested"] == {"a": [1, 2]}
+    assert stored.created is not None and stored.updated is not None
+
+
+def test_a_fetched_row_equals_the_orm_s_instance_field_for_field(merchant):
+    payment = _payment(merchant, next_action={"type": "redirect_to_url"})
+    payment.save(force_insert=True)
+
+    fetched = rows.fetch(Payment, "payment_id = %s", [payment.pk])
+
+    assert _values(fetched) == _values(Payment.objects.get(pk=payment.pk))
+    assert fetched.next_action == {"type": "redirect_to_url"}  # JSON decoded, not text
+    assert fetched.status == Status.PROCESSING
+    assert fetched._state.adding is False
+    assert rows.fetch(Payment, "payment_id = %s", ["pay_missing"]) is None
+
+
+def test_fetched_payments_still_move_only_through_their_transitions(merchant):
+    payment = rows.insert(_payment(merchant))
+    fetched = rows.fetch(Payment, "payment_id = %s", [payment.pk])
+
+    with pytest.raises(AttributeError):
+        fetched.status = Status.CAPTURED  # protected FSM field, as for an ORM-loaded row
+    now = timezone.now()
+    fetched.authorize(authorized_at=now, expires_at=now + timedelta(days=7))
+    assert rows.save(fetched) == 1
+    assert Payment.objects.get(pk=payment.pk).status == Status.AUTHORIZED
+
+
+def test_save_writes_every_column_and_refreshes_auto_now(merchant):
+    payment = rows.insert(_payment(merchant))
+    before = Payment.objects.get(pk=payment.pk).updated
+    payment.metadata = {"changed": "yes"}
+    payment.provider = "sim-a"
+
+    assert rows.save(payment) == 1
+
+    stored = Payment.objects.get(pk=payment.pk)
+    assert stored.metadata == {"changed": "yes"}
+    assert stored.provider == "sim-a"
+    assert stored.updated > before
+
+
+def test_update_writes_only_the_listed_fields(merchant):
+    payment = rows.insert(_payment(merchant))
+    payment.provider = "sim-a"
+    payment.description = "not saved"
+
+    assert rows.update(payment, ["provider"]) == 1
+
+    stored = Payment.objects.get(pk=payment.pk)
+    assert (stored.provider, stored.description) == ("sim-a", "")
+
+
+def test_update_where_counts_the_rows_it_changed(merchant):
+    first, second = rows.insert(_payment(merchant)), rows.insert(_payment(merchant))
+
+    changed = rows.update_where(
+        Payment, {"description": "bulk"}, "payment_id = ANY(%s)", [[first.pk, second.pk]]
+    )
+
+    assert changed == 2
+    assert set(Payment.objects.filter(description="bulk").values_list("pk", flat=True)) == {
+        first.pk,
+        second.pk,
+    }
+    assert rows.update_where(Payment, {"description": "x"}, "payment_id = %s", ["pay_no"]) == 0
+
+
+def test_database_defaults_and_automatic_keys_come_back_from_the_insert(merchant):
+    payment = rows.insert(_payment(merchant))
+    decision = rows.insert(
+        Decision(payment_id=payment.pk, merchant_id=payment.merchant_id, strategies=["cost"])
+    )
+    attempt = Attempt(
+        kind=AttemptKind.AUTHORIZE,
+        payment_id=payment.pk,
+        merchant_id=payment.merchant_id,
+        decision=decision,
+        provider="sim-a",
+        method="card",
+        currency="EUR",
+        amount_minor=1234,
+    )
+    field = Attempt._meta.get_field("call_failed")
+    attempt.call_failed = DatabaseDefault(field.db_default, output_field=field)  # the DB decides
+    rows.insert(attempt)
+    assert attempt.call_failed is False  # RETURNING filled it in, not an expression
+
+    events = rows.insert_many(
+        PaymentEvent(payment=payment, from_status="", to_status=status, actor="test")
+        for status in ("processing", "authorized")
+    )
+    assert all(isinstance(event.pk, int) for event in events)
+    assert [e.to_status for e in PaymentEvent.objects.filter(payment=payment).order_by("pk")] == [
+        "processing",
+        "authorized",
+    ]
+
+
+def test_insert_many_refuses_rows_of_different_shapes(merchant):
+    payment = rows.insert(_payment(merchant))
+    with pytest.raises(ValueError, match="one model and one shape"):
+        rows.insert_many([payment, Decision(payment_id=payment.pk, merchant_id="m")])
+
+
+def test_a_duplicate_key_is_an_integrity_error_like_the_orm_s(merchant):
+    fields = {
+        "merchant_id": merchant.merchant.pk,
+        "livemode": False,
+        "key": "k-1",
+        "request_hash": "h",
+        "method": "POST",
+        "path": "/api/payments",
+        "locked_until": timezone.now(),
+        "created": timezone.now(),
+    }
+    rows.insert(IdempotencyKey(**fields))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.insert(IdempotencyKey(**fields))
+
+
+def test_fetch_all_orders_and_filters(merchant):
+    older = WebhookEndpoint.objects.create(
+        merchant=merchant.merchant, url="https://a.example/hook", secret="s"
+    )
+    newer = WebhookEndpoint.objects.create(
+        merchant=merchant.merchant, url="https://b.example/hook", secret="s"
+    )
+    WebhookEndpoint.objects.create(
+        merchant=merchant.merchant, url="https://c.example/hook", secret="s", active=False
+    )
+
+    found = rows.fetch_all(
+        WebhookEndpoint,
+        "merchant_id = %s AND active",
+        [merchant.merchant.pk],
+        order_by="created DESC",
+    )
+
+    assert [endpoint.pk for endpoint in found] == [newer.pk, older.pk]
+    assert found[0].enabled_events == newer.enabled_events
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_fetch_holds_the_row_until_the_transaction_ends(merchant):
+    payment = rows.insert(_payment(merchant))
+    locked = threading.Event()
+    release = threading.Event()
+    waited: list[float] = []
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                rows.fetch(Payment, "payment_id = %s", [payment.pk], lock=True)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def contender() -> None:
+        try:
+            started = time.monotonic()
+            with transaction.atomic():
+                rows.fetch(Payment, "payment_id = %s", [payment.pk], lock=True)
+            waited.append(time.monotonic() - started)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert locked.wait(10)
+    second = threading.Thread(target=contender)
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # blocked on the row lock
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert len(waited) == 1 and waited[0] >= 0.5
