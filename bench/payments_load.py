@@ -109,6 +109,67 @@ class Measurement:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    # CPU time per operation during the confirmation rounds, by process group (ms): where the
+    # machine's two cores went, which says what the ratio is made of.
+    cpu_ms_per_op: dict[str, float]
+
+
+# --- CPU accounting -------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone or not ours to read)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _with_children(pid: int) -> list[int]:
+    """The process and its children (gunicorn's workers), read from /proc."""
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if parent == pid:
+            pids.append(int(entry))
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds used so far by the server (gunicorn and its workers), the database (the
+    PostgreSQL backends serving the benchmark's database, when they run on this host), the
+    simulator and this load generator."""
+
+    def __init__(self, *, server_pid: int, simulator_pid: int, database_url: str) -> None:
+        self._server_pid, self._simulator_pid = server_pid, simulator_pid
+        self._database_url = database_url
+
+    def _database_pids(self) -> list[int]:
+        with psycopg.connect(self._database_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def read(self) -> dict[str, float]:
+        own = os.times()
+        return {
+            "server": sum(_proc_cpu_s(pid) for pid in _with_children(self._server_pid)),
+            "database": sum(_proc_cpu_s(pid) for pid in self._database_pids()),
+            "simulator": sum(_proc_cpu_s(pid) for pid in _with_children(self._simulator_pid)),
+            "load generator": own.user + own.system,
+        }
 
 
 # --- processes ------------------------------------------------------------------------------------
@@ -459,7 +520,12 @@ async def sweep(client: httpx.AsyncClient, target: str, operation: Operation, *,
 
 
 async def measure_all(
-    base_url: str, operations: dict[str, Operation], *, sweep_s: float, measure_s: float
+    base_url: str,
+    operations: dict[str, Operation],
+    *,
+    sweep_s: float,
+    measure_s: float,
+    meter: CpuMeter,
 ) -> list[Measurement]:
     """Sweep each target, confirm each maximum in rounds that alternate between the targets (so
     a burst of outside load hits both alike), then measure latency at half the maximum."""
@@ -478,14 +544,21 @@ async def measure_all(
             sweeps[target] = await sweep(clients[target], target, operation, step_s=sweep_s)
         best = {t: max(points, key=lambda p: p.ops_per_s) for t, points in sweeps.items()}
         rounds: dict[str, list[float]] = {target: [] for target in operations}
+        cpu_s: dict[str, dict[str, float]] = {target: {} for target in operations}
+        ops: dict[str, int] = dict.fromkeys(operations, 0)
         for _ in range(CONFIRM_ROUNDS):
             for target, operation in operations.items():
+                before = meter.read()
                 done, _, elapsed = await closed_loop(
                     clients[target],
                     operation,
                     concurrency=best[target].concurrency,
                     duration_s=sweep_s,
                 )
+                after = meter.read()
+                for group, seconds in after.items():
+                    cpu_s[target][group] = cpu_s[target].get(group, 0.0) + seconds - before[group]
+                ops[target] += done
                 rounds[target].append(round(done / elapsed, 1))
         measurements = []
         for target, operation in operations.items():
@@ -508,6 +581,10 @@ async def measure_all(
                     p50_ms=round(percentile(latencies, 0.50), 2),
                     p95_ms=round(percentile(latencies, 0.95), 2),
                     p99_ms=round(percentile(latencies, 0.99), 2),
+                    cpu_ms_per_op={
+                        group: round(seconds * 1000 / max(ops[target], 1), 2)
+                        for group, seconds in cpu_s[target].items()
+                    },
                 )
             )
         return measurements
@@ -569,6 +646,14 @@ def summary_lines(
         ),
         "- confirmation rounds (ops/s): "
         + "; ".join(f"{m.target} {m.confirm_rounds}" for m in (ceiling, payments)),
+        "- CPU per operation in the confirmation rounds (ms; server = gunicorn and its workers, "
+        "database = the PostgreSQL backends of the run's database): "
+        + "; ".join(
+            f"{m.target} "
+            + ", ".join(f"{group} {ms}" for group, ms in m.cpu_ms_per_op.items())
+            + f" (total {sum(m.cpu_ms_per_op.values()):.2f})"
+            for m in (ceiling, payments)
+        ),
     ]
     return lines
 
@@ -637,8 +722,19 @@ def main(argv: list[str] | None = None) -> int:
             operations["payments"] = payment_operation(
                 keys["secret"], tokens, two_step=args.two_step
             )
+        meter = CpuMeter(
+            server_pid=gunicorn.pid,
+            simulator_pid=simulator.pid,
+            database_url=_database_url(server_url, db_name),
+        )
         measurements = asyncio.run(
-            measure_all(base_url, operations, sweep_s=args.sweep_s, measure_s=args.measure_s)
+            measure_all(
+                base_url,
+                operations,
+                sweep_s=args.sweep_s,
+                measure_s=args.measure_s,
+                meter=meter,
+            )
         )
         for measurement in measurements:
             print(json.dumps({"bench": "payments_load", **asdict(measurement)}))

@@ -38,12 +38,15 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     )
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Parameters bound by the server, so psycopg prepares a statement it has run a few times on a
-# connection and PostgreSQL stops re-parsing and re-planning the hot path's queries
+# Parameters bound by the server and statements prepared once they have run a few times on a
+# connection, so PostgreSQL stops re-parsing and re-planning the hot path's queries
 # (docs/decisions.md).
-DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-    "server_side_binding", env.bool("DB_SERVER_SIDE_BINDING", default=True)
-)
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options.setdefault("server_side_binding", env.bool("DB_SERVER_SIDE_BINDING", default=True))
+# Django turns psycopg's automatic preparation off (prepare_threshold None) unless asked: without
+# this, server-side binding still parses and plans every statement. 0 or less: never prepare.
+_prepare_threshold = env.int("DB_PREPARE_THRESHOLD", default=5)
+_db_options.setdefault("prepare_threshold", _prepare_threshold if _prepare_threshold > 0 else None)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
