@@ -165,6 +165,47 @@ def insert(obj: M) -> M:
 
 
 @cache
+def _together_sql(shapes: tuple[tuple[type[models.Model], tuple[str, ...], tuple[str, ...]], ...]):
+    ctes, columns, names = [], [], []
+    for index, (model, sent, returned) in enumerate(shapes):
+        ctes.append(f"i{index} AS ({_insert_sql(model, sent, returned, 1)})")
+        columns += [f"i{index}.{_quote(column)}" for column in returned]
+        names.append(f"i{index}")
+    return f"WITH {', '.join(ctes)} SELECT {', '.join(columns)} FROM {', '.join(names)}"  # noqa: S608
+
+
+def insert_together(*objs: models.Model) -> None:
+    """INSERT rows of different tables in one statement (data-modifying CTEs): one round trip,
+    and atomic without BEGIN/COMMIT. A row may reference another of the same call (foreign keys
+    are checked when the statement ends); ids drawn in Python (prefixed ids) make that possible
+    before the INSERT. Sets what the database returned and marks every row saved."""
+    shapes, params, plans = [], [], []
+    for obj in objs:
+        sent, returned = _insert_plan(obj)
+        # Every CTE returns at least its key, so the final SELECT joins exactly one row each.
+        returned = returned or [obj._meta.pk]
+        plans.append(returned)
+        shapes.append(
+            (
+                type(obj),
+                tuple(field.column for field in sent),
+                tuple(field.column for field in returned),
+            )
+        )
+        params.extend(
+            field.get_db_prep_save(field.pre_save(obj, True), connection) for field in sent
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_together_sql(tuple(shapes)), params)
+        row = iter(cursor.fetchone())
+    for obj, returned in zip(objs, plans, strict=True):
+        for field in returned:
+            setattr(obj, field.attname, next(row))
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+@cache
 def _update_sql(model: type[models.Model], columns: tuple[str, ...], where: str) -> str:
     sets = ", ".join(f"{_quote(column)} = %s" for column in columns)
     return f"UPDATE {_quote(model._meta.db_table)} SET {sets} WHERE {where}"  # noqa: S608

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from config import rows
@@ -50,15 +51,24 @@ REJECTING_STALE_S = 15 * 60
 # --- the hot path -------------------------------------------------------------------------------
 
 
-def assess(*, request: AssessmentRequest, at: datetime | None = None) -> AssessmentResult:
+def assess(
+    *,
+    request: AssessmentRequest,
+    at: datetime | None = None,
+    assessment_id: str = "",
+    store_with: Sequence[models.Model] = (),
+) -> AssessmentResult:
     """Score one payment attempt and decide; store the assessment, count the attempt in the
     velocity store and open a review item when the decision is review.
 
     `at` is for simulations (bench/fraud_eval.py) replaying traffic on a synthetic clock.
+    `store_with`: the caller's new rows (the payment and its first event), stored in the same
+    statement as the assessment — one round trip, and never one without the other; they may
+    point at the assessment by `assessment_id`, which the caller then draws (`new_id("fa")`).
     """
     started = time.perf_counter()
     at = at or timezone.now()
-    assessment_id = new_id("fa")
+    assessment_id = assessment_id or new_id("fa")
     amount_ref_minor = fx.to_reference_minor(
         amount_minor=request.amount_minor, currency=request.currency
     )
@@ -92,47 +102,52 @@ def assess(*, request: AssessmentRequest, at: datetime | None = None) -> Assessm
     metrics.assessment_seconds.observe(latency_ms / 1000)
 
     try:
-        # Outside any transaction a lone INSERT is atomic by itself (saves BEGIN and COMMIT
-        # round trips on the hot path); inside a caller's transaction a savepoint keeps a
-        # duplicate from breaking it; a review item must commit together with its assessment.
-        needs_transaction = decision == Action.REVIEW or connection.in_atomic_block
-        with transaction.atomic() if needs_transaction else nullcontext():
-            assessment = rows.insert(
-                Assessment(
-                    id=assessment_id,
-                    payment_id=request.payment_id,
-                    merchant_id=request.merchant_id,
-                    livemode=request.livemode,
-                    amount_minor=request.amount_minor,
-                    currency=request.currency.upper(),
-                    amount_ref_minor=amount_ref_minor,
-                    method=request.method,
-                    card_fingerprint=request.card_fingerprint,
-                    bin=request.bin,
-                    card_country=context["card"]["country"],
-                    email=context["email"],
-                    ip=request.ip,
-                    ip_country=ip_country,
-                    features=context,
-                    rules=list(fired_names),
-                    score=score,
-                    decision=decision,
-                    latency_ms=latency_ms,
-                    velocity_source=observed.source,
-                    created=at,
-                )
+        # One statement, atomic by itself (no BEGIN and COMMIT round trips on the hot path),
+        # with the review item and the caller's rows; inside a caller's transaction a savepoint
+        # keeps a duplicate from breaking it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            assessment = Assessment(
+                id=assessment_id,
+                payment_id=request.payment_id,
+                merchant_id=request.merchant_id,
+                livemode=request.livemode,
+                amount_minor=request.amount_minor,
+                currency=request.currency.upper(),
+                amount_ref_minor=amount_ref_minor,
+                method=request.method,
+                card_fingerprint=request.card_fingerprint,
+                bin=request.bin,
+                card_country=context["card"]["country"],
+                email=context["email"],
+                ip=request.ip,
+                ip_country=ip_country,
+                features=context,
+                rules=list(fired_names),
+                score=score,
+                decision=decision,
+                latency_ms=latency_ms,
+                velocity_source=observed.source,
+                created=at,
             )
-            if decision == Action.REVIEW:
-                ReviewItem.objects.create(
-                    assessment=assessment,
-                    payment_id=request.payment_id,
-                    merchant_id=request.merchant_id,
-                )
+            review = (
+                [
+                    ReviewItem(
+                        assessment=assessment,
+                        payment_id=request.payment_id,
+                        merchant_id=request.merchant_id,
+                    )
+                ]
+                if decision == Action.REVIEW
+                else []
+            )
+            rows.insert_together(assessment, *review, *store_with)
     except IntegrityError:
         # Assessed before (a retried call for the same payment): the first answer stands.
         existing = assessment_for_payment(payment_id=request.payment_id)
         if existing is None:
             raise
+        if store_with:
+            rows.insert_together(*store_with)
         return existing
     metrics.decisions_total.labels(decision).inc()
     return AssessmentResult(

@@ -34,7 +34,7 @@ from config.api.errors import (
     NotFound,
     ProviderUnavailable,
 )
-from config.ids import base62_of
+from config.ids import base62_of, new_id
 from fraud import services as fraud
 from ledger import services as ledger
 from merchants import webhooks
@@ -131,7 +131,12 @@ def _record(payment: Payment, *, before: str, actor: Actor, reason: str = "", **
 def _record_all(transitions: list[_Transition], *, actor: Actor) -> None:
     """Log transitions made in one transaction (one INSERT) and queue their webhooks (one
     endpoint lookup)."""
-    rows.insert_many(
+    rows.insert_many(_event_rows(transitions, actor=actor))
+    _queue_webhooks(transitions)
+
+
+def _event_rows(transitions: list[_Transition], *, actor: Actor) -> list[PaymentEvent]:
+    return [
         PaymentEvent(
             payment=t.payment,
             from_status=t.before,
@@ -141,7 +146,10 @@ def _record_all(transitions: list[_Transition], *, actor: Actor) -> None:
             data=t.data,
         )
         for t in transitions
-    )
+    ]
+
+
+def _queue_webhooks(transitions: list[_Transition]) -> None:
     events = []
     for t in transitions:
         event_type = EVENT_TYPES.get(t.payment.status)
@@ -229,9 +237,13 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         "bin": card.bin if card else "",
         "card_country": card.country if card else "",
     }
-    # Assessed before the row is inserted (its id is drawn already), so the payment is stored
-    # with its assessment id in one transaction: no reader ever sees one without the other.
+    # The payment, its first event and its fraud assessment are stored together, in one
+    # statement (ids drawn here): no reader ever sees one without the others.
+    payment.fraud_assessment_id = new_id("fa")
+    created = [_Transition(before="", payment=payment, reason="created", data={})]
     assessment = fraud.assess(
+        assessment_id=payment.fraud_assessment_id,
+        store_with=[payment, *_event_rows(created, actor=actor)],
         request=fraud.AssessmentRequest(
             payment_id=payment.id,
             merchant_id=payment.merchant_id,
@@ -244,12 +256,13 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             **card_facts,
             email=request.customer_email,
             ip=request.customer_ip or "",
-        )
+        ),
     )
-    payment.fraud_assessment_id = assessment.assessment_id
-    with transaction.atomic():
-        rows.insert(payment)
-        _record(payment, before="", actor=actor, reason="created")
+    if payment.fraud_assessment_id != assessment.assessment_id:
+        # Assessed before under another id (a retried call for the same payment id).
+        payment.fraud_assessment_id = assessment.assessment_id
+        rows.update(payment, ["fraud_assessment_id"])
+    _queue_webhooks(created)
 
     if assessment.decision == "block":
         payment = _apply_failure(

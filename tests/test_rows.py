@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models.expressions import DatabaseDefault
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config import rows
@@ -227,3 +228,27 @@ def test_a_locked_fetch_holds_the_row_until_the_transaction_ends(merchant):
     first.join(10)
     second.join(10)
     assert len(waited) == 1 and waited[0] >= 0.5
+
+
+def test_rows_of_different_tables_go_in_one_statement(merchant):
+    payment = _payment(merchant)
+    event = PaymentEvent(payment=payment, from_status="", to_status="processing", actor="test")
+
+    with CaptureQueriesContext(connection) as queries:
+        rows.insert_together(payment, event)
+
+    assert len(queries.captured_queries) == 1
+    assert isinstance(event.pk, int) and not payment._state.adding
+    assert PaymentEvent.objects.get(pk=event.pk).payment_id == payment.pk
+    assert Payment.objects.filter(pk=payment.pk).exists()
+
+
+def test_rows_inserted_together_are_all_or_nothing(merchant):
+    stored = rows.insert(_payment(merchant))
+    fresh = _payment(merchant)
+    duplicate = _payment(merchant, id=stored.pk)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.insert_together(fresh, duplicate)
+
+    assert not Payment.objects.filter(pk=fresh.pk).exists()

@@ -262,18 +262,24 @@ def _decide(
         providers=sorted(configs.values(), key=lambda c: (c.priority, c.name)),
         profile=profile_for(merchant_id=request.merchant_id),
     )
-    decision = rows.insert(
-        Decision(
-            payment_id=request.payment_id,
-            merchant_id=request.merchant_id,
-            strategies=list(ranking.strategies),
-            candidates=ranking.candidates,
-            order=list(ranking.order),
-            chosen=ranking.order[0] if ranking.order else "",
-            reason=ranking.reason,
-        )
+    # Stored with the first attempt (one statement), or on its own when no call is made.
+    decision = Decision(
+        payment_id=request.payment_id,
+        merchant_id=request.merchant_id,
+        strategies=list(ranking.strategies),
+        candidates=ranking.candidates,
+        order=list(ranking.order),
+        chosen=ranking.order[0] if ranking.order else "",
+        reason=ranking.reason,
     )
     return decision, ranking
+
+
+def _save_decision(decision: Decision) -> None:
+    if decision._state.adding:
+        rows.insert(decision)
+    else:
+        rows.update(decision, ["reason"])
 
 
 def _card_data(request: PaymentRoutingRequest) -> CardData | None:
@@ -303,29 +309,34 @@ def _card_data(request: PaymentRoutingRequest) -> CardData | None:
 def _open_attempt(
     request: PaymentRoutingRequest, decision: Decision, config: ProviderConfig, card: _Card
 ) -> Attempt:
+    attempt = Attempt(
+        kind=AttemptKind.AUTHORIZE,
+        payment_id=request.payment_id,
+        merchant_id=request.merchant_id,
+        livemode=request.livemode,
+        decision=decision,
+        provider=config.name,
+        method=request.method,
+        brand=card.brand,
+        currency=request.currency.upper(),
+        amount_minor=request.amount_minor,
+        card_fingerprint=card.fingerprint,
+        capture_requested=request.capture,
+    )
     try:
-        # A lone INSERT is atomic by itself; inside a caller's transaction a savepoint keeps a
-        # unique-index conflict from aborting it.
+        # A lone statement is atomic by itself; inside a caller's transaction a savepoint keeps
+        # a unique-index conflict from aborting it. The first attempt carries its decision.
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            return rows.insert(
-                Attempt(
-                    kind=AttemptKind.AUTHORIZE,
-                    payment_id=request.payment_id,
-                    merchant_id=request.merchant_id,
-                    livemode=request.livemode,
-                    decision=decision,
-                    provider=config.name,
-                    method=request.method,
-                    brand=card.brand,
-                    currency=request.currency.upper(),
-                    amount_minor=request.amount_minor,
-                    card_fingerprint=card.fingerprint,
-                    capture_requested=request.capture,
-                )
-            )
+            if decision._state.adding:
+                rows.insert_together(decision, attempt)
+            else:
+                rows.insert(attempt)
+            return attempt
     except IntegrityError:
         # A concurrent authorize of the same payment got there first (the unique index on live
         # authorizations): report what it holds, exactly as the check before ranking would.
+        # The decision went with the refused attempt; it is kept, for the record.
+        _save_decision(decision)
         _refuse_if_open_or_authorized(
             _prior_attempts(request=request, fingerprint=card.fingerprint)
         )
@@ -378,7 +389,8 @@ def _schedule_resolution(attempt_id: str) -> None:
 
 
 def _no_attempt(decision: Decision, code: str, message: str) -> AuthorizationOutcome:
-    Decision.objects.filter(pk=decision.pk).update(reason=f"{decision.reason}; {code}")
+    decision.reason = f"{decision.reason}; {code}"
+    _save_decision(decision)
     return AuthorizationOutcome(
         outcome=Outcome.PROVIDER_ERROR if code == NO_PROVIDER else Outcome.HARD_DECLINE,
         provider="",

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from config.ids import new_id
 from fraud import services
 from tests.fraud.conftest import make_request
 
@@ -55,3 +56,50 @@ def test_the_rules_stamp_rides_along_only_when_due(settings):
     assert len(stamp_reads) == 1
     if not _server_binds():
         assert "fraud_listentry" in stamp_reads[0]  # rode along with the list read
+
+
+def _payment_row(merchant, payment_id: str, assessment_id: str):
+    from payments.models import Payment
+
+    return Payment(
+        id=payment_id,
+        merchant_id=merchant.merchant.pk,
+        amount_minor=2500,
+        currency="EUR",
+        method_type="card",
+        fraud_assessment_id=assessment_id,
+    )
+
+
+def test_the_caller_s_rows_are_stored_in_the_assessment_s_own_statement(merchant):
+    from fraud.models import Assessment
+    from payments.models import Payment
+
+    request = make_request(merchant_id=merchant.merchant.pk)
+    payment = _payment_row(merchant, request.payment_id, new_id("fa"))
+
+    with CaptureQueriesContext(connection) as captured:
+        result = services.assess(
+            request=request, assessment_id=payment.fraud_assessment_id, store_with=[payment]
+        )
+
+    writes = [q["sql"] for q in captured.captured_queries if "INSERT" in q["sql"]]
+    assert len(writes) == 1 and '"payments"' in writes[0] and '"fraud_assessment"' in writes[0]
+    assert result.assessment_id == payment.fraud_assessment_id
+    stored = Payment.objects.get(pk=payment.pk)
+    assert Assessment.objects.get(payment_id=payment.pk).id == stored.fraud_assessment_id
+
+
+def test_a_repeated_assessment_keeps_the_first_answer_and_still_stores_the_caller_s_rows(merchant):
+    from payments.models import Payment
+
+    request = make_request(merchant_id=merchant.merchant.pk)
+    first = services.assess(request=request)
+    payment = _payment_row(merchant, request.payment_id, new_id("fa"))
+
+    again = services.assess(
+        request=request, assessment_id=payment.fraud_assessment_id, store_with=[payment]
+    )
+
+    assert again.assessment_id == first.assessment_id  # the first answer stands
+    assert Payment.objects.filter(pk=payment.pk).exists()

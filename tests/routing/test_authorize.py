@@ -272,7 +272,7 @@ def _statements(queries: CaptureQueriesContext, table: str) -> list[str]:
 def test_an_approved_authorization_costs_few_statements(merchant, providers, sim):
     """The hot path of every payment: earlier attempts in one query, provider configurations
     read once, every breaker read once (for ranking; the success needs no second look), none
-    written."""
+    written, and the routing decision stored in the same statement as the first attempt."""
     token_id = card_token(merchant)
     info = token_selectors.token_info(
         token_id=token_id, merchant_id=merchant.merchant.id, livemode=False
@@ -291,13 +291,16 @@ def test_an_approved_authorization_costs_few_statements(merchant, providers, sim
     assert len(_statements(queries, "qr_cache")) <= 1  # none when the cache is Redis
     assert len(_statements(queries, "tokenization_token")) == 1  # detokenization only
     attempt_statements = [s.split()[0] for s in _statements(queries, "routing_attempt")]
-    assert attempt_statements == ["SELECT", "INSERT", "UPDATE"]
+    assert attempt_statements == ["SELECT", "WITH", "UPDATE"]  # the INSERT carries its decision
+    assert _statements(queries, "routing_decision") == [
+        s for s in _statements(queries, "routing_attempt") if s.startswith("WITH")
+    ]
     breaker_statements = [s.split()[0] for s in _statements(queries, "routing_breakerstate")]
     assert breaker_statements == ["SELECT"]
     real = [
         q for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(real) <= 10
+    assert len(real) <= 9
 
 
 def test_refusals_are_answered_from_one_query_of_earlier_attempts(merchant, providers, sim):
