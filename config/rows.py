@@ -164,23 +164,30 @@ def insert(obj: M) -> M:
     return insert_many([obj])[0]
 
 
+Shape = tuple[type[models.Model], tuple[str, ...], tuple[str, ...]]
+
+
 @cache
-def _together_sql(shapes: tuple[tuple[type[models.Model], tuple[str, ...], tuple[str, ...]], ...]):
+def _together_sql(inserts: tuple[Shape, ...], saved: type[models.Model] | None) -> str:
     ctes, columns, names = [], [], []
-    for index, (model, sent, returned) in enumerate(shapes):
+    if saved is not None:
+        ctes.append(
+            f"u AS ({_update_sql(saved, _saved_columns(saved), _pk_where(saved))} RETURNING 1 AS n)"
+        )
+        columns.append("(SELECT count(*) FROM u)")
+    for index, (model, sent, returned) in enumerate(inserts):
         ctes.append(f"i{index} AS ({_insert_sql(model, sent, returned, 1)})")
         columns += [f"i{index}.{_quote(column)}" for column in returned]
         names.append(f"i{index}")
-    return f"WITH {', '.join(ctes)} SELECT {', '.join(columns)} FROM {', '.join(names)}"  # noqa: S608
+    sql = f"WITH {', '.join(ctes)} SELECT {', '.join(columns)}"
+    return sql + (f" FROM {', '.join(names)}" if names else "")
 
 
-def insert_together(*objs: models.Model) -> None:
-    """INSERT rows of different tables in one statement (data-modifying CTEs): one round trip,
-    and atomic without BEGIN/COMMIT. A row may reference another of the same call (foreign keys
-    are checked when the statement ends); ids drawn in Python (prefixed ids) make that possible
-    before the INSERT. Sets what the database returned and marks every row saved."""
+def _write_together(saved: models.Model | None, inserted: Sequence[models.Model]) -> int:
     shapes, params, plans = [], [], []
-    for obj in objs:
+    if saved is not None:
+        params += _save_params(saved)
+    for obj in inserted:
         sent, returned = _insert_plan(obj)
         # Every CTE returns at least its key, so the final SELECT joins exactly one row each.
         returned = returned or [obj._meta.pk]
@@ -195,14 +202,45 @@ def insert_together(*objs: models.Model) -> None:
         params.extend(
             field.get_db_prep_save(field.pre_save(obj, True), connection) for field in sent
         )
+    sql = _together_sql(tuple(shapes), None if saved is None else type(saved))
     with connection.cursor() as cursor:
-        cursor.execute(_together_sql(tuple(shapes)), params)
+        cursor.execute(sql, params)
         row = iter(cursor.fetchone())
-    for obj, returned in zip(objs, plans, strict=True):
+    updated = next(row) if saved is not None else 0
+    for obj, returned in zip(inserted, plans, strict=True):
         for field in returned:
             setattr(obj, field.attname, next(row))
         obj._state.adding = False
         obj._state.db = connection.alias
+    return updated
+
+
+def insert_together(*objs: models.Model) -> None:
+    """INSERT rows of different tables in one statement (data-modifying CTEs): one round trip,
+    and atomic without BEGIN/COMMIT. A row may reference another of the same call (foreign keys
+    are checked when the statement ends); ids drawn in Python (prefixed ids) make that possible
+    before the INSERT. Sets what the database returned and marks every row saved."""
+    _write_together(None, objs)
+
+
+def save_together(obj: models.Model, *new: models.Model) -> int:
+    """`save(obj)` and INSERT the new rows in one statement (a state change and its log lines);
+    returns the number of rows the UPDATE changed (0: `obj`'s row is gone)."""
+    return _write_together(obj, new)
+
+
+def _saved_columns(model: type[models.Model]) -> tuple[str, ...]:
+    return tuple(field.column for field in _fields(model) if not field.primary_key)
+
+
+def _pk_where(model: type[models.Model]) -> str:
+    return f"{_quote(model._meta.pk.column)} = %s"
+
+
+def _save_params(obj: models.Model) -> list[Any]:
+    fields = [field for field in _fields(type(obj)) if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in fields]
+    return [*values, obj._meta.pk.get_db_prep_value(obj.pk, connection)]
 
 
 @cache
@@ -229,7 +267,12 @@ def update(obj: models.Model, fields: Sequence[str]) -> int:
 def save(obj: models.Model) -> int:
     """UPDATE every column of an existing row, what `save()` does for a loaded instance
     (without signals, and without falling back to an INSERT when the row is gone: returns 0)."""
-    return update(obj, [field.name for field in _fields(type(obj)) if not field.primary_key])
+    model = type(obj)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _update_sql(model, _saved_columns(model), _pk_where(model)), _save_params(obj)
+        )
+        return cursor.rowcount
 
 
 def update_where(

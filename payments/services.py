@@ -128,6 +128,24 @@ def _record(payment: Payment, *, before: str, actor: Actor, reason: str = "", **
     )
 
 
+def _save_and_record(
+    payment: Payment, *, before: str, actor: Actor, reason: str = "", **data: Any
+) -> None:
+    """Save the payment and log its transition in one statement; queue the webhook."""
+    _save_and_record_all(
+        payment,
+        [_Transition(before=before, payment=payment, reason=reason, data=data)],
+        actor=actor,
+    )
+
+
+def _save_and_record_all(payment: Payment, transitions: list[_Transition], *, actor: Actor) -> None:
+    """Save the payment and log the transitions it went through, in one statement (an UPDATE
+    and an INSERT as data-modifying CTEs), in the caller's transaction; queue their webhooks."""
+    rows.save_together(payment, *_event_rows(transitions, actor=actor))
+    _queue_webhooks(transitions)
+
+
 def _record_all(transitions: list[_Transition], *, actor: Actor) -> None:
     """Log transitions made in one transaction (one INSERT) and queue their webhooks (one
     endpoint lookup)."""
@@ -415,8 +433,7 @@ def apply_authorization(
                 decline_code=code,
             )
             reason = f"{outcome.value}: {code}"
-        rows.save(payment)
-        _record(payment, before=before, actor=actor, reason=reason, attempt_id=attempt_id)
+        _save_and_record(payment, before=before, actor=actor, reason=reason, attempt_id=attempt_id)
     if payment.status == Status.AUTHORIZED and payment.capture_method == "automatic":
         payment = _auto_capture(payment, actor=actor)
     return payment
@@ -475,17 +492,8 @@ def _book_sale(payment: Payment, *, before: str, actor: Actor, attempt_id: str) 
     the caller's transaction, with the hold and its capture posted together."""
     authorized = copy.copy(payment)  # what the payment.authorized event shows
     payment.capture(amount_minor=payment.amount_minor)
-    rows.save(payment)
-    ledger.place_and_capture_hold(
-        payment_id=payment.id,
-        hold_reference=f"{payment.id}:hold",
-        capture_reference=f"{payment.id}:capture",
-        merchant_id=payment.merchant_id,
-        provider=payment.provider,
-        amount_minor=payment.amount_minor,
-        currency=payment.currency,
-    )
-    _record_all(
+    _save_and_record_all(
+        payment,
         [
             _Transition(
                 before=before,
@@ -501,6 +509,15 @@ def _book_sale(payment: Payment, *, before: str, actor: Actor, attempt_id: str) 
             ),
         ],
         actor=actor,
+    )
+    ledger.place_and_capture_hold(
+        payment_id=payment.id,
+        hold_reference=f"{payment.id}:hold",
+        capture_reference=f"{payment.id}:capture",
+        merchant_id=payment.merchant_id,
+        provider=payment.provider,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
     )
     return payment
 
@@ -536,8 +553,7 @@ def _apply_failure(
         payment = _locked(payment_id, merchant_id=None, livemode=None)
         before = payment.status
         payment.fail(code=code, message=message, decline_code=decline_code)
-        rows.save(payment)
-        _record(payment, before=before, actor=actor, reason=reason)
+        _save_and_record(payment, before=before, actor=actor, reason=reason)
     return payment
 
 
@@ -569,16 +585,15 @@ def capture_payment(
         _require_success(result, action="capture")
         before = payment.status
         payment.capture(amount_minor=amount_minor)
-        rows.save(payment)
-        ledger.capture_hold(
-            payment_id=payment.id, reference=f"{payment.id}:capture", amount_minor=amount_minor
-        )
         released = payment.amount_minor - amount_minor
-        _record(
+        _save_and_record(
             payment,
             before=before,
             actor=actor,
             reason=f"captured {amount_minor}" + (f", released {released}" if released else ""),
+        )
+        ledger.capture_hold(
+            payment_id=payment.id, reference=f"{payment.id}:capture", amount_minor=amount_minor
         )
     return payment
 
@@ -602,8 +617,7 @@ def cancel_payment(
             _require_success(result, action="void")
             ledger.release_hold(payment_id=payment.id, reference=f"{payment.id}:void")
         payment.cancel()
-        rows.save(payment)
-        _record(payment, before=before, actor=actor, reason=reason or "canceled")
+        _save_and_record(payment, before=before, actor=actor, reason=reason or "canceled")
     return payment
 
 
@@ -655,15 +669,14 @@ def refund_payment(
             payment.refund_rest(amount_minor=amount_minor)
         else:
             payment.refund_part(amount_minor=amount_minor)
-        rows.save(payment)
-        ledger.post_refund(payment_id=payment.id, reference=refund.id, amount_minor=amount_minor)
-        _record(
+        _save_and_record(
             payment,
             before=before,
             actor=actor,
             reason=f"refunded {amount_minor}",
             refund_id=refund.id,
         )
+        ledger.post_refund(payment_id=payment.id, reference=refund.id, amount_minor=amount_minor)
     return refund
 
 

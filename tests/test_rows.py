@@ -252,3 +252,25 @@ def test_rows_inserted_together_are_all_or_nothing(merchant):
         rows.insert_together(fresh, duplicate)
 
     assert not Payment.objects.filter(pk=fresh.pk).exists()
+
+
+def test_a_state_change_and_its_log_lines_go_in_one_statement(merchant):
+    payment = rows.insert(_payment(merchant))
+    now = timezone.now()
+    payment.authorize(authorized_at=now, expires_at=now + timedelta(days=7))
+    event = PaymentEvent(payment=payment, from_status="processing", to_status="authorized")
+
+    with CaptureQueriesContext(connection) as queries:
+        changed = rows.save_together(payment, event)
+
+    assert changed == 1 and len(queries.captured_queries) == 1
+    assert Payment.objects.get(pk=payment.pk).status == Status.AUTHORIZED
+    assert PaymentEvent.objects.get(pk=event.pk).to_status == "authorized"
+
+
+def test_saving_a_row_that_is_gone_changes_nothing_and_says_so(merchant):
+    payment = rows.insert(_payment(merchant))
+    Payment.objects.filter(pk=payment.pk).delete()
+
+    assert rows.save(payment) == 0
+    assert rows.save_together(payment) == 0

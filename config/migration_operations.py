@@ -1,0 +1,61 @@
+"""Migration operations shared by the apps.
+
+`DropLikeIndexes`: on PostgreSQL, Django gives every indexed or unique CharField a second index,
+`<name>_like` with `varchar_pattern_ops`, which serves only case-sensitive `LIKE 'prefix%'`
+(`startswith`, `contains`). Nothing queries the hot path's tables that way — ids, references and
+fingerprints are matched exactly, and the admin's searches are case-insensitive, which these
+indexes cannot serve — yet every INSERT, and every UPDATE that is not HOT, maintains them.
+Dropping them from the tables written on every payment saves that work. Reversible: going back
+creates them as Django would have.
+"""
+
+from __future__ import annotations
+
+from django.db import migrations
+
+
+class DropLikeIndexes(migrations.operations.base.Operation):
+    reduces_to_sql = True
+    reversible = True
+
+    def __init__(self, model_names: list[str]) -> None:
+        self.model_names = model_names
+
+    def deconstruct(self):
+        return self.__class__.__qualname__, [], {"model_names": self.model_names}
+
+    def state_forwards(self, app_label, state) -> None:
+        pass  # indexes Django adds implicitly are not part of the migration state
+
+    def _tables(self, app_label, state) -> list[str]:
+        return [state.apps.get_model(app_label, name)._meta.db_table for name in self.model_names]
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND tablename = ANY(%s) AND indexdef LIKE '%%varchar_pattern_ops%%'",
+                [self._tables(app_label, from_state)],
+            )
+            names = [row[0] for row in cursor.fetchall()]
+        for name in names:
+            schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for name in self.model_names:
+            model = to_state.apps.get_model(app_label, name)
+            for field in model._meta.local_fields:
+                statement = schema_editor._create_like_index_sql(model, field)
+                if statement is not None:
+                    schema_editor.execute(statement)
+
+    def describe(self) -> str:
+        return f"Drop the unused varchar_pattern_ops indexes of {', '.join(self.model_names)}"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return "drop_like_indexes"

@@ -1,0 +1,9 @@
+from django.db import migrations
+
+from config.migration_operations import DropLikeIndexes
+
+
+class Migration(migrations.Migration):
+    dependencies = [("fraud", "0003_review_rejecting_and_unknown_fx")]
+
+    operations = [DropLikeIndexes(["assessment"])]

@@ -1,0 +1,9 @@
+from django.db import migrations
+
+from config.migration_operations import DropLikeIndexes
+
+
+class Migration(migrations.Migration):
+    dependencies = [("payments", "0001_initial")]
+
+    operations = [DropLikeIndexes(["payment", "paymentevent"])]

@@ -1,0 +1,9 @@
+from django.db import migrations
+
+from config.migration_operations import DropLikeIndexes
+
+
+class Migration(migrations.Migration):
+    dependencies = [("routing", "0005_attempt_call_failed")]
+
+    operations = [DropLikeIndexes(["attempt", "decision"])]

@@ -1,0 +1,9 @@
+from django.db import migrations
+
+from config.migration_operations import DropLikeIndexes
+
+
+class Migration(migrations.Migration):
+    dependencies = [("tokenization", "0002_audit_append_only")]
+
+    operations = [DropLikeIndexes(["detokenizationevent"])]
