@@ -162,13 +162,23 @@ class CpuMeter:
             ).fetchall()
         return [row[0] for row in rows]
 
-    def read(self) -> dict[str, float]:
+    def read(self) -> dict[str, dict[int, float]]:
+        """CPU seconds so far, by group and process id."""
         own = os.times()
         return {
-            "server": sum(_proc_cpu_s(pid) for pid in _with_children(self._server_pid)),
-            "database": sum(_proc_cpu_s(pid) for pid in self._database_pids()),
-            "simulator": sum(_proc_cpu_s(pid) for pid in _with_children(self._simulator_pid)),
-            "load generator": own.user + own.system,
+            "server": {pid: _proc_cpu_s(pid) for pid in _with_children(self._server_pid)},
+            "database": {pid: _proc_cpu_s(pid) for pid in self._database_pids()},
+            "simulator": {pid: _proc_cpu_s(pid) for pid in _with_children(self._simulator_pid)},
+            "load generator": {os.getpid(): own.user + own.system},
+        }
+
+    @staticmethod
+    def used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]):
+        """CPU seconds by group between two reads, per process: one that started in between
+        counts from zero, one that exited in between is left out (never a negative sum)."""
+        return {
+            group: sum(seconds - before[group].get(pid, 0.0) for pid, seconds in pids.items())
+            for group, pids in after.items()
         }
 
 
@@ -555,9 +565,8 @@ async def measure_all(
                     concurrency=best[target].concurrency,
                     duration_s=sweep_s,
                 )
-                after = meter.read()
-                for group, seconds in after.items():
-                    cpu_s[target][group] = cpu_s[target].get(group, 0.0) + seconds - before[group]
+                for group, seconds in meter.used(before, meter.read()).items():
+                    cpu_s[target][group] = cpu_s[target].get(group, 0.0) + seconds
                 ops[target] += done
                 rounds[target].append(round(done / elapsed, 1))
         measurements = []

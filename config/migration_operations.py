@@ -6,7 +6,8 @@
 fingerprints are matched exactly, and the admin's searches are case-insensitive, which these
 indexes cannot serve — yet every INSERT, and every UPDATE that is not HOT, maintains them.
 Dropping them from the tables written on every payment saves that work. Reversible: going back
-creates them as Django would have.
+creates them as Django would have. Outside a transaction (`atomic = False`) it drops and creates
+CONCURRENTLY, so a live deploy does not block the payments tables while it runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.db import migrations
 
 
 class DropLikeIndexes(migrations.operations.base.Operation):
-    reduces_to_sql = True
+    reduces_to_sql = False  # which indexes to drop is read from the catalog at run time
     reversible = True
 
     def __init__(self, model_names: list[str]) -> None:
@@ -36,12 +37,16 @@ class DropLikeIndexes(migrations.operations.base.Operation):
         with schema_editor.connection.cursor() as cursor:
             cursor.execute(
                 "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
-                "AND tablename = ANY(%s) AND indexdef LIKE '%%varchar_pattern_ops%%'",
+                "AND tablename = ANY(%s) AND (indexdef LIKE '%%varchar_pattern_ops%%' "
+                "OR indexdef LIKE '%%text_pattern_ops%%')",
                 [self._tables(app_label, from_state)],
             )
             names = [row[0] for row in cursor.fetchall()]
         for name in names:
-            schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
+            schema_editor.execute(
+                f"DROP INDEX {self._concurrently(schema_editor)}IF EXISTS "
+                f"{schema_editor.quote_name(name)}"
+            )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
         if schema_editor.connection.vendor != "postgresql":
@@ -51,7 +56,17 @@ class DropLikeIndexes(migrations.operations.base.Operation):
             for field in model._meta.local_fields:
                 statement = schema_editor._create_like_index_sql(model, field)
                 if statement is not None:
-                    schema_editor.execute(statement)
+                    schema_editor.execute(
+                        str(statement).replace(
+                            "CREATE INDEX ", f"CREATE INDEX {self._concurrently(schema_editor)}", 1
+                        )
+                    )
+
+    @staticmethod
+    def _concurrently(schema_editor) -> str:
+        """Without the table's exclusive lock while payments are written — possible only
+        outside a transaction (the migrations using this set `atomic = False`)."""
+        return "" if schema_editor.connection.in_atomic_block else "CONCURRENTLY "
 
     def describe(self) -> str:
         return f"Drop the unused varchar_pattern_ops indexes of {', '.join(self.model_names)}"

@@ -138,9 +138,7 @@ def insert_many(objs: Iterable[M]) -> list[M]:
     for index, obj in enumerate(objs):
         if index and (type(obj) is not model or _insert_plan(obj) != (sent, returned)):
             raise ValueError("insert_many takes rows of one model and one shape")
-        params.extend(
-            field.get_db_prep_save(field.pre_save(obj, True), connection) for field in sent
-        )
+        params += _row_params(obj, sent)
     sql = _insert_sql(
         model,
         tuple(field.column for field in sent),
@@ -154,8 +152,7 @@ def insert_many(objs: Iterable[M]) -> list[M]:
         if returned:
             for field, value in zip(returned, results[index], strict=True):
                 setattr(obj, field.attname, value)
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        _mark_saved(obj)
     return objs
 
 
@@ -164,54 +161,84 @@ def insert(obj: M) -> M:
     return insert_many([obj])[0]
 
 
-Shape = tuple[type[models.Model], tuple[str, ...], tuple[str, ...]]
+# A CTE of `_together_sql`: model, columns sent, columns returned, rows.
+Shape = tuple[type[models.Model], tuple[str, ...], tuple[str, ...], int]
 
 
 @cache
-def _together_sql(inserts: tuple[Shape, ...], saved: type[models.Model] | None) -> str:
-    ctes, columns, names = [], [], []
+def _together_sql(groups: tuple[Shape, ...], saved: type[models.Model] | None) -> str:
+    """One statement: the UPDATE of `saved` (if any) and one INSERT per group, as data-modifying
+    CTEs; the final SELECT returns one row of what the database filled in."""
+    ctes, columns, joined = [], [], []
     if saved is not None:
-        ctes.append(
-            f"u AS ({_update_sql(saved, _saved_columns(saved), _pk_where(saved))} RETURNING 1 AS n)"
-        )
+        update = _update_sql(saved, _saved_columns(saved), _pk_where(saved))
+        ctes.append(f"u AS ({update} RETURNING 1 AS n)")
         columns.append("(SELECT count(*) FROM u)")
-    for index, (model, sent, returned) in enumerate(inserts):
-        ctes.append(f"i{index} AS ({_insert_sql(model, sent, returned, 1)})")
-        columns += [f"i{index}.{_quote(column)}" for column in returned]
-        names.append(f"i{index}")
+    for index, (model, sent, returned, count) in enumerate(groups):
+        name = f"i{index}"
+        ctes.append(f"{name} AS ({_insert_sql(model, sent, returned, count)})")
+        if count == 1:
+            columns += [f"{name}.{_quote(column)}" for column in returned]
+            joined.append(name)
+        else:  # its key, ascending: an automatic key in the order the sequence handed it out
+            key = _quote(returned[0])
+            columns.append(f"ARRAY(SELECT {key} FROM {name} ORDER BY {key})")  # noqa: S608
     sql = f"WITH {', '.join(ctes)} SELECT {', '.join(columns)}"
-    return sql + (f" FROM {', '.join(names)}" if names else "")
+    return sql + (f" FROM {', '.join(joined)}" if joined else "")
+
+
+def _row_params(obj: models.Model, fields: Sequence[models.Field]) -> list[Any]:
+    return [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+
+
+def _mark_saved(obj: models.Model) -> None:
+    obj._state.adding = False
+    obj._state.db = connection.alias
 
 
 def _write_together(saved: models.Model | None, inserted: Sequence[models.Model]) -> int:
-    shapes, params, plans = [], [], []
-    if saved is not None:
-        params += _save_params(saved)
+    """Consecutive rows of one table (and one shape) share one INSERT, so they are stored in
+    the order given; separate CTEs run in no promised order, and a sequence's ids would not."""
+    groups: list[tuple[list[models.Field], list[models.Field], list[models.Model]]] = []
     for obj in inserted:
         sent, returned = _insert_plan(obj)
-        # Every CTE returns at least its key, so the final SELECT joins exactly one row each.
-        returned = returned or [obj._meta.pk]
-        plans.append(returned)
+        last = groups[-1] if groups else None
+        if last and type(last[2][0]) is type(obj) and (last[0], last[1]) == (sent, returned):
+            last[2].append(obj)
+        else:
+            groups.append((sent, returned, [obj]))
+    shapes, params = [], [] if saved is None else _save_params(saved)
+    for sent, returned, objs in groups:
+        pk = objs[0]._meta.pk
+        if len(objs) > 1 and returned and returned != [pk]:
+            raise ValueError("rows of one table written together get back no more than their key")
+        # Every CTE returns at least the key (a data-modifying CTE must return to be read).
         shapes.append(
             (
-                type(obj),
+                type(objs[0]),
                 tuple(field.column for field in sent),
-                tuple(field.column for field in returned),
+                tuple(field.column for field in returned or [pk]),
+                len(objs),
             )
         )
-        params.extend(
-            field.get_db_prep_save(field.pre_save(obj, True), connection) for field in sent
-        )
-    sql = _together_sql(tuple(shapes), None if saved is None else type(saved))
+        for obj in objs:
+            params += _row_params(obj, sent)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_together_sql(tuple(shapes), None if saved is None else type(saved)), params)
         row = iter(cursor.fetchone())
     updated = next(row) if saved is not None else 0
-    for obj, returned in zip(inserted, plans, strict=True):
-        for field in returned:
-            setattr(obj, field.attname, next(row))
-        obj._state.adding = False
-        obj._state.db = connection.alias
+    for _, returned, objs in groups:
+        if len(objs) == 1:
+            values = [next(row) for _ in returned or [None]]
+            for field, value in zip(returned, values, strict=False):
+                setattr(objs[0], field.attname, value)
+        else:
+            keys = next(row)
+            for obj, key in zip(objs, keys, strict=True):
+                if returned:  # an automatic key; a key drawn here is already set
+                    setattr(obj, returned[0].attname, key)
+        for obj in objs:
+            _mark_saved(obj)
     return updated
 
 
@@ -237,10 +264,14 @@ def _pk_where(model: type[models.Model]) -> str:
     return f"{_quote(model._meta.pk.column)} = %s"
 
 
-def _save_params(obj: models.Model) -> list[Any]:
-    fields = [field for field in _fields(type(obj)) if not field.primary_key]
+def _update_params(obj: models.Model, fields: Sequence[models.Field]) -> list[Any]:
+    """The SET values (`auto_now` refreshed), then the key for `_pk_where`."""
     values = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in fields]
     return [*values, obj._meta.pk.get_db_prep_value(obj.pk, connection)]
+
+
+def _save_params(obj: models.Model) -> list[Any]:
+    return _update_params(obj, [field for field in _fields(type(obj)) if not field.primary_key])
 
 
 @cache
@@ -253,14 +284,10 @@ def update(obj: models.Model, fields: Sequence[str]) -> int:
     """UPDATE these fields of the row (by primary key), what `save(update_fields=…)` does
     without signals; an `auto_now` field is refreshed only when it is listed. Returns the
     number of rows updated (0: the row is gone)."""
-    meta = obj._meta
-    chosen = [meta.get_field(name) for name in fields]
-    values = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in chosen]
-    sql = _update_sql(
-        type(obj), tuple(field.column for field in chosen), f"{_quote(meta.pk.column)} = %s"
-    )
+    chosen = [obj._meta.get_field(name) for name in fields]
+    sql = _update_sql(type(obj), tuple(field.column for field in chosen), _pk_where(type(obj)))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, meta.pk.get_db_prep_value(obj.pk, connection)])
+        cursor.execute(sql, _update_params(obj, chosen))
         return cursor.rowcount
 
 
@@ -278,11 +305,15 @@ def save(obj: models.Model) -> int:
 def update_where(
     model: type[models.Model], values: dict[str, Any], where: str, params: Sequence[Any]
 ) -> int:
-    """UPDATE the rows matching `where` (SQL over the model's columns) to these field values
-    (`queryset.update(**values)`); returns the number of rows updated."""
+    """UPDATE the rows matching `where` (SQL over the model's columns) to these values, keyed by
+    field name or attribute name (`merchant_id`): `queryset.update(**values)` for plain values,
+    no expressions, no model instances. Returns the number of rows updated."""
     meta = model._meta
     chosen = [meta.get_field(name) for name in values]
-    prepared = [field.get_db_prep_save(values[field.name], connection) for field in chosen]
+    prepared = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(chosen, values.values(), strict=True)
+    ]
     sql = _update_sql(model, tuple(field.column for field in chosen), where)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*prepared, *params])

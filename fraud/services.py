@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
 
@@ -55,20 +55,20 @@ def assess(
     *,
     request: AssessmentRequest,
     at: datetime | None = None,
-    assessment_id: str = "",
-    store_with: Sequence[models.Model] = (),
+    store_with: Callable[[str], Sequence[models.Model]] | None = None,
 ) -> AssessmentResult:
     """Score one payment attempt and decide; store the assessment, count the attempt in the
     velocity store and open a review item when the decision is review.
 
     `at` is for simulations (bench/fraud_eval.py) replaying traffic on a synthetic clock.
-    `store_with`: the caller's new rows (the payment and its first event), stored in the same
-    statement as the assessment — one round trip, and never one without the other; they may
-    point at the assessment by `assessment_id`, which the caller then draws (`new_id("fa")`).
+    `store_with(assessment_id)` gives the caller's new rows (the payment and its first event),
+    pointing at the assessment they belong to; they are stored in the same statement as it —
+    one round trip, and never one without the other. When this payment was assessed before,
+    they are stored pointing at that earlier assessment.
     """
     started = time.perf_counter()
     at = at or timezone.now()
-    assessment_id = assessment_id or new_id("fa")
+    assessment_id = new_id("fa")
     amount_ref_minor = fx.to_reference_minor(
         amount_minor=request.amount_minor, currency=request.currency
     )
@@ -140,14 +140,16 @@ def assess(
                 if decision == Action.REVIEW
                 else []
             )
-            rows.insert_together(assessment, *review, *store_with)
+            rows.insert_together(assessment, *review, *_theirs(store_with, assessment_id))
     except IntegrityError:
         # Assessed before (a retried call for the same payment): the first answer stands.
         existing = assessment_for_payment(payment_id=request.payment_id)
         if existing is None:
             raise
-        if store_with:
-            rows.insert_together(*store_with)
+        theirs = _theirs(store_with, existing.assessment_id)
+        if theirs:
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                rows.insert_together(*theirs)
         return existing
     metrics.decisions_total.labels(decision).inc()
     return AssessmentResult(
@@ -157,6 +159,12 @@ def assess(
         rules=fired_names,
         latency_ms=latency_ms,
     )
+
+
+def _theirs(
+    store_with: Callable[[str], Sequence[models.Model]] | None, assessment_id: str
+) -> Sequence[models.Model]:
+    return store_with(assessment_id) if store_with else ()
 
 
 def _lookup(

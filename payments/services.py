@@ -34,7 +34,7 @@ from config.api.errors import (
     NotFound,
     ProviderUnavailable,
 )
-from config.ids import base62_of, new_id
+from config.ids import base62_of
 from fraud import services as fraud
 from ledger import services as ledger
 from merchants import webhooks
@@ -256,12 +256,15 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         "card_country": card.country if card else "",
     }
     # The payment, its first event and its fraud assessment are stored together, in one
-    # statement (ids drawn here): no reader ever sees one without the others.
-    payment.fraud_assessment_id = new_id("fa")
+    # statement: no reader ever sees one without the others.
     created = [_Transition(before="", payment=payment, reason="created", data={})]
+
+    def payment_rows(assessment_id: str) -> list[Payment | PaymentEvent]:
+        payment.fraud_assessment_id = assessment_id
+        return [payment, *_event_rows(created, actor=actor)]
+
     assessment = fraud.assess(
-        assessment_id=payment.fraud_assessment_id,
-        store_with=[payment, *_event_rows(created, actor=actor)],
+        store_with=payment_rows,
         request=fraud.AssessmentRequest(
             payment_id=payment.id,
             merchant_id=payment.merchant_id,
@@ -276,11 +279,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             ip=request.customer_ip or "",
         ),
     )
-    if payment.fraud_assessment_id != assessment.assessment_id:
-        # Assessed before under another id (a retried call for the same payment id).
-        payment.fraud_assessment_id = assessment.assessment_id
-        rows.update(payment, ["fraud_assessment_id"])
-    _queue_webhooks(created)
+    _queue_webhooks(created)  # `processing` has no webhook today; this keeps a future one
 
     if assessment.decision == "block":
         payment = _apply_failure(

@@ -274,3 +274,33 @@ def test_saving_a_row_that_is_gone_changes_nothing_and_says_so(merchant):
 
     assert rows.save(payment) == 0
     assert rows.save_together(payment) == 0
+
+
+def test_rows_of_one_table_written_together_keep_their_order(merchant):
+    payment = rows.insert(_payment(merchant))
+    events = [
+        PaymentEvent(payment=payment, from_status="", to_status=f"s{number}", actor="test")
+        for number in range(5)
+    ]
+    decisions = [Decision(payment_id=payment.pk, merchant_id="m", reason=str(n)) for n in range(3)]
+
+    rows.save_together(payment, *events)
+    rows.insert_together(*decisions)
+
+    stored = list(PaymentEvent.objects.filter(payment=payment).order_by("pk"))
+    assert [event.pk for event in stored] == [event.pk for event in events]
+    assert [event.to_status for event in stored] == [f"s{number}" for number in range(5)]
+    assert {d.pk: d.reason for d in Decision.objects.filter(payment_id=payment.pk)} == {
+        d.pk: d.reason for d in decisions
+    }
+
+
+def test_update_where_takes_field_names_or_attribute_names(merchant, other_merchant):
+    payment = rows.insert(_payment(merchant))
+
+    assert rows.update_where(Payment, {"amount_minor": 99}, "payment_id = %s", [payment.pk]) == 1
+    moved = {"merchant_id": other_merchant.merchant.pk}  # a foreign key's attribute name
+    assert rows.update_where(Payment, moved, "payment_id = %s", [payment.pk]) == 1
+
+    stored = Payment.objects.get(pk=payment.pk)
+    assert (stored.amount_minor, stored.merchant_id) == (99, other_merchant.merchant.pk)

@@ -196,7 +196,11 @@ def cvc_ttl_s() -> int:
 def redis_cache_configured() -> bool:
     """The default cache is Redis (config/settings sets it so exactly when REDIS_URL is set)."""
     backend = settings.CACHES.get("default", {}).get("BACKEND", "")
-    return bool(backend) and issubclass(import_string(backend), RedisCache)
+    if not backend:
+        return False
+    # Django's backend or a subclass (config/cache.py); third-party ones such as django-redis
+    # name Redis in their path.
+    return issubclass(import_string(backend), RedisCache) or "redis" in backend.lower()
 
 
 @functools.cache

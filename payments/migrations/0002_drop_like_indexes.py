@@ -4,6 +4,8 @@ from config.migration_operations import DropLikeIndexes
 
 
 class Migration(migrations.Migration):
+    atomic = False  # DROP INDEX CONCURRENTLY
+
     dependencies = [("payments", "0001_initial")]
 
     operations = [DropLikeIndexes(["payment", "paymentevent"])]

@@ -4,6 +4,8 @@ from config.migration_operations import DropLikeIndexes
 
 
 class Migration(migrations.Migration):
+    atomic = False  # DROP INDEX CONCURRENTLY
+
     dependencies = [("routing", "0005_attempt_call_failed")]
 
     operations = [DropLikeIndexes(["attempt", "decision"])]

@@ -120,6 +120,28 @@ def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
         return _no_attempt(decision, ATTEMPT_LIMIT, "Too many authorization attempts for card.")
     if not decision.order:
         return _no_attempt(decision, NO_PROVIDER, "No provider can take this payment now.")
+    try:
+        history = _cascade(request, decision, ranking, configs, card, budget)
+    except Exception:
+        # Stored with the first attempt, which never came (the vault or a breaker failed
+        # first): keep the decision for the record all the same.
+        if decision._state.adding:
+            rows.insert(decision)
+        raise
+    if not history:
+        return _no_attempt(decision, NO_PROVIDER, "Every candidate provider is unavailable.")
+    return _outcome(decision, history)
+
+
+def _cascade(
+    request: PaymentRoutingRequest,
+    decision: Decision,
+    ranking: Ranking,
+    configs: dict[str, ProviderConfig],
+    card: _Card,
+    budget: int,
+) -> list[tuple[Attempt, ProviderResult]]:
+    """Call the ranked providers in turn until one answers for good (or the budget is spent)."""
     card_data = _card_data(request)
     history: list[tuple[Attempt, ProviderResult]] = []
     # The budget counts calls made, not candidates looked at: a provider its breaker refuses
@@ -143,9 +165,7 @@ def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
             break
         if not should_cascade(provider_kind=config.kind, result=result):
             break
-    if not history:
-        return _no_attempt(decision, NO_PROVIDER, "Every candidate provider is unavailable.")
-    return _outcome(decision, history)
+    return history
 
 
 def _validate(request: PaymentRoutingRequest) -> None:
@@ -336,7 +356,8 @@ def _open_attempt(
         # A concurrent authorize of the same payment got there first (the unique index on live
         # authorizations): report what it holds, exactly as the check before ranking would.
         # The decision went with the refused attempt; it is kept, for the record.
-        _save_decision(decision)
+        if decision._state.adding:
+            rows.insert(decision)
         _refuse_if_open_or_authorized(
             _prior_attempts(request=request, fingerprint=card.fingerprint)
         )

@@ -9,7 +9,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config.ids import new_id
 from fraud import services
 from tests.fraud.conftest import make_request
 
@@ -58,7 +57,7 @@ def test_the_rules_stamp_rides_along_only_when_due(settings):
         assert "fraud_listentry" in stamp_reads[0]  # rode along with the list read
 
 
-def _payment_row(merchant, payment_id: str, assessment_id: str):
+def _payment_row(merchant, payment_id: str):
     from payments.models import Payment
 
     return Payment(
@@ -67,8 +66,15 @@ def _payment_row(merchant, payment_id: str, assessment_id: str):
         amount_minor=2500,
         currency="EUR",
         method_type="card",
-        fraud_assessment_id=assessment_id,
     )
+
+
+def _pointing_at(payment):
+    def rows(assessment_id: str):
+        payment.fraud_assessment_id = assessment_id
+        return [payment]
+
+    return rows
 
 
 def test_the_caller_s_rows_are_stored_in_the_assessment_s_own_statement(merchant):
@@ -76,30 +82,41 @@ def test_the_caller_s_rows_are_stored_in_the_assessment_s_own_statement(merchant
     from payments.models import Payment
 
     request = make_request(merchant_id=merchant.merchant.pk)
-    payment = _payment_row(merchant, request.payment_id, new_id("fa"))
+    payment = _payment_row(merchant, request.payment_id)
 
     with CaptureQueriesContext(connection) as captured:
-        result = services.assess(
-            request=request, assessment_id=payment.fraud_assessment_id, store_with=[payment]
-        )
+        result = services.assess(request=request, store_with=_pointing_at(payment))
 
     writes = [q["sql"] for q in captured.captured_queries if "INSERT" in q["sql"]]
     assert len(writes) == 1 and '"payments"' in writes[0] and '"fraud_assessment"' in writes[0]
-    assert result.assessment_id == payment.fraud_assessment_id
     stored = Payment.objects.get(pk=payment.pk)
-    assert Assessment.objects.get(payment_id=payment.pk).id == stored.fraud_assessment_id
+    assert stored.fraud_assessment_id == result.assessment_id
+    assert Assessment.objects.get(payment_id=payment.pk).id == result.assessment_id
 
 
-def test_a_repeated_assessment_keeps_the_first_answer_and_still_stores_the_caller_s_rows(merchant):
+def test_a_review_item_goes_with_the_assessment_and_the_caller_s_rows(merchant):
+    from fraud.models import ReviewItem
+    from payments.models import Payment
+
+    services.create_rule(name="review_all", expression="true", action="review")
+    request = make_request(merchant_id=merchant.merchant.pk)
+    payment = _payment_row(merchant, request.payment_id)
+
+    result = services.assess(request=request, store_with=_pointing_at(payment))
+
+    assert result.decision == "review"
+    assert ReviewItem.objects.get(payment_id=payment.pk).assessment_id == result.assessment_id
+    assert Payment.objects.get(pk=payment.pk).fraud_assessment_id == result.assessment_id
+
+
+def test_a_repeated_assessment_keeps_the_first_answer_and_points_the_rows_at_it(merchant):
     from payments.models import Payment
 
     request = make_request(merchant_id=merchant.merchant.pk)
     first = services.assess(request=request)
-    payment = _payment_row(merchant, request.payment_id, new_id("fa"))
+    payment = _payment_row(merchant, request.payment_id)
 
-    again = services.assess(
-        request=request, assessment_id=payment.fraud_assessment_id, store_with=[payment]
-    )
+    again = services.assess(request=request, store_with=_pointing_at(payment))
 
     assert again.assessment_id == first.assessment_id  # the first answer stands
-    assert Payment.objects.filter(pk=payment.pk).exists()
+    assert Payment.objects.get(pk=payment.pk).fraud_assessment_id == first.assessment_id

@@ -312,3 +312,23 @@ def test_refusals_are_answered_from_one_query_of_earlier_attempts(merchant, prov
 
     assert refused.value.code == "already_authorized"
     assert len(_statements(queries, "routing_attempt")) == 1
+
+
+def test_the_decision_is_kept_when_the_vault_fails_before_the_first_attempt(
+    merchant, providers, sim
+):
+    from config.api.errors import NotFound
+    from routing.models import Decision
+
+    # The caller vouches for the card facts, so only detokenization finds the token missing.
+    request = payment_request(
+        merchant, token_id="tok_missing", brand="visa", card_country="DE",
+        card_fingerprint="fp_missing",
+    )  # fmt: skip
+
+    with pytest.raises(NotFound):
+        services.authorize(request=request)
+
+    decision = Decision.objects.get(payment_id=request.payment_id)
+    assert decision.order  # ranked, then the vault refused: no attempt was made
+    assert not Attempt.objects.filter(payment_id=request.payment_id).exists()
