@@ -142,7 +142,10 @@ def _save_and_record(
 def _save_and_record_all(payment: Payment, transitions: list[_Transition], *, actor: Actor) -> None:
     """Save the payment and log the transitions it went through, in one statement (an UPDATE
     and an INSERT as data-modifying CTEs), in the caller's transaction; queue their webhooks."""
-    rows.save_together(payment, *_event_rows(transitions, actor=actor))
+    if not rows.save_together(payment, *_event_rows(transitions, actor=actor)):
+        # Cannot happen under the row lock every caller holds; if it did, the transaction must
+        # not go on to post money for a row that was not written.
+        raise RuntimeError(f"payment {payment.id} was not saved: its row is gone")
     _queue_webhooks(transitions)
 
 
