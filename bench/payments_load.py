@@ -281,6 +281,24 @@ def seed(env: dict[str, str]) -> dict[str, str]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def prepare(
+    env: dict[str, str], *, server_url: str, db_name: str, workdir: str
+) -> tuple[subprocess.Popen, dict[str, str]]:
+    """A fresh, migrated database, a simulator at zero added latency (its URL put in `env`)
+    and a seeded merchant: what both bench tools start from. Returns the simulator process
+    (the caller stops it) and the merchant's keys."""
+    recreate_database(server_url, db_name)
+    run_manage(env, "migrate", "--noinput")
+    run_manage(env, "createcachetable")
+    simulator, sim_url = start_simulator(env, workdir)
+    env["PSP_SIM_URL"] = sim_url
+    try:
+        return simulator, seed(env)
+    except BaseException:
+        stop(simulator)
+        raise
+
+
 def _wait_for_line(process: subprocess.Popen, pattern: str) -> re.Match:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -715,12 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     try:
         print(f"database {db_name}: create and migrate", file=sys.stderr)
-        recreate_database(server_url, db_name)
-        run_manage(env, "migrate", "--noinput")
-        run_manage(env, "createcachetable")
-        simulator, sim_url = start_simulator(env, workdir)
-        env["PSP_SIM_URL"] = sim_url
-        keys = seed(env)
+        simulator, keys = prepare(env, server_url=server_url, db_name=db_name, workdir=workdir)
         port = free_port()
         gunicorn = start_gunicorn(env, port, args.workers)
         base_url = f"http://{HOST}:{port}"

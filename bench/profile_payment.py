@@ -44,10 +44,7 @@ from bench.payments_load import (  # noqa: E402
     card_number,
     drop_database,
     pick_redis,
-    recreate_database,
-    run_manage,
-    seed,
-    start_simulator,
+    prepare,
     stop,
 )
 
@@ -118,12 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     simulator = None
     try:
-        recreate_database(server_url, db_name)
-        run_manage(env, "migrate", "--noinput")
-        run_manage(env, "createcachetable")
-        simulator, sim_url = start_simulator(env, workdir)
-        env["PSP_SIM_URL"] = sim_url
-        keys = seed(env)
+        simulator, keys = prepare(env, server_url=server_url, db_name=db_name, workdir=workdir)
         os.environ.update(env)
         return profile(args, keys, _database_url(server_url, db_name))
     finally:

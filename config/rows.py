@@ -15,12 +15,12 @@ transaction (or in autocommit when there is none), like the ORM does.
     attempt = rows.insert(Attempt(...))
     payment = rows.fetch(Payment, "payment_id = %s", [payment_id], lock=True)
     rows.update(payment, ["status", "amount_captured_minor", "updated"])
-    rows.save(payment)  # every column
+    rows.save_together(payment, PaymentEvent(...))  # every column, and the event, at once
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
@@ -125,42 +125,6 @@ def _insert_plan(obj: models.Model) -> tuple[list[models.Field], list[models.Fie
     return sent, returned
 
 
-def insert_many(objs: Iterable[M]) -> list[M]:
-    """INSERT the rows in one statement (all of one model and, for the columns the database
-    fills in, of one shape). Sets what the database returned on each object and marks them
-    saved, as `bulk_create` does."""
-    objs = list(objs)
-    if not objs:
-        return objs
-    model = type(objs[0])
-    sent, returned = _insert_plan(objs[0])
-    params: list[Any] = []
-    for index, obj in enumerate(objs):
-        if index and (type(obj) is not model or _insert_plan(obj) != (sent, returned)):
-            raise ValueError("insert_many takes rows of one model and one shape")
-        params += _row_params(obj, sent)
-    sql = _insert_sql(
-        model,
-        tuple(field.column for field in sent),
-        tuple(field.column for field in returned),
-        len(objs),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        results = cursor.fetchall() if returned else []
-    for index, obj in enumerate(objs):
-        if returned:
-            for field, value in zip(returned, results[index], strict=True):
-                setattr(obj, field.attname, value)
-        _mark_saved(obj)
-    return objs
-
-
-def insert(obj: M) -> M:
-    """INSERT one row (what `save(force_insert=True)` does, without signals)."""
-    return insert_many([obj])[0]
-
-
 # A CTE of `_together_sql`: model, columns sent, columns returned, rows.
 Shape = tuple[type[models.Model], tuple[str, ...], tuple[str, ...], int]
 
@@ -242,6 +206,12 @@ def _write_together(saved: models.Model | None, inserted: Sequence[models.Model]
     return updated
 
 
+def insert(obj: M) -> M:
+    """INSERT one row (what `save(force_insert=True)` does, without signals)."""
+    _write_together(None, [obj])
+    return obj
+
+
 def insert_together(*objs: models.Model) -> None:
     """INSERT rows of different tables in one statement (data-modifying CTEs): one round trip,
     and atomic without BEGIN/COMMIT. A row may reference another of the same call (foreign keys
@@ -251,8 +221,10 @@ def insert_together(*objs: models.Model) -> None:
 
 
 def save_together(obj: models.Model, *new: models.Model) -> int:
-    """`save(obj)` and INSERT the new rows in one statement (a state change and its log lines);
-    returns the number of rows the UPDATE changed (0: `obj`'s row is gone)."""
+    """UPDATE every column of `obj`'s row (what `save()` does for a loaded instance, without
+    signals) and INSERT the new rows, in one statement (a state change and its log lines);
+    returns the number of rows the UPDATE changed (0: the row is gone, nothing falls back to
+    an INSERT)."""
     return _write_together(obj, new)
 
 
@@ -288,17 +260,6 @@ def update(obj: models.Model, fields: Sequence[str]) -> int:
     sql = _update_sql(type(obj), tuple(field.column for field in chosen), _pk_where(type(obj)))
     with connection.cursor() as cursor:
         cursor.execute(sql, _update_params(obj, chosen))
-        return cursor.rowcount
-
-
-def save(obj: models.Model) -> int:
-    """UPDATE every column of an existing row, what `save()` does for a loaded instance
-    (without signals, and without falling back to an INSERT when the row is gone: returns 0)."""
-    model = type(obj)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _update_sql(model, _saved_columns(model), _pk_where(model)), _save_params(obj)
-        )
         return cursor.rowcount
 
 

@@ -214,31 +214,9 @@ def _post_params(
     ]
 
 
-def _post(
-    *,
-    kind: str,
-    reference: str,
-    lines: list[Line],
-    payment_id: str,
-    description: str,
-    ts: datetime | None,
-    digest: str,
-    reverses_id: int | None = None,
-) -> PostedTransaction:
-    (posted,) = _post_all(
-        [
-            dict(
-                kind=kind,
-                reference=reference,
-                lines=lines,
-                payment_id=payment_id,
-                description=description,
-                ts=ts,
-                digest=digest,
-                reverses_id=reverses_id,
-            )
-        ]
-    )
+def _post(**posting: Any) -> PostedTransaction:
+    """One posting (the keyword arguments of `_post_params`) through `_post_all`."""
+    (posted,) = _post_all([posting])
     return posted
 
 

@@ -152,7 +152,7 @@ def _save_and_record_all(payment: Payment, transitions: list[_Transition], *, ac
 def _record_all(transitions: list[_Transition], *, actor: Actor) -> None:
     """Log transitions made in one transaction (one INSERT) and queue their webhooks (one
     endpoint lookup)."""
-    rows.insert_many(_event_rows(transitions, actor=actor))
+    rows.insert_together(*_event_rows(transitions, actor=actor))
     _queue_webhooks(transitions)
 
 

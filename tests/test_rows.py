@@ -73,7 +73,7 @@ def test_fetched_payments_still_move_only_through_their_transitions(merchant):
         fetched.status = Status.CAPTURED  # protected FSM field, as for an ORM-loaded row
     now = timezone.now()
     fetched.authorize(authorized_at=now, expires_at=now + timedelta(days=7))
-    assert rows.save(fetched) == 1
+    assert rows.save_together(fetched) == 1
     assert Payment.objects.get(pk=payment.pk).status == Status.AUTHORIZED
 
 
@@ -83,7 +83,7 @@ def test_save_writes_every_column_and_refreshes_auto_now(merchant):
     payment.metadata = {"changed": "yes"}
     payment.provider = "sim-a"
 
-    assert rows.save(payment) == 1
+    assert rows.save_together(payment) == 1
 
     stored = Payment.objects.get(pk=payment.pk)
     assert stored.metadata == {"changed": "yes"}
@@ -137,10 +137,11 @@ def test_database_defaults_and_automatic_keys_come_back_from_the_insert(merchant
     rows.insert(attempt)
     assert attempt.call_failed is False  # RETURNING filled it in, not an expression
 
-    events = rows.insert_many(
+    events = [
         PaymentEvent(payment=payment, from_status="", to_status=status, actor="test")
         for status in ("processing", "authorized")
-    )
+    ]
+    rows.insert_together(*events)
     assert all(isinstance(event.pk, int) for event in events)
     assert [e.to_status for e in PaymentEvent.objects.filter(payment=payment).order_by("pk")] == [
         "processing",
@@ -148,10 +149,19 @@ def test_database_defaults_and_automatic_keys_come_back_from_the_insert(merchant
     ]
 
 
-def test_insert_many_refuses_rows_of_different_shapes(merchant):
+def test_rows_of_one_table_together_get_back_no_more_than_their_key(merchant):
     payment = rows.insert(_payment(merchant))
-    with pytest.raises(ValueError, match="one model and one shape"):
-        rows.insert_many([payment, Decision(payment_id=payment.pk, merchant_id="m")])
+    field = Attempt._meta.get_field("call_failed")
+    attempts = [
+        Attempt(
+            kind=AttemptKind.AUTHORIZE, payment_id=payment.pk, merchant_id=payment.merchant_id,
+            provider="sim-a", method="card", currency="EUR", amount_minor=1,
+            call_failed=DatabaseDefault(field.db_default, output_field=field),
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="no more than their key"):
+        rows.insert_together(*attempts)
 
 
 def test_a_duplicate_key_is_an_integrity_error_like_the_orm_s(merchant):
@@ -272,7 +282,6 @@ def test_saving_a_row_that_is_gone_changes_nothing_and_says_so(merchant):
     payment = rows.insert(_payment(merchant))
     Payment.objects.filter(pk=payment.pk).delete()
 
-    assert rows.save(payment) == 0
     assert rows.save_together(payment) == 0
 
 

@@ -123,10 +123,7 @@ def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
     try:
         history = _cascade(request, decision, ranking, configs, card, budget)
     except Exception:
-        # Stored with the first attempt, which never came (the vault or a breaker failed
-        # first): keep the decision for the record all the same.
-        if decision._state.adding:
-            rows.insert(decision)
+        _keep(decision)  # the vault or a breaker failed before the first attempt
         raise
     if not history:
         return _no_attempt(decision, NO_PROVIDER, "Every candidate provider is unavailable.")
@@ -295,11 +292,10 @@ def _decide(
     return decision, ranking
 
 
-def _save_decision(decision: Decision) -> None:
+def _keep(decision: Decision) -> None:
+    """Store the decision when no attempt carried it in (no call made, or a failure first)."""
     if decision._state.adding:
         rows.insert(decision)
-    else:
-        rows.update(decision, ["reason"])
 
 
 def _card_data(request: PaymentRoutingRequest) -> CardData | None:
@@ -355,9 +351,7 @@ def _open_attempt(
     except IntegrityError:
         # A concurrent authorize of the same payment got there first (the unique index on live
         # authorizations): report what it holds, exactly as the check before ranking would.
-        # The decision went with the refused attempt; it is kept, for the record.
-        if decision._state.adding:
-            rows.insert(decision)
+        _keep(decision)  # it went down with the refused attempt
         _refuse_if_open_or_authorized(
             _prior_attempts(request=request, fingerprint=card.fingerprint)
         )
@@ -411,7 +405,7 @@ def _schedule_resolution(attempt_id: str) -> None:
 
 def _no_attempt(decision: Decision, code: str, message: str) -> AuthorizationOutcome:
     decision.reason = f"{decision.reason}; {code}"
-    _save_decision(decision)
+    _keep(decision)  # never carried in by an attempt: none was made
     return AuthorizationOutcome(
         outcome=Outcome.PROVIDER_ERROR if code == NO_PROVIDER else Outcome.HARD_DECLINE,
         provider="",
