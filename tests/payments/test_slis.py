@@ -7,7 +7,7 @@ import math
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,7 @@ def attempt(
     currency: str = "EUR",
     method: str = "card",
     ago_s: float = 60,
+    before: datetime | None = None,
 ) -> Attempt:
     row = Attempt.objects.create(
         kind=kind,
@@ -45,7 +46,8 @@ def attempt(
         outcome=outcome,
         latency_ms=latency_ms,
     )
-    Attempt.objects.filter(pk=row.pk).update(created=timezone.now() - timedelta(seconds=ago_s))
+    created = (before or timezone.now()) - timedelta(seconds=ago_s)
+    Attempt.objects.filter(pk=row.pk).update(created=created)
     return row
 
 
@@ -58,18 +60,29 @@ def p95(values: list[int]) -> float:
 
 
 @pytest.fixture
-def traffic():
+def sent_at(request):
+    """The one instant the traffic is dated from: now, or (param "hour_start") 30 s into this hour,
+    when "a minute ago" falls in the last hour."""
+    now = timezone.now()
+    if getattr(request, "param", "now") == "hour_start":
+        return min(now, now.replace(minute=0, second=30, microsecond=0))
+    return now
+
+
+@pytest.fixture
+def traffic(sent_at):
     """sim-a EUR cards: 15 approved, 5 declined, latencies 10..200 ms; sim-b: 4 approved."""
     latencies = [10 * (i + 1) for i in range(20)]
     for i, latency in enumerate(latencies):
-        attempt(outcome="approved" if i < 15 else "hard_decline", latency_ms=latency)
+        outcome = "approved" if i < 15 else "hard_decline"
+        attempt(outcome=outcome, latency_ms=latency, before=sent_at)
     for _ in range(4):
-        attempt(provider="sim-b", latency_ms=900, ago_s=3 * 3600)
-    attempt(outcome="pending", latency_ms=None)  # in flight: not counted
-    attempt(outcome="approved", ago_s=3 * 24 * 3600)  # outside the 24 h window
-    attempt(kind="capture", outcome="approved")
-    attempt(kind="capture", outcome="provider_error")
-    attempt(kind="refund", outcome="approved")
+        attempt(provider="sim-b", latency_ms=900, ago_s=3 * 3600, before=sent_at)
+    attempt(outcome="pending", latency_ms=None, before=sent_at)  # in flight: not counted
+    attempt(outcome="approved", ago_s=3 * 24 * 3600, before=sent_at)  # outside the 24 h window
+    attempt(kind="capture", outcome="approved", before=sent_at)
+    attempt(kind="capture", outcome="provider_error", before=sent_at)
+    attempt(kind="refund", outcome="approved", before=sent_at)
     return latencies
 
 
@@ -85,14 +98,24 @@ def test_auth_stats_give_success_rate_and_p95_per_provider_method_currency(traff
     assert by_provider["sim-b"].success_rate == 1.0
 
 
-def test_dashboard_hourly_series_put_each_attempt_in_its_hour(traffic):
+def hour_of(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+@pytest.mark.parametrize("sent_at", ["now", "hour_start"], indirect=True)
+def test_dashboard_hourly_series_put_each_attempt_in_its_hour(traffic, sent_at):
     now = timezone.now()
     starts, hourly = dashboard.hourly_by_provider(now=now)
     assert len(starts) == 24 and starts[-1] <= now < starts[-1] + timedelta(hours=1)
-    current = hourly["sim-a"][-1]
-    assert current is not None and current.attempts == 20  # all sent a minute ago
+    # A minute ago is this hour, or the last one when the test runs in an hour's first minute.
+    sim_a_hour = starts.index(hour_of(sent_at - timedelta(seconds=60)))
+    assert sim_a_hour in (23, 22)
+    sim_a = [(i, slot) for i, slot in enumerate(hourly["sim-a"]) if slot is not None]
+    assert [(i, slot.attempts) for i, slot in sim_a] == [(sim_a_hour, 20)]
     sim_b = [slot for slot in hourly["sim-b"] if slot is not None]
-    assert len(sim_b) == 1 and sim_b[0].bucket_start == starts[-4]  # three hours ago
+    three_hours_ago = hour_of(sent_at - timedelta(hours=3))
+    assert starts.index(three_hours_ago) in (20, 19)
+    assert len(sim_b) == 1 and sim_b[0].bucket_start == three_hours_ago
     assert sim_b[0].latency_ms_p95 == pytest.approx(900)
 
 
