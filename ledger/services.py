@@ -183,6 +183,11 @@ def _find_replay(
     return None if found is None else _check_replay(found, payment_id=payment_id, digest=digest)
 
 
+_SALE_SQL = (
+    "SELECT o_kind, o_id, o_created, o_ts FROM ledger_post_sale(%s, %s, %s, %s, "
+    "%s::timestamptz, %s, %s, %s, %s::bigint[], %s::bigint[], %s::bigint[], %s, %s, %s, "
+    "%s::bigint[], %s::bigint[], %s::bigint[], %s::integer, %s::double precision)"
+)
 _POST_SQL = (
     "SELECT o_id, o_created, o_ts FROM ledger_post(%s, %s, %s, %s, %s::timestamptz, "
     "%s::bigint, %s::bigint[], %s::bigint[], %s::bigint[], %s)"
@@ -207,10 +212,17 @@ def _post_params(
         description,
         ts,
         reverses_id,
+        *_line_arrays(lines),
+        digest,
+    ]
+
+
+def _line_arrays(lines: list[Line]) -> list[str]:
+    """A posting's lines as the three arrays `ledger_post()` takes: accounts, debits, credits."""
+    return [
         _pg_array(line.account_id for line in lines),
         _pg_array(line.debit_minor for line in lines),
         _pg_array(line.credit_minor for line in lines),
-        digest,
     ]
 
 
@@ -571,11 +583,13 @@ def place_and_capture_hold(
     currency: str,
 ) -> tuple[PostedTransaction, PostedTransaction]:
     """Book a sale (authorized and captured by one provider call): the hold and its full capture,
-    the same two transactions `place_hold` then `capture_hold` would post, in a fraction of the
-    statements — inserting the hold row proves nothing was posted for this payment yet, so
-    there is no replay to look for and nothing held to sum. A replay (the hold row exists) takes
-    the two-step path, which answers with the earlier postings or refuses a conflicting one.
-    Must run inside the caller's transaction, like the payment's state change it books."""
+    the same two transactions `place_hold` then `capture_hold` would post, in one statement
+    (`ledger_post_sale()`, migration 0003): inserting the hold row proves nothing was posted for
+    this payment yet, so there is no replay to look for and nothing held to sum, and the two
+    postings are retried together inside the function on a deadlock (a subtransaction, without
+    the SAVEPOINT round trips). A replay (the hold row exists) takes the two-step path, which
+    answers with the earlier postings or refuses a conflicting one. Must run inside the caller's
+    transaction, like the payment's state change it books."""
     _positive(amount_minor)
     if not payment_id:
         raise LedgerInvalidPosting("A hold needs a payment_id.", param="payment_id")
@@ -591,14 +605,39 @@ def place_and_capture_hold(
         receivable=ensure_account(owner=provider_account, kind="psp_receivable", currency=currency),
         payable=ensure_account(owner=merchant_account, kind="merchant_payable", currency=currency),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ledger_holds (payment_id, merchant_id, provider, currency, placed_ts) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (payment_id) DO NOTHING",
-            [payment_id, merchant_id, provider, currency, timezone.now()],
-        )
-        inserted = cursor.rowcount == 1
-    if not inserted:
+    hold_lines = [
+        Line(account_id=accounts.authorizations, debit_minor=amount_minor),
+        Line(account_id=accounts.pending, credit_minor=amount_minor),
+    ]
+    capture_lines = _release_lines(accounts, amount_minor) + [
+        Line(account_id=accounts.receivable, debit_minor=amount_minor),
+        Line(account_id=accounts.payable, credit_minor=amount_minor),
+    ]
+    params = [
+        payment_id,
+        merchant_id,
+        provider,
+        currency,
+        timezone.now(),
+        hold_reference,
+        "Authorization hold",
+        _digest("auth_hold", merchant_id, provider, amount_minor, currency),
+        *_line_arrays(hold_lines),
+        capture_reference,
+        f"Capture {amount_minor}, release 0",
+        _digest("capture", amount_minor),
+        *_line_arrays(capture_lines),
+        POST_MAX_ATTEMPTS,
+        POST_RETRY_BACKOFF_S,
+    ]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_SALE_SQL, params)
+            posted = cursor.fetchall()
+    except DatabaseError as exc:
+        _raise_domain_error(exc, kind="auth_hold", reference=hold_reference, ts=None)
+        raise
+    if not posted:  # the hold row was there: a replay
         hold = place_hold(
             payment_id=payment_id,
             reference=hold_reference,
@@ -611,35 +650,12 @@ def place_and_capture_hold(
             payment_id=payment_id, reference=capture_reference, amount_minor=amount_minor
         )
         return hold, capture
-    hold_lines = [
-        Line(account_id=accounts.authorizations, debit_minor=amount_minor),
-        Line(account_id=accounts.pending, credit_minor=amount_minor),
-    ]
-    capture_lines = _release_lines(accounts, amount_minor) + [
-        Line(account_id=accounts.receivable, debit_minor=amount_minor),
-        Line(account_id=accounts.payable, credit_minor=amount_minor),
-    ]
-    hold, capture = _post_all(
-        [
-            dict(
-                kind="auth_hold",
-                reference=hold_reference,
-                lines=hold_lines,
-                payment_id=payment_id,
-                description="Authorization hold",
-                ts=None,
-                digest=_digest("auth_hold", merchant_id, provider, amount_minor, currency),
-            ),
-            dict(
-                kind="capture",
-                reference=capture_reference,
-                lines=capture_lines,
-                payment_id=payment_id,
-                description=f"Capture {amount_minor}, release 0",
-                ts=None,
-                digest=_digest("capture", amount_minor),
-            ),
-        ]
+    references = {"auth_hold": hold_reference, "capture": capture_reference}
+    hold, capture = (
+        PostedTransaction(
+            id=txn_id, kind=kind, reference=references[kind], ts=booked_ts, created=created
+        )
+        for kind, txn_id, created, booked_ts in posted
     )
     return hold, capture
 

@@ -371,3 +371,82 @@ def test_sale_retry_racing_the_original_gets_the_replay():
     assert not isinstance(retry, Exception), retry
     assert [(p.id, p.created) for p in retry] == [(p.id, False) for p in original]
     assert selectors.payment_summary(payment_id=pid).captured_minor == 10_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sale_that_loses_a_deadlock_is_retried_inside_its_statement():
+    """Another transaction holds the capture's receivable row, then asks for the hold's row the
+    sale already has: a lock cycle. The sale (its deadlock check fires first) is the victim; its
+    postings are rolled back to the function's subtransaction and run again once the other
+    transaction is done, without failing the payment's transaction."""
+    pid, merchant, provider = unique("pay"), unique("acct"), unique("sim")
+    ids = {
+        kind: services.ensure_account(owner=owner, kind=kind, currency="EUR")
+        for owner, kinds in (
+            (f"provider:{provider}", ("psp_authorizations", "psp_receivable")),
+            (f"merchant:{merchant}", ("merchant_pending", "merchant_payable")),
+        )
+        for kind in kinds
+    }
+    lock_sql = "SELECT 1 FROM ledger_account_balances WHERE account_id = %s FOR UPDATE"
+    sale_pid: dict[str, int] = {}
+    holding, sale_started = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+    notices: list[str] = []
+
+    def blocker() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL deadlock_timeout = '10s'")
+                cursor.execute(lock_sql, [ids["psp_receivable"]])
+                holding.set()
+                sale_started.wait(timeout=10)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:  # until the sale waits for our row
+                    cursor.execute(
+                        "SELECT pg_backend_pid() = ANY(pg_blocking_pids(%s))", [sale_pid["pid"]]
+                    )
+                    if cursor.fetchone()[0]:
+                        break
+                    time.sleep(0.01)
+                cursor.execute(lock_sql, [ids["psp_authorizations"]])  # closes the cycle
+                results["blocker"] = "committed"
+        except Exception as exc:  # the test reports whatever the blocker got
+            results["blocker"] = exc
+        finally:
+            connection.close()
+
+    def sale() -> None:
+        holding.wait(timeout=10)
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL deadlock_timeout = '100ms'")
+                    cursor.execute("SELECT pg_backend_pid()")
+                    sale_pid["pid"] = cursor.fetchone()[0]
+                connection.connection.add_notice_handler(
+                    lambda diag: notices.append(diag.message_primary or "")
+                )
+                sale_started.set()
+                results["sale"] = services.place_and_capture_hold(
+                    payment_id=pid, hold_reference=f"{pid}:hold",
+                    capture_reference=f"{pid}:capture", merchant_id=merchant, provider=provider,
+                    amount_minor=10_000, currency="EUR",
+                )  # fmt: skip
+        except Exception as exc:
+            results["sale"] = exc
+        finally:
+            sale_started.set()
+            connection.close()
+
+    threads = [threading.Thread(target=blocker), threading.Thread(target=sale)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert results["blocker"] == "committed"
+    assert not isinstance(results["sale"], Exception), results["sale"]
+    assert [p.created for p in results["sale"]] == [True, True]
+    assert any("retried after 40P01" in notice for notice in notices), notices
+    summary = selectors.payment_summary(payment_id=pid)
+    assert (summary.captured_minor, summary.held_minor, summary.balanced) == (10_000, 0, True)
