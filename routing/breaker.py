@@ -28,8 +28,9 @@ leaves such rows out).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Q
@@ -89,8 +90,28 @@ def snapshots(*, providers: Iterable[str]) -> dict[str, Snapshot]:
     # Written once rather than compiled by the ORM on every payment (config/rows.py).
     with connection.cursor() as cursor:
         cursor.execute(_SNAPSHOTS_SQL, [names])
-        found = {row[0]: Snapshot(*row) for row in cursor.fetchall()}
-    return {name: found.get(name, Snapshot(provider=name)) for name in names}
+        return _with_defaults(names, [Snapshot(*row) for row in cursor.fetchall()])
+
+
+# The same read as a subquery of one row (a column per field, an array element per breaker), for
+# a caller that reads the breakers in a statement it sends anyway (authorize's prior attempts).
+SNAPSHOTS_SUBQUERY = (
+    "SELECT array_agg(provider), array_agg(state), array_agg(consecutive_failures), "  # noqa: S608
+    "array_agg(opened_at), array_agg(probes_in_flight) "
+    f"FROM {BreakerState._meta.db_table} WHERE provider = ANY(%(breaker_providers)s)"
+)
+
+
+def snapshots_from_columns(providers: Iterable[str], columns: Sequence[Any]) -> dict[str, Snapshot]:
+    """What `snapshots` answers, from the five array columns of SNAPSHOTS_SUBQUERY."""
+    arrays = (column or [] for column in columns)  # array_agg of no rows is NULL
+    found = [Snapshot(*fields) for fields in zip(*arrays, strict=True)]
+    return _with_defaults(list(dict.fromkeys(providers)), found)
+
+
+def _with_defaults(names: list[str], found: list[Snapshot]) -> dict[str, Snapshot]:
+    by_name = {snapshot.provider: snapshot for snapshot in found}
+    return {name: by_name.get(name, Snapshot(provider=name)) for name in names}
 
 
 def _locked(provider: str) -> BreakerState:

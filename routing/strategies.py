@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,11 +154,19 @@ def _read_profile(merchant_id: str) -> Profile:
     )
 
 
-def rank(*, context: RoutingContext, providers: list[ProviderConfig], profile: Profile) -> Ranking:
+def rank(
+    *,
+    context: RoutingContext,
+    providers: list[ProviderConfig],
+    profile: Profile,
+    breakers: Mapping[str, breaker.Snapshot] | None = None,
+) -> Ranking:
+    """`breakers`: the providers' breakers as the caller read them just now (every provider in
+    `providers`); read here when not given."""
     candidates = [Candidate(provider=p) for p in providers]
     for candidate in candidates:
         candidate.excluded = _exclusion(candidate.provider, context)
-    breakers = _exclude_open_breakers([c for c in candidates if not c.excluded])
+    breakers = _exclude_open_breakers([c for c in candidates if not c.excluded], breakers)
     live = [c for c in candidates if not c.excluded]
     notes: list[str] = []
     for name in profile.strategies:
@@ -200,9 +208,16 @@ def _exclusion(provider: ProviderConfig, context: RoutingContext) -> str:
     return ""
 
 
-def _exclude_open_breakers(candidates: list[Candidate]) -> dict[str, breaker.Snapshot]:
-    """Drop the candidates whose breaker refuses calls; every breaker is read in one query."""
-    breakers = breaker.snapshots(providers=[c.provider.name for c in candidates])
+def _exclude_open_breakers(
+    candidates: list[Candidate], seen: Mapping[str, breaker.Snapshot] | None
+) -> dict[str, breaker.Snapshot]:
+    """Drop the candidates whose breaker refuses calls; every breaker is read in one query
+    (unless the caller has read them)."""
+    names = [c.provider.name for c in candidates]
+    if seen is None:
+        breakers = breaker.snapshots(providers=names)
+    else:
+        breakers = {name: seen.get(name) or breaker.Snapshot(provider=name) for name in names}
     settings, now = breaker_settings(), timezone.now()
     for candidate in candidates:
         if not breakers[candidate.provider.name].available(settings, now):

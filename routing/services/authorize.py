@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -106,16 +107,19 @@ class _Prior:
     live_outcome: str | None
     attempts_for_payment: int  # this payment's attempts with this card
     declines_24h: int  # this card's declined attempts at this merchant (0 without a card)
+    breakers: dict[str, breaker.Snapshot]  # of the providers asked for, read in the same statement
 
 
 def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
     _validate(request)
     card = _card_facts(request)
-    prior = _prior_attempts(request=request, fingerprint=card.fingerprint)
+    configs = provider_configs()
+    prior = _prior_attempts(request=request, fingerprint=card.fingerprint, breakers_of=configs)
     _refuse_if_open_or_authorized(prior)
     budget = _attempt_budget(prior, fingerprint=card.fingerprint)
-    configs = provider_configs()
-    decision, ranking = _decide(request=request, card=card, configs=configs)
+    decision, ranking = _decide(
+        request=request, card=card, configs=configs, breakers=prior.breakers
+    )
     if budget <= 0:
         return _no_attempt(decision, ATTEMPT_LIMIT, "Too many authorization attempts for card.")
     if not decision.order:
@@ -199,8 +203,9 @@ def _card_facts(request: PaymentRoutingRequest) -> _Card:
 
 # What earlier authorize attempts allow, in one statement. Raw SQL because it runs on every
 # payment and the ORM spends more time building this aggregate than PostgreSQL answering it.
-_PRIOR_SQL = """
-SELECT
+_PRIOR_SQL = (
+    """
+SELECT p.*, b.* FROM (SELECT
     max(id) FILTER (WHERE payment_id = %(payment)s AND outcome = ANY(%(live)s)),
     max(outcome) FILTER (WHERE payment_id = %(payment)s AND outcome = ANY(%(live)s)),
     count(*) FILTER (WHERE payment_id = %(payment)s AND card_fingerprint = %(fingerprint)s),
@@ -213,13 +218,23 @@ FROM routing_attempt
 WHERE kind = %(kind)s
   AND (payment_id = %(payment)s OR (%(fingerprint)s <> '' AND card_fingerprint = %(fingerprint)s
        AND created >= %(since)s))
+) p CROSS JOIN (
 """
+    + breaker.SNAPSHOTS_SUBQUERY
+    + """
+) b
+"""
+)
 
 
-def _prior_attempts(*, request: PaymentRoutingRequest, fingerprint: str) -> _Prior:
+def _prior_attempts(
+    *, request: PaymentRoutingRequest, fingerprint: str, breakers_of: Iterable[str] = ()
+) -> _Prior:
     """The payment's live authorization (at most one: a partial unique index, so max() picks
     its id and outcome), its attempts with this card and the card's declines at this merchant
-    over 24 h (the networks count reattempts per card and merchant)."""
+    over 24 h (the networks count reattempts per card and merchant); and, in the same statement,
+    the breakers of the providers `breakers_of` that ranking will look at."""
+    providers = list(breakers_of)
     with connection.cursor() as cursor:
         cursor.execute(
             _PRIOR_SQL,
@@ -231,14 +246,18 @@ def _prior_attempts(*, request: PaymentRoutingRequest, fingerprint: str) -> _Pri
                 "declined": list(_DECLINED),
                 "since": timezone.now() - dt.timedelta(hours=24),
                 "kind": AttemptKind.AUTHORIZE.value,
+                "breaker_providers": providers,
             },
         )
-        live_attempt_id, live_outcome, attempts_for_payment, declines_24h = cursor.fetchone()
+        live_attempt_id, live_outcome, attempts_for_payment, declines_24h, *breakers = (
+            cursor.fetchone()
+        )
     return _Prior(
         live_attempt_id=live_attempt_id,
         live_outcome=live_outcome,
         attempts_for_payment=attempts_for_payment,
         declines_24h=declines_24h,
+        breakers=breaker.snapshots_from_columns(providers, breakers),
     )
 
 
@@ -263,7 +282,11 @@ def _attempt_budget(prior: _Prior, *, fingerprint: str) -> int:
 
 
 def _decide(
-    *, request: PaymentRoutingRequest, card: _Card, configs: dict[str, ProviderConfig]
+    *,
+    request: PaymentRoutingRequest,
+    card: _Card,
+    configs: dict[str, ProviderConfig],
+    breakers: dict[str, breaker.Snapshot],
 ) -> tuple[Decision, Ranking]:
     context = RoutingContext(
         merchant_id=request.merchant_id,
@@ -278,6 +301,7 @@ def _decide(
         context=context,
         providers=sorted(configs.values(), key=lambda c: (c.priority, c.name)),
         profile=profile_for(merchant_id=request.merchant_id),
+        breakers=breakers,
     )
     # Stored with the first attempt (one statement), or on its own when no call is made.
     decision = Decision(
