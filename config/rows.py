@@ -21,6 +21,7 @@ transaction (or in autocommit when there is none), like the ORM does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
@@ -129,15 +130,48 @@ def _insert_plan(obj: models.Model) -> tuple[list[models.Field], list[models.Fie
 Shape = tuple[type[models.Model], tuple[str, ...], tuple[str, ...], int]
 
 
+@dataclass(frozen=True)
+class Update:
+    """An `update_where` to run inside another statement (`save_together(..., also=…)`): the rows
+    of `model` matching `where` (SQL over its columns, with `params`) get these values, keyed by
+    field or attribute name. Another module hands one over when its row changes together with
+    the caller's (fraud's outcome of a payment, written with the payment's state change)."""
+
+    model: type[models.Model]
+    values: dict[str, Any]
+    where: str
+    params: tuple[Any, ...]
+
+    def fields(self) -> list[models.Field]:
+        return [self.model._meta.get_field(name) for name in self.values]
+
+    def sql_params(self) -> list[Any]:
+        prepared = [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(self.fields(), self.values.values(), strict=True)
+        ]
+        return [*prepared, *self.params]
+
+    def shape(self) -> tuple[type[models.Model], tuple[str, ...], str]:
+        return self.model, tuple(field.column for field in self.fields()), self.where
+
+
 @cache
-def _together_sql(groups: tuple[Shape, ...], saved: type[models.Model] | None) -> str:
-    """One statement: the UPDATE of `saved` (if any) and one INSERT per group, as data-modifying
-    CTEs; the final SELECT returns one row of what the database filled in."""
+def _together_sql(
+    groups: tuple[Shape, ...],
+    saved: type[models.Model] | None,
+    also: tuple[tuple[type[models.Model], tuple[str, ...], str], ...] = (),
+) -> str:
+    """One statement: the UPDATE of `saved` (if any), one INSERT per group and the `also`
+    UPDATEs, as data-modifying CTEs; the final SELECT returns one row of what the database
+    filled in."""
     ctes, columns, joined = [], [], []
     if saved is not None:
         update = _update_sql(saved, _saved_columns(saved), _pk_where(saved))
         ctes.append(f"u AS ({update} RETURNING 1 AS n)")
         columns.append("(SELECT count(*) FROM u)")
+    for index, (model, set_columns, where) in enumerate(also):
+        ctes.append(f"a{index} AS ({_update_sql(model, set_columns, where)} RETURNING 1 AS n)")
     for index, (model, sent, returned, count) in enumerate(groups):
         name = f"i{index}"
         ctes.append(f"{name} AS ({_insert_sql(model, sent, returned, count)})")
@@ -160,7 +194,9 @@ def _mark_saved(obj: models.Model) -> None:
     obj._state.db = connection.alias
 
 
-def _write_together(saved: models.Model | None, inserted: Sequence[models.Model]) -> int:
+def _write_together(
+    saved: models.Model | None, inserted: Sequence[models.Model], also: Sequence[Update] = ()
+) -> int:
     """Consecutive rows of one table (and one shape) share one INSERT, so they are stored in
     the order given; separate CTEs run in no promised order, and a sequence's ids would not."""
     groups: list[tuple[list[models.Field], list[models.Field], list[models.Model]]] = []
@@ -172,6 +208,8 @@ def _write_together(saved: models.Model | None, inserted: Sequence[models.Model]
         else:
             groups.append((sent, returned, [obj]))
     shapes, params = [], [] if saved is None else _save_params(saved)
+    for update in also:
+        params += update.sql_params()
     for sent, returned, objs in groups:
         pk = objs[0]._meta.pk
         if len(objs) > 1 and returned and returned != [pk]:
@@ -188,7 +226,12 @@ def _write_together(saved: models.Model | None, inserted: Sequence[models.Model]
         for obj in objs:
             params += _row_params(obj, sent)
     with connection.cursor() as cursor:
-        cursor.execute(_together_sql(tuple(shapes), None if saved is None else type(saved)), params)
+        sql = _together_sql(
+            tuple(shapes),
+            None if saved is None else type(saved),
+            tuple(update.shape() for update in also),
+        )
+        cursor.execute(sql, params)
         row = iter(cursor.fetchone())
     updated = next(row) if saved is not None else 0
     for _, returned, objs in groups:
@@ -220,12 +263,12 @@ def insert_together(*objs: models.Model) -> None:
     _write_together(None, objs)
 
 
-def save_together(obj: models.Model, *new: models.Model) -> int:
+def save_together(obj: models.Model, *new: models.Model, also: Sequence[Update] = ()) -> int:
     """UPDATE every column of `obj`'s row (what `save()` does for a loaded instance, without
-    signals) and INSERT the new rows, in one statement (a state change and its log lines);
-    returns the number of rows the UPDATE changed (0: the row is gone, nothing falls back to
-    an INSERT)."""
-    return _write_together(obj, new)
+    signals), INSERT the new rows and run the `also` updates, in one statement (a state change,
+    its log lines and what changes with it); returns the number of rows the UPDATE of `obj`
+    changed (0: the row is gone, nothing falls back to an INSERT)."""
+    return _write_together(obj, new, also)
 
 
 def _saved_columns(model: type[models.Model]) -> tuple[str, ...]:
@@ -269,13 +312,11 @@ def update_where(
     """UPDATE the rows matching `where` (SQL over the model's columns) to these values, keyed by
     field name or attribute name (`merchant_id`): `queryset.update(**values)` for plain values,
     no expressions, no model instances. Returns the number of rows updated."""
-    meta = model._meta
-    chosen = [meta.get_field(name) for name in values]
-    prepared = [
-        field.get_db_prep_save(value, connection)
-        for field, value in zip(chosen, values.values(), strict=True)
-    ]
-    sql = _update_sql(model, tuple(field.column for field in chosen), where)
+    return run(Update(model, values, where, tuple(params)))
+
+
+def run(update: Update) -> int:
+    """Run an `Update` on its own; returns the number of rows updated."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*prepared, *params])
+        cursor.execute(_update_sql(*update.shape()), update.sql_params())
         return cursor.rowcount

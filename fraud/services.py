@@ -36,8 +36,10 @@ __all__ = [
     "approve_review",
     "assess",
     "create_rule",
+    "outcome_update",
     "record_outcome",
     "reject_review",
+    "remember_decline",
     "validate_rule_expression",
 ]
 
@@ -198,34 +200,56 @@ def _lookup(
     return lists.hits(list_rows), stamp, observed
 
 
+def outcome_update(
+    *, payment_id: str, approved: bool, decline_code: str = "", at: datetime | None = None
+) -> rows.Update:
+    """The provider answered: the change to the payment's assessment that remembers it, for a
+    caller that writes it in its own statement (the payment's state change). A decline must
+    then also go to `remember_decline`."""
+    return rows.Update(
+        Assessment,
+        {
+            "approved": approved,
+            "decline_code": decline_code[:60],
+            "outcome_at": at or timezone.now(),
+        },
+        "payment_id = %s",
+        (payment_id,),
+    )
+
+
 def record_outcome(
     *, payment_id: str, approved: bool, decline_code: str = "", at: datetime | None = None
 ) -> None:
     """The provider answered: remember it so "declines in the last hour" counts it."""
     at = at or timezone.now()
     # One UPDATE: atomic by itself (no BEGIN/COMMIT round trips on the hot path).
-    updated = rows.update_where(
-        Assessment,
-        {"approved": approved, "decline_code": decline_code[:60], "outcome_at": at},
-        "payment_id = %s",
-        [payment_id],
+    update = outcome_update(
+        payment_id=payment_id, approved=approved, decline_code=decline_code, at=at
     )
-    if not updated:
+    if not rows.run(update):
         logger.warning("fraud: outcome for %s, which was never assessed", payment_id)
         return
     if not approved:
-        row = (
-            Assessment.objects.filter(payment_id=payment_id)
-            .values("card_fingerprint", "email", "ip")
-            .first()
-        )
-        velocity.record_decline(
-            card=row["card_fingerprint"],
-            email=row["email"],
-            ip=row["ip"],
-            payment_id=payment_id,
-            at=at,
-        )
+        remember_decline(payment_id=payment_id, at=at)
+
+
+def remember_decline(*, payment_id: str, at: datetime) -> None:
+    """Count a declined payment in the card's, email's and IP's velocity (Redis, when used)."""
+    row = (
+        Assessment.objects.filter(payment_id=payment_id)
+        .values("card_fingerprint", "email", "ip")
+        .first()
+    )
+    if row is None:
+        return
+    velocity.record_decline(
+        card=row["card_fingerprint"],
+        email=row["email"],
+        ip=row["ip"],
+        payment_id=payment_id,
+        at=at,
+    )
 
 
 # --- review queue -------------------------------------------------------------------------------

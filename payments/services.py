@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -128,21 +129,41 @@ def _record(payment: Payment, *, before: str, actor: Actor, reason: str = "", **
     )
 
 
+# What changes elsewhere with a payment's state, written in the same statement: given the
+# payment as it is saved, the other module's row updates (fraud's record of the outcome).
+AlsoWrite = Callable[[Payment], list[rows.Update]]
+
+
 def _save_and_record(
-    payment: Payment, *, before: str, actor: Actor, reason: str = "", **data: Any
+    payment: Payment,
+    *,
+    before: str,
+    actor: Actor,
+    reason: str = "",
+    also: AlsoWrite | None = None,
+    **data: Any,
 ) -> None:
     """Save the payment and log its transition in one statement; queue the webhook."""
     _save_and_record_all(
         payment,
         [_Transition(before=before, payment=payment, reason=reason, data=data)],
         actor=actor,
+        also=also,
     )
 
 
-def _save_and_record_all(payment: Payment, transitions: list[_Transition], *, actor: Actor) -> None:
+def _save_and_record_all(
+    payment: Payment,
+    transitions: list[_Transition],
+    *,
+    actor: Actor,
+    also: AlsoWrite | None = None,
+) -> None:
     """Save the payment and log the transitions it went through, in one statement (an UPDATE
-    and an INSERT as data-modifying CTEs), in the caller's transaction; queue their webhooks."""
-    if not rows.save_together(payment, *_event_rows(transitions, actor=actor)):
+    and an INSERT as data-modifying CTEs, with `also`'s updates), in the caller's transaction;
+    queue their webhooks."""
+    updates = also(payment) if also else ()
+    if not rows.save_together(payment, *_event_rows(transitions, actor=actor), also=updates):
         # Cannot happen under the row lock every caller holds; if it did, the transaction must
         # not go on to post money for a row that was not written.
         raise RuntimeError(f"payment {payment.id} was not saved: its row is gone")
@@ -315,6 +336,21 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             three_ds_required=assessment.decision == "challenge",
         )
     )
+    # Fraud's record of the outcome rides in the statement that books it. Anything but a failure
+    # counts as not declined (captured at once, 3-D Secure pending, or still unknown after a
+    # timeout).
+    fraud_outcome: list[rows.Update] = []
+
+    def with_fraud_outcome(booked: Payment) -> list[rows.Update]:
+        fraud_outcome[:] = [
+            fraud.outcome_update(
+                payment_id=booked.id,
+                approved=booked.status != Status.FAILED,
+                decline_code=booked.decline_code,
+            )
+        ]
+        return fraud_outcome
+
     try:
         payment = apply_authorization(
             payment_id=payment.id,
@@ -327,6 +363,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             redirect_url=outcome.redirect_url,
             actor=actor,
             captured=outcome.captured,
+            also=with_fraud_outcome,
         )
     except Exception:
         if outcome.outcome != Outcome.APPROVED:
@@ -337,13 +374,14 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         logger.exception("booking the approval of %s failed; left processing", payment.id)
         payment = Payment.objects.get(pk=payment.id)
     else:
-        fraud.record_outcome(
-            payment_id=payment.id,
-            # Anything but a failure counts as not declined (captured at once, 3-D Secure
-            # pending, or still unknown after a timeout).
-            approved=payment.status != Status.FAILED,
-            decline_code=payment.decline_code,
-        )
+        if not fraud_outcome:  # the payment had moved on already: nothing was booked here
+            fraud.record_outcome(
+                payment_id=payment.id,
+                approved=payment.status != Status.FAILED,
+                decline_code=payment.decline_code,
+            )
+        elif payment.status == Status.FAILED:
+            fraud.remember_decline(payment_id=payment.id, at=fraud_outcome[0].values["outcome_at"])
     remember_fraud(
         payment, score=assessment.score, decision=assessment.decision, rules=assessment.rules
     )
@@ -378,6 +416,7 @@ def apply_authorization(
     redirect_url: str,
     actor: Actor,
     captured: bool | None = None,
+    also: AlsoWrite | None = None,
 ) -> Payment:
     """Apply a provider's answer to a payment awaiting it (processing or requires_action).
 
@@ -387,7 +426,8 @@ def apply_authorization(
     authorization arrived (at once, after 3-D Secure, or after a timeout): when the provider
     captured it with the authorization (`captured`, or, when the caller does not know, the
     attempt was sent as a sale), both transitions and both postings happen here, in one
-    transaction; otherwise a capture call follows.
+    transaction; otherwise a capture call follows. `also` rides in the statement that saves the
+    answer (not called when the payment had moved on and nothing is saved).
     """
     with transaction.atomic():
         payment = _locked(payment_id, merchant_id=None, livemode=None)
@@ -408,7 +448,9 @@ def apply_authorization(
                 authorized_at=now, expires_at=now + timedelta(seconds=_auth_expiry_s())
             )
             if payment.capture_method == "automatic" and _sold(captured, attempt_id=attempt_id):
-                return _book_sale(payment, before=before, actor=actor, attempt_id=attempt_id)
+                return _book_sale(
+                    payment, before=before, actor=actor, attempt_id=attempt_id, also=also
+                )
             ledger.place_hold(
                 payment_id=payment.id,
                 reference=f"{payment.id}:hold",
@@ -435,7 +477,9 @@ def apply_authorization(
                 decline_code=code,
             )
             reason = f"{outcome.value}: {code}"
-        _save_and_record(payment, before=before, actor=actor, reason=reason, attempt_id=attempt_id)
+        _save_and_record(
+            payment, before=before, actor=actor, reason=reason, also=also, attempt_id=attempt_id
+        )
     if payment.status == Status.AUTHORIZED and payment.capture_method == "automatic":
         payment = _auto_capture(payment, actor=actor)
     return payment
@@ -489,7 +533,9 @@ def _return_stray_sale(
     transaction.on_commit(refund_at_provider, robust=True)
 
 
-def _book_sale(payment: Payment, *, before: str, actor: Actor, attempt_id: str) -> Payment:
+def _book_sale(
+    payment: Payment, *, before: str, actor: Actor, attempt_id: str, also: AlsoWrite | None
+) -> Payment:
     """The provider authorized and captured in one call: the payment goes on to captured in
     the caller's transaction, with the hold and its capture posted together."""
     authorized = copy.copy(payment)  # what the payment.authorized event shows
@@ -511,6 +557,7 @@ def _book_sale(payment: Payment, *, before: str, actor: Actor, attempt_id: str) 
             ),
         ],
         actor=actor,
+        also=also,
     )
     ledger.place_and_capture_hold(
         payment_id=payment.id,

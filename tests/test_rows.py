@@ -313,3 +313,33 @@ def test_update_where_takes_field_names_or_attribute_names(merchant, other_merch
 
     stored = Payment.objects.get(pk=payment.pk)
     assert (stored.amount_minor, stored.merchant_id) == (99, other_merchant.merchant.pk)
+
+
+def test_another_module_s_update_rides_in_the_state_change_statement(merchant):
+    payment = rows.insert(_payment(merchant))
+    other = rows.insert(_payment(merchant, amount_minor=1))
+    now = timezone.now()
+    payment.authorize(authorized_at=now, expires_at=now + timedelta(days=7))
+    event = PaymentEvent(payment=payment, from_status="processing", to_status="authorized")
+    also = rows.Update(Payment, {"amount_minor": 77}, "payment_id = %s", (other.pk,))
+
+    with CaptureQueriesContext(connection) as queries:
+        changed = rows.save_together(payment, event, also=[also])
+
+    assert changed == 1 and len(queries.captured_queries) == 1
+    assert Payment.objects.get(pk=other.pk).amount_minor == 77
+    assert Payment.objects.get(pk=payment.pk).status == Status.AUTHORIZED
+    assert PaymentEvent.objects.get(pk=event.pk).to_status == "authorized"
+
+
+def test_a_ridden_update_goes_down_with_its_statement(merchant):
+    payment = rows.insert(_payment(merchant))
+    other = rows.insert(_payment(merchant, amount_minor=1))
+    clash = rows.insert(PaymentEvent(payment=payment, from_status="", to_status="x", actor="t"))
+    duplicate = PaymentEvent(id=clash.pk, payment=payment, from_status="", to_status="y")
+    also = rows.Update(Payment, {"amount_minor": 77}, "payment_id = %s", (other.pk,))
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.save_together(payment, duplicate, also=[also])
+
+    assert Payment.objects.get(pk=other.pk).amount_minor == 1

@@ -5,8 +5,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from fraud.models import Assessment
 from ledger import selectors as ledger_selectors
 from payments.models import Payment, PaymentEvent
 from payments.services import expire_authorizations
@@ -170,6 +173,30 @@ def test_a_decline_is_402_with_the_failed_payment_inside(api, pay, number, decli
     assert stored["status"] == "failed"
     assert_ledger_agrees(api, stored)
     assert ledger_of(api, failed["id"])["data"] == []
+
+
+def test_the_provider_s_answer_reaches_fraud_in_the_statement_that_books_it(api, pay):
+    """Fraud's record of the outcome (what "declines in the last hour" counts) is written by
+    the payment's own booking statement: no UPDATE of its own, and a decline is counted."""
+    with CaptureQueriesContext(connection) as queries:
+        sold = pay(amount=2100, capture=True).json()
+    booked = Assessment.objects.get(payment_id=sold["id"])
+    assert (booked.approved, booked.decline_code) == (True, "")
+    assert booked.outcome_at is not None
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "fraud_assessment" in q["sql"] and not q["sql"].lstrip(" (\n").startswith("SELECT")
+    ]
+    assert [sql.split()[0] for sql in writes] == ["WITH", "WITH"]  # assessed, then booked
+    assert '"payments"' in writes[1] and "UPDATE" in writes[1]
+
+    declined = pay(amount=1500, number=DECLINE_CARD).json()["error"]["payment"]
+    stored = Assessment.objects.get(payment_id=declined["id"])
+    assert (stored.approved, stored.decline_code) == (False, "generic_decline")
+    again = pay(amount=1500, number=DECLINE_CARD).json()["error"]["payment"]
+    features = Assessment.objects.get(payment_id=again["id"]).features
+    assert features["declines_1h"] >= 1  # the first decline was counted
 
 
 def test_the_fraud_card_is_blocked_before_any_provider(api, pay, providers):
