@@ -36,6 +36,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise SystemExit(
         "DATABASE_URL must point at PostgreSQL (postgres://…); nothing else is supported."
     )
+# Django's PostgreSQL backend, loading timestamptz with psycopg's C loader (docs/decisions.md).
+DATABASES["default"]["ENGINE"] = "config.db_backend"
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Parameters bound by the server and statements prepared once they have run a few times on a
