@@ -1,4 +1,4 @@
-"""Adapter for the PSP simulator (`routing.simulator`), spoken to over HTTP with httpx.
+"""Adapter for the PSP simulator (`routing.simulator`), spoken to over HTTP with urllib3.
 
 It maps the simulator's answers onto the normalized `Outcome`s of `routing.interface`:
 
@@ -7,8 +7,8 @@ It maps the simulator's answers onto the normalized `Outcome`s of `routing.inter
   HARD_DECLINE (unknown codes are hard: never retry a decline we do not understand);
 - no answer after the request went out (read timeout, dropped connection) → TIMEOUT_UNKNOWN:
   the provider may have authorized, so the caller must ask `status()` before going elsewhere;
-- 5xx, refused or timed-out connection, unknown provider → PROVIDER_ERROR (the request never
-  took effect, so it is safe to try another provider);
+- 5xx, refused or timed-out connection, no free pooled connection, unknown provider →
+  PROVIDER_ERROR (the request never took effect, so it is safe to try another provider);
 - other 4xx (refund beyond refundable, capture of a declined authorization, …) →
   HARD_DECLINE with the simulator's error code as `decline_code`;
 - a status inquiry for a reference the provider never saw → HARD_DECLINE with
@@ -28,10 +28,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-import httpx
 import standardwebhooks
+import urllib3
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    EmptyPoolError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
 from routing.adapters import SettlementReportError, WebhookVerificationError
 from routing.adapters.scrubbing import scrub
@@ -82,6 +91,10 @@ SETTLEMENT_HEADER = [
     "date",
 ]
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Requests in flight at once per adapter; one more waits up to `timeout_s` for a free connection
+# and is then a PROVIDER_ERROR (nothing was sent). Idle connections are kept alive for reuse.
+MAX_CONNECTIONS = 100
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def decline_outcome(decline_code: str) -> Outcome:
@@ -131,20 +144,27 @@ class SimulatorAdapter:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._webhooks = [standardwebhooks.Webhook(secret) for secret in webhook_secrets]
-        # One pooled client per adapter; the simulator is a local service, so no env proxies.
-        self._client = httpx.Client(
-            base_url=f"{self.base_url}/{quote(name, safe='')}",
-            timeout=httpx.Timeout(timeout_s),
-            trust_env=False,
+        # One keep-alive connection pool per adapter. urllib3 reads no proxy settings from the
+        # environment (the simulator is a local service). Retries are off: a request that may
+        # have reached the provider is never sent again behind the caller's back, and redirects
+        # are returned, not followed.
+        self._pool = urllib3.connection_from_url(
+            self.base_url,
+            timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
+            retries=False,
+            maxsize=MAX_CONNECTIONS,
+            block=True,
         )
+        base_path = (urllib3.util.parse_url(self.base_url).path or "").rstrip("/")
+        self._path_prefix = f"{base_path}/{quote(name, safe='')}"
 
     def close(self) -> None:
-        self._client.close()
+        self._pool.close()
 
     # -- payments -------------------------------------------------------------------------
 
     def authorize(self, request: AuthorizeRequest) -> ProviderResult:
-        reply = self._send("POST", "/v1/authorizations", json=_authorize_body(request))
+        reply = self._send("POST", "/v1/authorizations", body=_authorize_body(request))
         return self._result(reply, request.reference, _from_authorization)
 
     def capture(
@@ -152,7 +172,7 @@ class SimulatorAdapter:
     ) -> ProviderResult:
         def run(auth_id: str) -> ProviderResult:
             path = f"/v1/authorizations/{quote(auth_id, safe='')}/capture"
-            reply = self._send("POST", path, json={"amount": amount_minor})
+            reply = self._send("POST", path, body={"amount": amount_minor})
             return self._result(reply, reference, _from_capture)
 
         return self._with_authorization_id(reference, provider_reference, run)
@@ -171,7 +191,7 @@ class SimulatorAdapter:
         def run(auth_id: str) -> ProviderResult:
             path = f"/v1/authorizations/{quote(auth_id, safe='')}/refunds"
             body = {"amount": amount_minor, "reference": refund_reference}
-            return self._result(self._send("POST", path, json=body), reference, _from_refund)
+            return self._result(self._send("POST", path, body=body), reference, _from_refund)
 
         return self._with_authorization_id(reference, provider_reference, run)
 
@@ -204,12 +224,12 @@ class SimulatorAdapter:
         if not ISO_DATE.match(date):
             raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
         try:
-            response = self._client.get(f"/v1/settlements/{date}.csv")
-        except httpx.HTTPError as exc:
-            raise SettlementReportError(f"{self.name}: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise SettlementReportError(f"{self.name}: HTTP {response.status_code}")
-        return parse_settlement_csv(response.text)
+            response = self._request("GET", f"/v1/settlements/{date}.csv")
+        except HTTPError as exc:
+            raise SettlementReportError(f"{self.name}: {_name(exc)}") from exc
+        if response.status != 200:
+            raise SettlementReportError(f"{self.name}: HTTP {response.status}")
+        return parse_settlement_csv(response.data.decode("utf-8", errors="replace"))
 
     # -- internals ------------------------------------------------------------------------
 
@@ -218,29 +238,53 @@ class SimulatorAdapter:
         method: str,
         path: str,
         *,
-        json: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> _Reply:
+        if params:
+            path = f"{path}?{urlencode(params)}"
+        payload = None
+        if body is not None:
+            payload = json.dumps(
+                body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
         started = time.perf_counter()
         try:
-            response = self._client.request(method, path, json=json, params=params)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing reached the provider: a plain outage.
+            response = self._request(method, path, payload)
+        except (NewConnectionError, ConnectTimeoutError, EmptyPoolError, ClosedPoolError) as exc:
+            # Nothing reached the provider (refused, connect timeout, no free pooled connection,
+            # adapter closed): a plain outage. NewConnectionError is a ConnectTimeoutError.
             return _Reply(None, {}, _ms_since(started), Outcome.PROVIDER_ERROR, _name(exc))
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            # The request went out and no answer came back: it may have been processed.
+        except (ReadTimeoutError, ProtocolError) as exc:
+            # The request went out and no answer came back (read timeout; connection reset,
+            # closed or answered with garbage mid-request): it may have been processed.
+            # (ReadTimeoutError is a PoolError too: it must be caught before any PoolError.)
             return _Reply(None, {}, _ms_since(started), Outcome.TIMEOUT_UNKNOWN, _name(exc))
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:
             return _Reply(None, {}, _ms_since(started), Outcome.PROVIDER_ERROR, _name(exc))
         latency_ms = _ms_since(started)
         try:
-            body = response.json()
+            answer = json.loads(response.data)
         except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            message = f"HTTP {response.status_code} without a JSON object"
-            return _Reply(response.status_code, {}, latency_ms, Outcome.PROVIDER_ERROR, message)
-        return _Reply(response.status_code, body, latency_ms)
+            answer = None
+        if not isinstance(answer, dict):
+            message = f"HTTP {response.status} without a JSON object"
+            return _Reply(response.status, {}, latency_ms, Outcome.PROVIDER_ERROR, message)
+        return _Reply(response.status, answer, latency_ms)
+
+    def _request(
+        self, method: str, path: str, payload: bytes | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        """One exchange on a pooled connection, the body read in full; raises urllib3's
+        HTTPError subclasses for transport failures (OSErrors arrive wrapped in ProtocolError)."""
+        return self._pool.urlopen(
+            method,
+            self._path_prefix + path,
+            body=payload,
+            headers=JSON_HEADERS if payload is not None else None,
+            redirect=False,
+            pool_timeout=self.timeout_s,
+        )
 
     def _result(self, reply: _Reply, reference: str, on_success: SuccessMapper) -> ProviderResult:
         common = {
@@ -419,4 +463,11 @@ def _ms_since(started: float) -> int:
 
 
 def _name(exc: Exception) -> str:
-    return type(exc).__name__
+    """The exception's class name; for urllib3's ProtocolError, which wraps the socket or
+    http.client error that broke the exchange, that error's too:
+    "ProtocolError(RemoteDisconnected)"."""
+    name = type(exc).__name__
+    cause = exc.args[-1] if isinstance(exc, ProtocolError) and exc.args else None
+    if isinstance(cause, BaseException):
+        return f"{name}({type(cause).__name__})"
+    return name
