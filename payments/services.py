@@ -334,11 +334,13 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             capture=request.capture,
             return_url=_three_ds_return_url(payment),
             three_ds_required=assessment.decision == "challenge",
-        )
+        ),
+        caller_records_approval=True,
     )
-    # Fraud's record of the outcome rides in the statement that books it. Anything but a failure
-    # counts as not declined (captured at once, 3-D Secure pending, or still unknown after a
-    # timeout).
+    # The approved attempt's completion and fraud's record of the outcome ride in the statement
+    # that books it. Anything but a failure counts as not declined for fraud (captured at once,
+    # 3-D Secure pending, or still unknown after a timeout).
+    attempt_outcome = [outcome.unrecorded] if outcome.unrecorded else []
     fraud_outcome: list[rows.Update] = []
 
     def with_fraud_outcome(booked: Payment) -> list[rows.Update]:
@@ -349,7 +351,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
                 decline_code=booked.decline_code,
             )
         ]
-        return fraud_outcome
+        return attempt_outcome + fraud_outcome
 
     try:
         payment = apply_authorization(
@@ -370,11 +372,14 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             raise
         # The provider said yes (for a sale: took the money) and booking it failed here. A 5xx
         # would free the Idempotency-Key and a retry would charge again: answer with the
-        # payment as it stands (processing), like a timeout; `settle_stalled_payments` books it.
+        # payment as it stands (processing), like a timeout; `settle_stalled_payments` books it
+        # once the attempt shows the answer.
         logger.exception("booking the approval of %s failed; left processing", payment.id)
+        _record_attempt_alone(attempt_outcome)
         payment = Payment.objects.get(pk=payment.id)
     else:
         if not fraud_outcome:  # the payment had moved on already: nothing was booked here
+            _record_attempt_alone(attempt_outcome)
             fraud.record_outcome(
                 payment_id=payment.id,
                 approved=payment.status != Status.FAILED,
@@ -388,6 +393,15 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
     if payment.status == Status.FAILED:
         _raise_declined(payment)
     return payment
+
+
+def _record_attempt_alone(attempt_outcome: list[rows.Update]) -> None:
+    """Store the provider's answer on its attempt when no booking statement carried it."""
+    for update in attempt_outcome:
+        try:
+            rows.run(update)
+        except Exception:  # the status inquiry will ask the provider again
+            logger.exception("could not record the answer to attempt %s", update.params[0])
 
 
 def _three_ds_return_url(payment: Payment) -> str:

@@ -38,7 +38,7 @@ from routing.interface import AuthorizeRequest, CardData, Outcome, ProviderResul
 from routing.models import LIVE_AUTHORIZATION_OUTCOMES, PENDING, Attempt, AttemptKind, Decision
 from routing.providers import ProviderConfig, provider_configs
 from routing.services.adapters import adapter_for_config
-from routing.services.recording import complete_attempt
+from routing.services.recording import complete_attempt, completion
 from routing.strategies import Ranking, RoutingContext, profile_for, rank
 from routing.tasks import resolve_unknown_attempt
 from tokenization import selectors as token_selectors
@@ -88,6 +88,10 @@ class AuthorizationOutcome:
     captured: bool
     attempts: tuple[tuple[str, str, str, str], ...]  # (attempt_id, provider, outcome, code)
     decision_id: str
+    # The approved final attempt's completion, not yet stored, when the caller asked to store
+    # it with its own booking (`caller_records_approval`): it must run it (`rows.run` when it
+    # books nothing), or the attempt stays pending until a status inquiry asks the provider.
+    unrecorded: rows.Update | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,12 @@ class _Prior:
     breakers: dict[str, breaker.Snapshot]  # of the providers asked for, read in the same statement
 
 
-def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
+def authorize(
+    *, request: PaymentRoutingRequest, caller_records_approval: bool = False
+) -> AuthorizationOutcome:
+    """Route and call providers until one answers for good. With `caller_records_approval`, an
+    approval's attempt is not completed here: the outcome carries the update (`unrecorded`) for
+    the caller's booking statement, one write fewer on every approved payment."""
     _validate(request)
     card = _card_facts(request)
     configs = provider_configs()
@@ -125,13 +134,15 @@ def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
     if not decision.order:
         return _no_attempt(decision, NO_PROVIDER, "No provider can take this payment now.")
     try:
-        history = _cascade(request, decision, ranking, configs, card, budget)
+        history, unrecorded = _cascade(
+            request, decision, ranking, configs, card, budget, caller_records_approval
+        )
     except Exception:
         _keep(decision)  # the vault or a breaker failed before the first attempt
         raise
     if not history:
         return _no_attempt(decision, NO_PROVIDER, "Every candidate provider is unavailable.")
-    return _outcome(decision, history)
+    return _outcome(decision, history, unrecorded)
 
 
 def _cascade(
@@ -141,8 +152,10 @@ def _cascade(
     configs: dict[str, ProviderConfig],
     card: _Card,
     budget: int,
-) -> list[tuple[Attempt, ProviderResult]]:
-    """Call the ranked providers in turn until one answers for good (or the budget is spent)."""
+    caller_records_approval: bool,
+) -> tuple[list[tuple[Attempt, ProviderResult]], rows.Update | None]:
+    """Call the ranked providers in turn until one answers for good (or the budget is spent).
+    Also returns an approval's completion when the caller records it."""
     card_data = _card_data(request)
     history: list[tuple[Attempt, ProviderResult]] = []
     # The budget counts calls made, not candidates looked at: a provider its breaker refuses
@@ -159,14 +172,16 @@ def _cascade(
         attempt = _open_attempt(request, decision, config, card)
         result = _call(config, attempt, request, card_data)
         breaker.record(provider=provider, outcome=result.outcome, seen=seen)
-        complete_attempt(attempt=attempt, result=result)
         history.append((attempt, result))
+        if caller_records_approval and result.outcome == Outcome.APPROVED:
+            return history, completion(attempt=attempt, result=result)  # never cascades
+        complete_attempt(attempt=attempt, result=result)
         if result.outcome == Outcome.TIMEOUT_UNKNOWN:
             _schedule_resolution(attempt.id)
             break
         if not should_cascade(provider_kind=config.kind, result=result):
             break
-    return history
+    return history, None
 
 
 def _validate(request: PaymentRoutingRequest) -> None:
@@ -446,7 +461,9 @@ def _no_attempt(decision: Decision, code: str, message: str) -> AuthorizationOut
 
 
 def _outcome(
-    decision: Decision, history: list[tuple[Attempt, ProviderResult]]
+    decision: Decision,
+    history: list[tuple[Attempt, ProviderResult]],
+    unrecorded: rows.Update | None = None,
 ) -> AuthorizationOutcome:
     attempt, result = history[-1]
     return AuthorizationOutcome(
@@ -461,4 +478,5 @@ def _outcome(
         captured=attempt.capture_requested and result.outcome == Outcome.APPROVED,
         attempts=tuple((a.id, a.provider, r.outcome.value, r.decline_code) for a, r in history),
         decision_id=decision.id,
+        unrecorded=unrecorded,
     )

@@ -12,8 +12,28 @@ MESSAGE_MAX_CHARS = 500
 CALL_FAILURES = frozenset({Outcome.PROVIDER_ERROR, Outcome.TIMEOUT_UNKNOWN})
 
 
+_COMPLETED_FIELDS = (
+    "outcome",
+    "call_failed",
+    "decline_code",
+    "message",
+    "provider_reference",
+    "fee_minor",
+    "latency_ms",
+    "raw",
+    "resolved_at",
+)
+
+
 def complete_attempt(*, attempt: Attempt, result: ProviderResult) -> Attempt:
     """Store what the provider said. An unknown outcome stays unresolved (no resolved_at)."""
+    rows.run(completion(attempt=attempt, result=result))
+    return attempt
+
+
+def completion(*, attempt: Attempt, result: ProviderResult) -> rows.Update:
+    """What `complete_attempt` stores, set on `attempt` and returned as an update not yet run:
+    for a caller that writes it in its own statement (a payment booking the approval)."""
     attempt.outcome = result.outcome.value
     # Sticky: a timeout resolved later by a status inquiry still was a failed call.
     attempt.call_failed = attempt.call_failed or result.outcome in CALL_FAILURES
@@ -25,18 +45,5 @@ def complete_attempt(*, attempt: Attempt, result: ProviderResult) -> Attempt:
     attempt.raw = result.raw
     if result.outcome != Outcome.TIMEOUT_UNKNOWN:
         attempt.resolved_at = timezone.now()
-    rows.update(
-        attempt,
-        [
-            "outcome",
-            "call_failed",
-            "decline_code",
-            "message",
-            "provider_reference",
-            "fee_minor",
-            "latency_ms",
-            "raw",
-            "resolved_at",
-        ],
-    )
-    return attempt
+    values = {name: getattr(attempt, name) for name in _COMPLETED_FIELDS}
+    return rows.Update(Attempt, values, "id = %s", (attempt.id,))

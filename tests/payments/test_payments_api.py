@@ -13,6 +13,7 @@ from fraud.models import Assessment
 from ledger import selectors as ledger_selectors
 from payments.models import Payment, PaymentEvent
 from payments.services import expire_authorizations
+from routing.models import Attempt
 from tests.conftest import client_for
 from tests.payments.conftest import (
     DECLINE_CARD,
@@ -197,6 +198,47 @@ def test_the_provider_s_answer_reaches_fraud_in_the_statement_that_books_it(api,
     again = pay(amount=1500, number=DECLINE_CARD).json()["error"]["payment"]
     features = Assessment.objects.get(payment_id=again["id"]).features
     assert features["declines_1h"] >= 1  # the first decline was counted
+
+
+def test_an_approved_attempt_is_completed_in_the_statement_that_books_it(api, pay):
+    with CaptureQueriesContext(connection) as queries:
+        sold = pay(amount=2200, capture=True).json()
+    attempt = Attempt.objects.get(pk=Payment.objects.get(pk=sold["id"]).attempt_id)
+    assert (attempt.outcome, attempt.provider_reference) == ("approved", sold["provider_reference"])
+    assert attempt.resolved_at is not None
+    attempt_writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "routing_attempt" in q["sql"] and not q["sql"].lstrip(" (\n").startswith("SELECT")
+    ]
+    assert len(attempt_writes) == 2  # opened with its decision, then completed with the booking
+    assert '"payments"' in attempt_writes[1] and attempt_writes[1].startswith("WITH")
+
+
+def test_an_approval_for_a_payment_that_moved_on_is_still_recorded_on_its_attempt(
+    api, pay, monkeypatch
+):
+    """Between the provider's answer and the booking the payment failed (an operator, a
+    timeout elsewhere): nothing is booked, but the attempt and fraud still learn the answer."""
+    from payments import services as payment_services
+
+    real_authorize = payment_services.routing.authorize
+
+    def authorize_then_fail(*, request, **kwargs):
+        outcome = real_authorize(request=request, **kwargs)
+        payment_services._apply_failure(
+            request.payment_id, actor=payment_services.Actor("test"), code="card_declined",
+            decline_code="generic_decline", message="failed meanwhile", reason="test",
+        )  # fmt: skip
+        return outcome
+
+    monkeypatch.setattr(payment_services.routing, "authorize", authorize_then_fail)
+    response = pay(amount=2300, capture=True)
+
+    failed = response.json()["error"]["payment"]
+    attempt = Attempt.objects.get(payment_id=failed["id"])
+    assert (attempt.outcome, attempt.resolved_at is not None) == ("approved", True)
+    assert Assessment.objects.get(payment_id=failed["id"]).outcome_at is not None
 
 
 def test_the_fraud_card_is_blocked_before_any_provider(api, pay, providers):

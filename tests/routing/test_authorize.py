@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from config import rows
 from config.api.errors import InvalidState
 from routing import providers as provider_metadata
 from routing import selectors, services
@@ -332,3 +333,32 @@ def test_the_decision_is_kept_when_the_vault_fails_before_the_first_attempt(
     decision = Decision.objects.get(payment_id=request.payment_id)
     assert decision.order  # ranked, then the vault refused: no attempt was made
     assert not Attempt.objects.filter(payment_id=request.payment_id).exists()
+
+
+def test_an_approval_the_caller_books_is_left_for_the_caller_s_statement(merchant, providers, sim):
+    request = payment_request(merchant, token_id=card_token(merchant))
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = services.authorize(request=request, caller_records_approval=True)
+
+    assert outcome.outcome == Outcome.APPROVED and outcome.unrecorded is not None
+    assert [s.split()[0] for s in _statements(queries, "routing_attempt")] == ["SELECT", "WITH"]
+    assert Attempt.objects.get(pk=outcome.attempt_id).outcome == "pending"
+    assert rows.run(outcome.unrecorded) == 1
+    stored = Attempt.objects.get(pk=outcome.attempt_id)
+    assert (stored.outcome, stored.call_failed) == ("approved", False)
+    assert stored.resolved_at is not None and stored.latency_ms is not None
+    assert stored.provider_reference == outcome.provider_reference != ""
+
+
+def test_declines_and_failures_are_recorded_by_routing_whoever_books_approvals(
+    merchant, providers, sim
+):
+    request = payment_request(merchant, token_id=card_token(merchant, GENERIC_DECLINE))
+
+    outcome = services.authorize(request=request, caller_records_approval=True)
+
+    assert outcome.outcome != Outcome.APPROVED and outcome.unrecorded is None
+    for attempt_id, *_ in outcome.attempts:
+        stored = Attempt.objects.get(pk=attempt_id)
+        assert stored.outcome != "pending" and stored.resolved_at is not None
