@@ -9,6 +9,7 @@ pool), so it is built once per pool and reused.
 
 from __future__ import annotations
 
+import redis
 from django.core.cache.backends import redis as django_redis
 
 
@@ -29,3 +30,9 @@ class RedisCache(django_redis.RedisCache):
     def __init__(self, server, params) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+    def redis_client(self) -> redis.Redis:
+        """The `redis.Redis` behind this cache (writes go to the first server), for commands
+        the cache API has no word for (the rate limit's Lua script). Keys must come from
+        `make_and_validate_key`, as the cache's own do."""
+        return self._cache.get_client(write=True)
