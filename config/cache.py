@@ -31,6 +31,12 @@ class RedisCache(django_redis.RedisCache):
         super().__init__(server, params)
         self._class = RedisCacheClient
 
+    def take(self, key: str, version: int | None = None):
+        """Get and delete in one command (GETDEL): of several takers of one key, exactly one
+        gets the value. None when there is none."""
+        value = self.redis_client().getdel(self.make_and_validate_key(key, version=version))
+        return None if value is None else self._cache._serializer.loads(value)
+
     def redis_client(self) -> redis.Redis:
         """The `redis.Redis` behind this cache (writes go to the first server), for commands
         the cache API has no word for (the rate limit's Lua script). Keys must come from

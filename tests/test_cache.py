@@ -35,3 +35,14 @@ def test_the_reused_client_still_does_the_cache_s_work(cache):
     assert cache.incr("n") == 1
     assert cache.delete("k")
     assert cache.get("k") is None
+
+
+def test_take_gets_and_deletes_in_one_command(cache):
+    cache.set("cvc", b"sealed", 30)
+    client = cache.redis_client()
+    before = client.info("commandstats").get("cmdstat_getdel", {}).get("calls", 0)
+
+    assert cache.take("cvc") == b"sealed"
+    assert cache.take("cvc") is None
+    assert cache.get("cvc") is None
+    assert client.info("commandstats")["cmdstat_getdel"]["calls"] == before + 2

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from config import rows
 from config.api.errors import InvalidRequest, NotFound
+from config.cache import RedisCache
 from tokenization import cards, crypto, integrity
 from tokenization.conf import (
     VaultConfigError,
@@ -148,11 +149,16 @@ def _take_cvc(*, token_id: str, dek: bytes, consume: bool) -> str | None:
     delete removed the entry gets it: a CVC is used at most once."""
     key = _cvc_key(token_id)
     cache = cvc_cache()
-    blob = cache.get(key)
-    if blob is None:
-        return None
-    if consume and not cache.delete(key):
-        return None
+    if consume and isinstance(cache, RedisCache):
+        blob = cache.take(key)  # one round trip
+        if blob is None:
+            return None
+    else:
+        blob = cache.get(key)
+        if blob is None:
+            return None
+        if consume and not cache.delete(key):
+            return None
     blob = bytes(blob)
     plaintext = crypto.open_sealed(
         dek, blob[: crypto.NONCE_BYTES], blob[crypto.NONCE_BYTES :], aad=crypto.cvc_aad(token_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -192,7 +193,18 @@ CONCURRENT_AUTHORIZATIONS = 6
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_authorizations_get_the_cvc_at_most_once(make_token, merchant) -> None:
+@pytest.mark.parametrize("store", ["process memory", "redis"])
+def test_concurrent_authorizations_get_the_cvc_at_most_once(
+    make_token, merchant, settings, store
+) -> None:
+    if store == "redis":  # one GETDEL per taker (config/cache.py RedisCache.take)
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "config.cache.RedisCache",
+                "LOCATION": "redis://127.0.0.1:6379/11",
+                "KEY_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+            }
+        }
     token = make_token()
     barrier = threading.Barrier(CONCURRENT_AUTHORIZATIONS)
     cvcs: list[str | None] = []
