@@ -337,10 +337,10 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         ),
         caller_records_approval=True,
     )
-    # The approved attempt's completion and fraud's record of the outcome ride in the statement
-    # that books it. Anything but a failure counts as not declined for fraud (captured at once,
-    # 3-D Secure pending, or still unknown after a timeout).
-    attempt_outcome = [outcome.unrecorded] if outcome.unrecorded else []
+    # The approved attempt's completion (always) and fraud's record of the outcome (when the
+    # answer is booked) are written in apply_authorization's transaction, in the statement that
+    # books it. Anything but a failure counts as not declined for fraud (captured at once, 3-D
+    # Secure pending, or still unknown after a timeout).
     fraud_outcome: list[rows.Update] = []
 
     def with_fraud_outcome(booked: Payment) -> list[rows.Update]:
@@ -351,7 +351,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
                 decline_code=booked.decline_code,
             )
         ]
-        return attempt_outcome + fraud_outcome
+        return fraud_outcome
 
     try:
         payment = apply_authorization(
@@ -365,6 +365,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             redirect_url=outcome.redirect_url,
             actor=actor,
             captured=outcome.captured,
+            completion=outcome.unrecorded,
             also=with_fraud_outcome,
         )
     except Exception:
@@ -375,11 +376,10 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         # payment as it stands (processing), like a timeout; `settle_stalled_payments` books it
         # once the attempt shows the answer.
         logger.exception("booking the approval of %s failed; left processing", payment.id)
-        _record_attempt_alone(attempt_outcome)
+        _record_attempt_alone(outcome.unrecorded)
         payment = Payment.objects.get(pk=payment.id)
     else:
         if not fraud_outcome:  # the payment had moved on already: nothing was booked here
-            _record_attempt_alone(attempt_outcome)
             fraud.record_outcome(
                 payment_id=payment.id,
                 approved=payment.status != Status.FAILED,
@@ -395,13 +395,14 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
     return payment
 
 
-def _record_attempt_alone(attempt_outcome: list[rows.Update]) -> None:
-    """Store the provider's answer on its attempt when no booking statement carried it."""
-    for update in attempt_outcome:
-        try:
-            rows.run(update)
-        except Exception:  # the status inquiry will ask the provider again
-            logger.exception("could not record the answer to attempt %s", update.params[0])
+def _record_attempt_alone(completion: rows.Update | None) -> None:
+    """Store the provider's answer on its attempt after the booking that carried it failed."""
+    if completion is None:
+        return
+    try:
+        rows.run(completion)
+    except Exception:  # the status inquiry will ask the provider again
+        logger.exception("could not record the answer to attempt %s", completion.params[0])
 
 
 def _three_ds_return_url(payment: Payment) -> str:
@@ -430,6 +431,7 @@ def apply_authorization(
     redirect_url: str,
     actor: Actor,
     captured: bool | None = None,
+    completion: rows.Update | None = None,
     also: AlsoWrite | None = None,
 ) -> Payment:
     """Apply a provider's answer to a payment awaiting it (processing or requires_action).
@@ -440,9 +442,15 @@ def apply_authorization(
     authorization arrived (at once, after 3-D Secure, or after a timeout): when the provider
     captured it with the authorization (`captured`, or, when the caller does not know, the
     attempt was sent as a sale), both transitions and both postings happen here, in one
-    transaction; otherwise a capture call follows. `also` rides in the statement that saves the
-    answer (not called when the payment had moved on and nothing is saved).
+    transaction; otherwise a capture call follows.
+
+    `completion` is the answer's attempt row, not yet stored by routing: it is written in this
+    transaction whatever happens, in the statement that saves the answer, or on its own when the
+    payment had moved on (before a stray sale's refund is queued: the refund needs the attempt
+    approved). `also` rides in the statement that saves the answer (not called when nothing is
+    saved).
     """
+    also = _with_completion(completion, also)
     with transaction.atomic():
         payment = _locked(payment_id, merchant_id=None, livemode=None)
         before = payment.status
@@ -450,6 +458,8 @@ def apply_authorization(
         if payment.status == Status.REQUIRES_ACTION and final:
             payment.resume()  # the customer finished the challenge; the provider has decided
         if payment.status != Status.PROCESSING:
+            if completion is not None:
+                rows.run(completion)
             if outcome == Outcome.APPROVED and payment.status in (Status.CANCELED, Status.FAILED):
                 _return_stray_sale(payment, attempt_id=attempt_id, captured=captured, actor=actor)
             return payment
@@ -497,6 +507,13 @@ def apply_authorization(
     if payment.status == Status.AUTHORIZED and payment.capture_method == "automatic":
         payment = _auto_capture(payment, actor=actor)
     return payment
+
+
+def _with_completion(completion: rows.Update | None, also: AlsoWrite | None) -> AlsoWrite | None:
+    """`also`, with the attempt's completion written first."""
+    if completion is None:
+        return also
+    return lambda booked: [completion, *(also(booked) if also else [])]
 
 
 def _sold(captured: bool | None, *, attempt_id: str) -> bool:

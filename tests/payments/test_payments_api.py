@@ -215,11 +215,13 @@ def test_an_approved_attempt_is_completed_in_the_statement_that_books_it(api, pa
     assert '"payments"' in attempt_writes[1] and attempt_writes[1].startswith("WITH")
 
 
-def test_an_approval_for_a_payment_that_moved_on_is_still_recorded_on_its_attempt(
-    api, pay, monkeypatch
+@pytest.mark.django_db(transaction=True)  # on-commit work runs when the booking commits
+def test_an_approval_for_a_payment_that_moved_on_is_recorded_and_refunded_there(
+    api, pay, providers, monkeypatch
 ):
     """Between the provider's answer and the booking the payment failed (an operator, a
-    timeout elsewhere): nothing is booked, but the attempt and fraud still learn the answer."""
+    timeout elsewhere): nothing is booked, the attempt and fraud still learn the answer, and
+    the sale the provider made is refunded there (which needs the attempt approved first)."""
     from payments import services as payment_services
 
     real_authorize = payment_services.routing.authorize
@@ -236,9 +238,12 @@ def test_an_approval_for_a_payment_that_moved_on_is_still_recorded_on_its_attemp
     response = pay(amount=2300, capture=True)
 
     failed = response.json()["error"]["payment"]
-    attempt = Attempt.objects.get(payment_id=failed["id"])
+    attempt = Attempt.objects.get(payment_id=failed["id"], kind="authorize")
     assert (attempt.outcome, attempt.resolved_at is not None) == ("approved", True)
     assert Assessment.objects.get(payment_id=failed["id"]).outcome_at is not None
+    (record,) = [r for r in providers.records(attempt.provider) if r["reference"] == attempt.id]
+    assert (record["amount_captured"], record["amount_refunded"]) == (2300, 2300)
+    assert ledger_of(api, failed["id"])["data"] == []
 
 
 def test_the_fraud_card_is_blocked_before_any_provider(api, pay, providers):
