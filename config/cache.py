@@ -32,9 +32,13 @@ class RedisCache(django_redis.RedisCache):
         self._class = RedisCacheClient
 
     def take(self, key: str, version: int | None = None):
-        """Get and delete in one command (GETDEL): of several takers of one key, exactly one
-        gets the value. None when there is none."""
-        value = self.redis_client().getdel(self.make_and_validate_key(key, version=version))
+        """Get and delete in one command (GETDEL, Redis 6.2+; a MULTI of GET and DEL before):
+        of several takers of one key, exactly one gets the value. None when there is none."""
+        client, key = self.redis_client(), self.make_and_validate_key(key, version=version)
+        try:
+            value = client.getdel(key)
+        except redis.ResponseError:  # an older Redis: unknown command
+            value, _ = client.pipeline(transaction=True).get(key).delete(key).execute()
         return None if value is None else self._cache._serializer.loads(value)
 
     def redis_client(self) -> redis.Redis:

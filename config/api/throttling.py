@@ -17,6 +17,7 @@ import logging
 
 import redis
 from django.core.cache import caches
+from redis.commands.core import Script
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -26,8 +27,8 @@ from config.cache import RedisCache
 logger = logging.getLogger("qr.api")
 
 # KEYS[1]: the key's theoretical arrival time (TAT). ARGV: now, emission interval, period (s).
-# Admitted when the TAT, one interval on, is no more than a period ahead of now; the answer is
-# "0" (admitted, TAT moved on) or the seconds until the next admission (nothing changed).
+# Admitted when the TAT, one interval on, is no more than a period ahead of now. The answer is
+# {1} (admitted, TAT moved on) or {0, seconds until the next admission} (nothing changed).
 GCRA_SCRIPT = """
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
@@ -38,11 +39,11 @@ if tat == nil or tat < now then
 end
 local next_tat = tat + interval
 if next_tat - period > now then
-    return string.format('%.6f', next_tat - period - now)
+    return {0, string.format('%.6f', next_tat - period - now)}
 end
 redis.call('SET', KEYS[1], string.format('%.6f', next_tat),
            'PX', math.ceil((next_tat - now) * 1000) + 1000)
-return '0'
+return {1}
 """
 
 
@@ -71,7 +72,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         if self.key is None:
             return True
         try:
-            answer = gcra(
+            retry_after_s = gcra(
                 self.cache,
                 self.cache.make_and_validate_key(self.key),
                 now=self.timer(),
@@ -81,22 +82,26 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         except redis.RedisError as error:
             logger.warning("rate limit not checked, Redis failed: %s", error)
             return True
-        self._retry_after_s = answer
-        return answer == 0
+        self._retry_after_s = retry_after_s
+        return retry_after_s is None
 
     def wait(self) -> float | None:
-        if self._retry_after_s is not None:
+        if self._retry_after_s is not None:  # the GCRA's answer
             return self._retry_after_s
         return super().wait()
 
 
-_scripts: dict[int, redis.commands.core.Script] = {}
+_script: Script | None = None
 
 
-def gcra(cache: RedisCache, key: str, *, now: float, interval_s: float, period_s: float) -> float:
-    """0 when a request at `now` is admitted (and counted), else the seconds until one is."""
+def gcra(
+    cache: RedisCache, key: str, *, now: float, interval_s: float, period_s: float
+) -> float | None:
+    """None when a request at `now` is admitted (and counted), else the seconds until one is."""
+    global _script
     client = cache.redis_client()
-    script = _scripts.get(id(client))
-    if script is None:  # EVALSHA, falling back to EVAL when Redis does not know the script yet
-        script = _scripts.setdefault(id(client), client.register_script(GCRA_SCRIPT))
-    return float(script(keys=[key], args=[f"{now:.6f}", f"{interval_s:.6f}", f"{period_s:.6f}"]))
+    if _script is None:  # one per process, run on whichever client (EVALSHA, else EVAL)
+        _script = client.register_script(GCRA_SCRIPT)
+    args = [f"{now:.6f}", f"{interval_s:.6f}", f"{period_s:.6f}"]
+    admitted, *wait = _script(keys=[key], args=args, client=client)
+    return None if admitted else float(wait[0])

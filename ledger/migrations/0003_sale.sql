@@ -46,6 +46,7 @@ BEGIN
             v_attempt := v_attempt + 1;
         END;
     END LOOP;
+    -- Only after the loop: rows handed to RETURN QUERY inside a block that then fails are kept.
     RETURN QUERY VALUES ('auth_hold', v_hold.o_id, v_hold.o_created, v_hold.o_ts),
                         ('capture', v_capture.o_id, v_capture.o_created, v_capture.o_ts);
 END $$;

@@ -1,7 +1,8 @@
 """Authorizing a payment: choose providers, then try them in order with a bounded cascade.
 
 Guarantees, each backed by the database where it can be:
-- every attempt is written (`pending`) before the provider is called and completed after, and
+- every attempt is written (`pending`) before the provider is called and completed after (an
+  approval by the caller's booking statement when it asks to, `caller_records_approval`), and
   its id is the reference the provider sees, so a lost answer can be looked up;
 - at most one authorization per payment is live (in flight, unknown, approved or waiting for
   3-D Secure; a partial unique index on Attempt): a timed-out attempt blocks any other provider
@@ -13,9 +14,9 @@ Guarantees, each backed by the database where it can be:
 Callers must not hold a database transaction open around `authorize`: attempts are committed
 one by one so that a crash mid-call leaves a record for the inquiry sweep.
 
-It runs on every payment, so it keeps its statements few: what earlier attempts allow is one
-query, the card's facts come from the caller when it has them, provider configurations are read
-once, and all candidates' breakers once (during ranking).
+It runs on every payment, so it keeps its statements few: what earlier attempts allow and every
+configured provider's breaker are one query, the card's facts come from the caller when it has
+them, and provider configurations are read once.
 """
 
 from __future__ import annotations
