@@ -130,7 +130,8 @@ def _record(payment: Payment, *, before: str, actor: Actor, reason: str = "", **
 
 
 # What changes elsewhere with a payment's state, written in the same statement: given the
-# payment as it is saved, the other module's row updates (fraud's record of the outcome).
+# payment as it is saved, other modules' row updates (the approved attempt's completion,
+# fraud's record of the outcome).
 AlsoWrite = Callable[[Payment], list[rows.Update]]
 
 
