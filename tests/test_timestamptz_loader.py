@@ -216,19 +216,23 @@ def test_use_tz_off_gives_naive_values_as_with_django():
     assert _fetch(connection, SELECT_VALUES)[0].tzinfo is UTC  # and aware again after
 
 
-def test_a_database_time_zone_setting_keeps_djangos_loader():
-    # DATABASES TIME_ZONE "UTC" makes Django return ZoneInfo("UTC"), not timezone.utc.
-    ours = db_backend.DatabaseWrapper(
-        {**connection.settings_dict, "TIME_ZONE": "UTC"}, alias="default"
-    )
+def _fetch_keeping_djangos_loader(settings_dict: dict) -> tuple:
+    """SELECT_VALUES through our backend opened with these settings, which must have kept
+    Django's own loader."""
+    ours = db_backend.DatabaseWrapper(settings_dict, alias="default")
     try:
         ours.ensure_connection()
         assert issubclass(
             ours.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT), BaseTzLoader
         )
-        row = _fetch(ours, SELECT_VALUES)
+        return _fetch(ours, SELECT_VALUES)
     finally:
         ours.close()
+
+
+def test_a_database_time_zone_setting_keeps_djangos_loader():
+    # DATABASES TIME_ZONE "UTC" makes Django return ZoneInfo("UTC"), not timezone.utc.
+    row = _fetch_keeping_djangos_loader({**connection.settings_dict, "TIME_ZONE": "UTC"})
     with _stock_django(TIME_ZONE="UTC") as stock:
         stock_row = _fetch(stock, SELECT_VALUES)
 
@@ -239,15 +243,7 @@ def test_a_database_time_zone_setting_keeps_djangos_loader():
 
 def test_without_psycopgs_c_implementation_djangos_loader_is_kept(monkeypatch):
     monkeypatch.setattr(db_backend, "C_TIMESTAMPTZ_LOADER", None)
-    ours = db_backend.DatabaseWrapper({**connection.settings_dict}, alias="default")
-    try:
-        ours.ensure_connection()
-        assert issubclass(
-            ours.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT), BaseTzLoader
-        )
-        row = _fetch(ours, SELECT_VALUES)
-    finally:
-        ours.close()
+    row = _fetch_keeping_djangos_loader({**connection.settings_dict})
 
     assert list(row) == list(VALUES.values())
     assert all(tzinfo is UTC for tzinfo in _tzinfos(row))

@@ -223,12 +223,17 @@ def _race_retry(original, retry) -> tuple[object, object]:
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    _run_at_once(first, second)
+    return results["original"], results["retry"]
+
+
+def _run_at_once(*targets) -> None:
+    """Each target in a thread of its own; wait for all of them."""
+    threads = [threading.Thread(target=target) for target in targets]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    return results["original"], results["retry"]
 
 
 RACE_HOLD_OPEN_S = 0.5
@@ -439,11 +444,7 @@ def test_a_sale_that_loses_a_deadlock_is_retried_inside_its_statement():
             sale_started.set()
             connection.close()
 
-    threads = [threading.Thread(target=blocker), threading.Thread(target=sale)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    _run_at_once(blocker, sale)
     assert results["blocker"] == "committed"
     assert not isinstance(results["sale"], Exception), results["sale"]
     assert [p.created for p in results["sale"]] == [True, True]
