@@ -19,7 +19,11 @@ The first two are checked when the connection is opened; the session ``TimeZone`
 settings again for every cursor, and a cursor that fails them gets Django's own loader, as
 Django does itself when the timezone changes after connecting (``override_settings`` in tests).
 Results in binary format are untouched: Django never registers a binary loader, and ours come
-back as text anyway. Nothing else of Django's backend changes. docs/decisions.md has the why.
+back as text anyway. docs/decisions.md has the why.
+
+It also lets psycopg keep its parse of statements with up to ``CACHED_STATEMENT_PARAMS``
+parameters (psycopg's own limit is 50): the payment's booking statements bind ~60–90 values, and
+psycopg split their SQL text again on every execution (see ``cache_long_statements``).
 """
 
 from __future__ import annotations
@@ -61,6 +65,33 @@ def _c_timestamptz_loader() -> type | None:
 
 
 C_TIMESTAMPTZ_LOADER = _c_timestamptz_loader()
+
+# psycopg caches the parse of a statement (its `%s` placeholders turned into `$n`) only when it
+# binds at most 50 values, so that ORM bulk inserts with ever-changing row counts do not crowd
+# the cache. The hot path's statements (config/rows.py: a payment's state change with its event
+# rows and the updates that ride along) bind more, and are the same text every time.
+CACHED_STATEMENT_PARAMS = 200
+
+
+def cache_long_statements() -> None:
+    """Raise psycopg's parameter limit for its statement-parse cache to CACHED_STATEMENT_PARAMS.
+
+    The limit is a module constant psycopg reads at each call (psycopg 3.1–3.3,
+    `psycopg._queries.MAX_CACHED_STATEMENT_PARAMS`); where it is missing nothing is changed
+    and statements are parsed as before. Only what is cached changes, never a statement or its
+    values: the cache is keyed by the whole SQL text. It holds 128 statements (LRU), so a
+    one-off statement evicts no more than it did before.
+    """
+    if not is_psycopg3:
+        return
+    from psycopg import _queries
+
+    current = getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", None)
+    if isinstance(current, int) and current < CACHED_STATEMENT_PARAMS:
+        _queries.MAX_CACHED_STATEMENT_PARAMS = CACHED_STATEMENT_PARAMS
+
+
+cache_long_statements()
 
 
 @functools.lru_cache
