@@ -74,3 +74,64 @@ class DropLikeIndexes(migrations.operations.base.Operation):
     @property
     def migration_name_fragment(self) -> str:
         return "drop_like_indexes"
+
+
+class DropForeignKeyIndex(migrations.operations.base.Operation):
+    """`AlterField(db_index=False)` for a foreign key already served by a composite index that
+    leads with its column, without what Django's own AlterField does to get there: drop and
+    re-add the foreign key constraint, which checks every row of the table again under lock.
+    Here only the column's own single-column index is dropped (CONCURRENTLY outside a
+    transaction); the state is the AlterField's. Reversible: going back creates the index as
+    Django names it."""
+
+    reduces_to_sql = False  # the index's name is read from the catalog at run time
+    reversible = True
+
+    def __init__(self, model_name: str, name: str, field) -> None:
+        self.model_name, self.name, self.field = model_name, name, field
+
+    def deconstruct(self):
+        return (
+            self.__class__.__qualname__,
+            [],
+            {"model_name": self.model_name, "name": self.name, "field": self.field},
+        )
+
+    def _alter(self) -> migrations.AlterField:
+        return migrations.AlterField(model_name=self.model_name, name=self.name, field=self.field)
+
+    def state_forwards(self, app_label, state) -> None:
+        self._alter().state_forwards(app_label, state)
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        model = from_state.apps.get_model(app_label, self.model_name)
+        column = model._meta.get_field(self.name).column
+        for name in schema_editor._constraint_names(
+            model, [column], index=True, unique=False, primary_key=False
+        ):
+            schema_editor.execute(
+                f"DROP INDEX {DropLikeIndexes._concurrently(schema_editor)}IF EXISTS "
+                f"{schema_editor.quote_name(name)}"
+            )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        model = to_state.apps.get_model(app_label, self.model_name)
+        statement = schema_editor._create_index_sql(
+            model, fields=[model._meta.get_field(self.name)]
+        )
+        schema_editor.execute(
+            str(statement).replace(
+                "CREATE INDEX ", f"CREATE INDEX {DropLikeIndexes._concurrently(schema_editor)}", 1
+            )
+        )
+
+    def describe(self) -> str:
+        return f"Drop the own index of {self.model_name}.{self.name} (a composite leads with it)"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return f"drop_{self.model_name}_{self.name}_index"

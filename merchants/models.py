@@ -115,7 +115,8 @@ class IdempotencyKey(models.Model):
         IN_PROGRESS = "in_progress"
         COMPLETED = "completed"
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE)
+    # Indexed by the unique (merchant, livemode, key), which leads with it.
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, db_index=False)
     livemode = models.BooleanField()
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
