@@ -88,6 +88,25 @@ def fetch(model: type[M], where: str, params: Sequence[Any], *, lock: bool = Fal
     return None if row is None else _from_row(model, row)
 
 
+@cache
+def _select_with_sql(model: type[models.Model], where: str, lock: bool, extra: str) -> str:
+    table = _quote(model._meta.db_table)
+    sql = f"SELECT {_select_list(model)}, {extra} FROM {table} WHERE {where}"  # noqa: S608
+    return sql + f" FOR UPDATE OF {table}" if lock else sql
+
+
+def fetch_with(
+    model: type[M], where: str, params: Sequence[Any], *, extra: str, lock: bool = False
+) -> tuple[M, Any] | None:
+    """`fetch`, with one more value read in the same statement: `extra`, an SQL expression
+    over the row's columns (a scalar subquery of another table, say), returned as the driver
+    loads it. With `lock`, only `model`'s row is locked."""
+    with connection.cursor() as cursor:
+        cursor.execute(_select_with_sql(model, where, lock, extra), params)
+        row = cursor.fetchone()
+    return None if row is None else (_from_row(model, row[:-1]), row[-1])
+
+
 def fetch_all(model: type[M], where: str, params: Sequence[Any], *, order_by: str = "") -> list[M]:
     """Every row of `model` matching `where`, in `order_by` (SQL) order if given."""
     sql = _select_sql(model, where + (f" ORDER BY {order_by}" if order_by else ""), False)

@@ -21,8 +21,9 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from config.ids import new_id
+from merchants import selectors
 from merchants.models import WebhookDelivery
-from merchants.selectors import active_endpoints
+from merchants.selectors import Subscriber
 
 logger = logging.getLogger("qr.webhooks")
 
@@ -49,17 +50,20 @@ def emit_events(
     merchant_id: str,
     livemode: bool,
     events: list[tuple[str, dict[str, Any] | Callable[[], dict[str, Any]]]],
+    subscribers: list[Subscriber] | None = None,
 ) -> list[str]:
-    """Queue several events of one merchant, in order, with one look at its endpoints; returns
-    the delivery ids."""
-    endpoints = active_endpoints(merchant_id=merchant_id, livemode=livemode)
-    if not endpoints:
+    """Queue several events of one merchant, in order, with one look at its endpoints — none
+    when the caller has read them in this transaction (`subscribers`); returns the delivery
+    ids."""
+    if subscribers is None:
+        subscribers = selectors.subscribers(merchant_id=merchant_id, livemode=livemode)
+    if not subscribers:
         return []
     now = timezone.now()
     deliveries = []
     for event_type, data in events:
-        subscribers = [endpoint for endpoint in endpoints if endpoint.subscribes_to(event_type)]
-        if not subscribers:
+        wanted_by = [endpoint for endpoint in subscribers if endpoint.subscribes_to(event_type)]
+        if not wanted_by:
             continue
         event_id = new_id("evt")
         payload = {
@@ -72,13 +76,13 @@ def emit_events(
         }
         deliveries += [
             WebhookDelivery(
-                endpoint=endpoint,
+                endpoint_id=endpoint.endpoint_id,
                 event_id=event_id,
                 event_type=event_type,
                 payload=payload,
                 next_attempt_at=now,
             )
-            for endpoint in subscribers
+            for endpoint in wanted_by
         ]
     if not deliveries:
         return []

@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from config import rows
@@ -38,6 +38,7 @@ from config.api.errors import (
 from config.ids import base62_of
 from fraud import services as fraud
 from ledger import services as ledger
+from merchants import selectors as merchant_selectors
 from merchants import webhooks
 from payments.models import Payment, PaymentEvent, Refund, Status
 from payments.representation import remember_fraud, render_payment
@@ -200,23 +201,40 @@ def _queue_webhooks(transitions: list[_Transition]) -> None:
             events.append((event_type, partial(render_payment, t.payment)))
     if events:
         first = transitions[0].payment
-        webhooks.emit_events(merchant_id=first.merchant_id, livemode=first.livemode, events=events)
+        webhooks.emit_events(
+            merchant_id=first.merchant_id,
+            livemode=first.livemode,
+            events=events,
+            subscribers=first.webhook_subscribers,
+        )
+
+
+# Every money movement locks a payment: written once rather than compiled by the ORM.
+_LOCKED_WHERE = "payment_id = %s"
+_LOCKED_IN_SCOPE_WHERE = "payment_id = %s AND merchant_id = %s AND livemode = %s"
 
 
 def _locked(payment_id: str, *, merchant_id: str | None, livemode: bool | None) -> Payment:
-    """The payment row, locked until the end of the caller's transaction; 404 outside scope."""
-    # Written once rather than compiled by the ORM: every money movement locks a payment.
+    """The payment row, locked until the end of the caller's transaction; 404 outside scope.
+    The merchant's webhook endpoints come in the same statement, for the events to follow."""
+    table = connection.ops.quote_name(Payment._meta.db_table)
+    subscribers = merchant_selectors.subscribers_sql(
+        merchant_id=f"{table}.merchant_id", livemode=f"{table}.livemode"
+    )
     if merchant_id is None:
-        payment = rows.fetch(Payment, "payment_id = %s", [payment_id], lock=True)
+        found = rows.fetch_with(Payment, _LOCKED_WHERE, [payment_id], extra=subscribers, lock=True)
     else:
-        payment = rows.fetch(
+        found = rows.fetch_with(
             Payment,
-            "payment_id = %s AND merchant_id = %s AND livemode = %s",
+            _LOCKED_IN_SCOPE_WHERE,
             [payment_id, merchant_id, livemode],
+            extra=subscribers,
             lock=True,
         )
-    if payment is None:
+    if found is None:
         raise NotFound(f"No such payment: '{payment_id}'", param="id")
+    payment, subscribers_json = found
+    payment.webhook_subscribers = merchant_selectors.subscribers_from(subscribers_json)
     return payment
 
 
