@@ -6,7 +6,9 @@ of thirty columns that costs more CPU than PostgreSQL spends running the stateme
 statement once per model (and per shape: which columns, which WHERE clause) from the model's
 own metadata, then only bind values. The ORM's field machinery still does the work around the
 values — defaults, `auto_now`, `get_db_prep_save` on the way in, the backend's converters on the
-way out — so a row written or read here is the row the ORM would have written or read.
+way out — so a row written or read here is the row the ORM would have written or read. (Where
+`pre_save` and `get_db_prep_save` would hand a value over unchanged — a `str` to a CharField —
+the value is taken as it is: see `_direct`.)
 
 What they skip, and callers must not need: model signals (`pre_save`/`post_save`), `clean()`,
 and deferred or related-object loading. They run on the default connection, in the caller's
@@ -20,12 +22,16 @@ transaction (or in autocommit when there is none), like the ORM does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 from django.db.models.expressions import DatabaseDefault
 
 M = TypeVar("M", bound=models.Model)
@@ -115,8 +121,177 @@ def fetch_all(model: type[M], where: str, params: Sequence[Any], *, order_by: st
         return [_from_row(model, row) for row in cursor.fetchall()]
 
 
-def _is_db_default(value: Any) -> bool:
-    return isinstance(value, DatabaseDefault)
+# How a value reaches the statement. Django prepares each one with
+# `field.get_db_prep_save(field.pre_save(obj, add), connection)`: half a dozen method calls per
+# column, which for most columns hand the value over as it is (a `str` to a CharField) or
+# through one adapter (an `int` to psycopg's Int8 for a BigIntegerField). `_direct` says, per
+# field, for which value types that is so, read from the field's own methods: a field class
+# whose preparing methods are not exactly Django's stock ones (JSON, decimals, IP addresses,
+# binary, arrays, our own fields, any subclass overriding one of them) gets none, and every
+# value of a type not listed (an enum member, a lazy string, an expression, a naive datetime)
+# goes through Django's code as before. tests/test_rows_params.py compares both, field by field.
+
+Adapter = Callable[[Any], Any]
+# Per value type, the adapter to apply (None: the value as it is).
+Direct = Mapping[type, Adapter | None]
+
+_DJANGO = object()  # an adapter's answer: this value needs Django's own preparation
+
+
+def _aware(value: datetime.datetime) -> Any:
+    """An aware datetime goes as it is; a naive one takes Django's path (which warns and makes
+    it aware in the default timezone)."""
+    return value if value.utcoffset() is not None else _DJANGO
+
+
+def _text_direct(field: models.Field) -> dict[type, Adapter | None]:
+    return {str: None}
+
+
+def _bool_direct(field: models.Field) -> dict[type, Adapter | None]:
+    return {bool: None}
+
+
+def _integer_direct(field: models.Field) -> dict[type, Adapter | None]:
+    adapt = type(connection.ops).adapt_integerfield_value
+    if adapt is PostgresOperations.adapt_integerfield_value:
+        wrapper = connection.ops.integerfield_type_map.get(field.get_internal_type())
+        return {int: wrapper} if wrapper is not None else {}
+    if adapt is BaseDatabaseOperations.adapt_integerfield_value:
+        return {int: None}
+    return {}
+
+
+def _auto_direct(field: models.Field) -> dict[type, Adapter | None]:
+    validate = type(connection.ops).validate_autopk_value
+    return {int: None} if validate is BaseDatabaseOperations.validate_autopk_value else {}
+
+
+def _datetime_direct(field: models.Field) -> dict[type, Adapter | None]:
+    adapt = type(connection.ops).adapt_datetimefield_value
+    return (
+        {datetime.datetime: _aware} if adapt is PostgresOperations.adapt_datetimefield_value else {}
+    )
+
+
+def _preparing_methods(cls: type[models.Field]) -> tuple[Callable, ...]:
+    return (cls.get_db_prep_save, cls.get_db_prep_value, cls.get_prep_value, cls.to_python)
+
+
+# Field classes whose preparing methods are exactly those of one of Django's stock fields (its
+# subclasses that override none: EmailField, SlugField, BigIntegerField, FSMField, …), and
+# which values that lets through as they are.
+_STOCK_PREPARATION: dict[tuple[Callable, ...], Callable[[models.Field], dict]] = {
+    _preparing_methods(models.CharField): _text_direct,
+    _preparing_methods(models.TextField): _text_direct,
+    _preparing_methods(models.BooleanField): _bool_direct,
+    _preparing_methods(models.IntegerField): _integer_direct,
+    _preparing_methods(models.AutoField): _auto_direct,
+    _preparing_methods(models.DateTimeField): _datetime_direct,
+}
+
+
+def _direct(field: models.Field) -> dict[type, Adapter | None]:
+    """The value types `field.get_db_prep_save` hands over as they are, or through one adapter
+    (on this connection's backend); empty when unsure: every value then goes through Django."""
+    cls = type(field)
+    if (
+        cls.get_db_prep_save is models.ForeignKey.get_db_prep_save
+        and cls.get_db_prep_value is models.ForeignKey.get_db_prep_value
+    ):
+        # ForeignKey.get_db_prep_save: None and (for some targets) "" become NULL, anything
+        # else is the target field's value.
+        direct = _direct(field.target_field)
+        if str in direct and (
+            not field.target_field.empty_strings_allowed
+            or connection.features.interprets_empty_strings_as_nulls
+        ):
+            del direct[str]
+    else:
+        builder = _STOCK_PREPARATION.get(_preparing_methods(cls))
+        direct = builder(field) if builder is not None else {}
+    if direct and field.get_db_prep_save(None, connection) is None:
+        direct[type(None)] = None
+    return direct
+
+
+def _reads_attribute(field: models.Field, add: bool) -> bool:
+    """Whether `field.pre_save(obj, add)` only reads the attribute (no generated id, no
+    auto_now time to set)."""
+    pre_save = type(field).pre_save
+    if pre_save is models.Field.pre_save:
+        return True
+    if pre_save in (models.DateTimeField.pre_save, models.DateField.pre_save):
+        return not field.auto_now and not (field.auto_now_add and add)
+    return False
+
+
+class Column(NamedTuple):
+    """One column of a row to write: its field, the attribute to read when `pre_save` would only
+    read it (else None), and what of it goes as it is (`_direct`)."""
+
+    field: models.Field
+    attname: str | None
+    direct: Direct
+
+
+@cache
+def _columns(model: type[models.Model], add: bool) -> tuple[Column, ...]:
+    """Per field of `_fields(model)`, how its value is prepared for an INSERT (add) or an
+    UPDATE."""
+    out = []
+    for field in _fields(model):
+        direct = _direct(field) if _reads_attribute(field, add) else {}
+        out.append(Column(field, field.attname if direct else None, direct))
+    return tuple(out)
+
+
+def _default_connection() -> BaseDatabaseWrapper:
+    """This thread's default connection, what `connection` stands for: looked up once per
+    statement and handed to Django's preparation, instead of on each of its `connection.ops`
+    reads (each a thread-local lookup, ~4 µs)."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
+def _row_params(
+    obj: models.Model, columns: Iterable[Column], add: bool, db: BaseDatabaseWrapper
+) -> list[Any]:
+    """`[field.get_db_prep_save(field.pre_save(obj, add), db) ...]`, the same values, with
+    Django's calls skipped where they would hand the value over unchanged (`_direct`)."""
+    params = []
+    for field, attname, direct in columns:
+        if attname is not None:
+            value = getattr(obj, attname)
+            adapt = direct.get(type(value), _DJANGO)
+            if adapt is None:
+                params.append(value)
+                continue
+            if adapt is not _DJANGO:
+                value = adapt(value)
+                if value is not _DJANGO:
+                    params.append(value)
+                    continue
+        params.append(field.get_db_prep_save(field.pre_save(obj, add), db))
+    return params
+
+
+def _values_params(
+    columns: Iterable[Column], values: Iterable[Any], db: BaseDatabaseWrapper
+) -> list[Any]:
+    """`field.get_db_prep_save(value, db)` of each value (no `pre_save`), the same way."""
+    params = []
+    for (field, _, direct), value in zip(columns, values, strict=True):
+        adapt = direct.get(type(value), _DJANGO)
+        if adapt is None:
+            params.append(value)
+            continue
+        if adapt is not _DJANGO:
+            adapted = adapt(value)
+            if adapted is not _DJANGO:
+                params.append(adapted)
+                continue
+        params.append(field.get_db_prep_save(value, db))
+    return params
 
 
 @cache
@@ -132,17 +307,52 @@ def _insert_sql(
     return sql
 
 
-def _insert_plan(obj: models.Model) -> tuple[list[models.Field], list[models.Field]]:
+class InsertShape(NamedTuple):
+    """What an INSERT of one row sends (fields, their columns, how each value is prepared) and
+    what the database fills in and hands back (fields, and the columns the statement returns:
+    those, or the key when there are none)."""
+
+    model: type[models.Model]
+    sent: tuple[models.Field, ...]
+    returned: tuple[models.Field, ...]
+    sent_columns: tuple[str, ...]
+    returning_columns: tuple[str, ...]
+    prepared: tuple[Column, ...]
+
+
+@cache
+def _returnable(model: type[models.Model]) -> tuple[tuple[str, bool], ...]:
+    """Per field: its attribute, and whether it is a key the database draws when left None."""
+    return tuple(
+        (field.attname, field.primary_key and field.db_returning) for field in _fields(model)
+    )
+
+
+@cache
+def _insert_shape(model: type[models.Model], returned: tuple[int, ...]) -> InsertShape:
+    """The shape of a row of `model` whose fields at these indexes are left to the database."""
+    fields, columns = _fields(model), _columns(model, True)
+    sent = tuple(index for index in range(len(fields)) if index not in returned)
+    returned_fields = tuple(fields[index] for index in returned)
+    return InsertShape(
+        model=model,
+        sent=tuple(fields[index] for index in sent),
+        returned=returned_fields,
+        sent_columns=tuple(fields[index].column for index in sent),
+        returning_columns=tuple(field.column for field in returned_fields or [model._meta.pk]),
+        prepared=tuple(columns[index] for index in sent),
+    )
+
+
+def _insert_plan(obj: models.Model) -> InsertShape:
     """The fields this row sends, and those the database fills in and hands back: an automatic
     primary key not set yet, and fields left to their `db_default`."""
-    sent, returned = [], []
-    for field in _fields(type(obj)):
-        value = getattr(obj, field.attname)
-        if (field.primary_key and value is None and field.db_returning) or _is_db_default(value):
-            returned.append(field)
-        else:
-            sent.append(field)
-    return sent, returned
+    returned: tuple[int, ...] = ()
+    for index, (attname, automatic_key) in enumerate(_returnable(type(obj))):
+        value = getattr(obj, attname)
+        if (automatic_key and value is None) or isinstance(value, DatabaseDefault):
+            returned += (index,)
+    return _insert_shape(type(obj), returned)
 
 
 # A CTE of `_together_sql`: model, columns sent, columns returned, rows.
@@ -162,17 +372,27 @@ class Update:
     params: tuple[Any, ...]
 
     def fields(self) -> list[models.Field]:
-        return [self.model._meta.get_field(name) for name in self.values]
+        return [column.field for column in _named_columns(self.model, tuple(self.values))]
 
-    def sql_params(self) -> list[Any]:
-        prepared = [
-            field.get_db_prep_save(value, connection)
-            for field, value in zip(self.fields(), self.values.values(), strict=True)
-        ]
-        return [*prepared, *self.params]
+    def sql_params(self, db: BaseDatabaseWrapper | None = None) -> list[Any]:
+        columns = _named_columns(self.model, tuple(self.values))
+        db = _default_connection() if db is None else db
+        return [*_values_params(columns, self.values.values(), db), *self.params]
 
     def shape(self) -> tuple[type[models.Model], tuple[str, ...], str]:
-        return self.model, tuple(field.column for field in self.fields()), self.where
+        return self.model, _set_columns(self.model, tuple(self.values)), self.where
+
+
+@cache
+def _named_columns(model: type[models.Model], names: tuple[str, ...]) -> tuple[Column, ...]:
+    """The fields of these names (or attribute names), for values given as they are."""
+    fields = [model._meta.get_field(name) for name in names]
+    return tuple(Column(field, None, _direct(field)) for field in fields)
+
+
+@cache
+def _set_columns(model: type[models.Model], names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(column.field.column for column in _named_columns(model, names))
 
 
 @cache
@@ -204,10 +424,6 @@ def _together_sql(
     return sql + (f" FROM {', '.join(joined)}" if joined else "")
 
 
-def _row_params(obj: models.Model, fields: Sequence[models.Field]) -> list[Any]:
-    return [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
-
-
 def _mark_saved(obj: models.Model) -> None:
     obj._state.adding = False
     obj._state.db = connection.alias
@@ -218,33 +434,25 @@ def _write_together(
 ) -> int:
     """Consecutive rows of one table (and one shape) share one INSERT, so they are stored in
     the order given; separate CTEs run in no promised order, and a sequence's ids would not."""
-    groups: list[tuple[list[models.Field], list[models.Field], list[models.Model]]] = []
+    groups: list[tuple[InsertShape, list[models.Model]]] = []
     for obj in inserted:
-        sent, returned = _insert_plan(obj)
-        last = groups[-1] if groups else None
-        if last and type(last[2][0]) is type(obj) and (last[0], last[1]) == (sent, returned):
-            last[2].append(obj)
+        shape = _insert_plan(obj)  # one object per model and shape: the same table and columns
+        if groups and groups[-1][0] is shape:
+            groups[-1][1].append(obj)
         else:
-            groups.append((sent, returned, [obj]))
-    shapes, params = [], [] if saved is None else _save_params(saved)
+            groups.append((shape, [obj]))
+    db = _default_connection()
+    shapes, params = [], [] if saved is None else _save_params(saved, db)
     for update in also:
-        params += update.sql_params()
-    for sent, returned, objs in groups:
-        pk = objs[0]._meta.pk
-        if len(objs) > 1 and returned and returned != [pk]:
+        params += update.sql_params(db)
+    for shape, objs in groups:
+        if len(objs) > 1 and shape.returned and shape.returned != (shape.model._meta.pk,):
             raise ValueError("rows of one table written together get back no more than their key")
         # Every CTE returns at least the key (a data-modifying CTE must return to be read).
-        shapes.append(
-            (
-                type(objs[0]),
-                tuple(field.column for field in sent),
-                tuple(field.column for field in returned or [pk]),
-                len(objs),
-            )
-        )
+        shapes.append((shape.model, shape.sent_columns, shape.returning_columns, len(objs)))
         for obj in objs:
-            params += _row_params(obj, sent)
-    with connection.cursor() as cursor:
+            params += _row_params(obj, shape.prepared, True, db)
+    with db.cursor() as cursor:
         sql = _together_sql(
             tuple(shapes),
             None if saved is None else type(saved),
@@ -253,7 +461,8 @@ def _write_together(
         cursor.execute(sql, params)
         row = iter(cursor.fetchone())
     updated = next(row) if saved is not None else 0
-    for _, returned, objs in groups:
+    for shape, objs in groups:
+        returned = shape.returned
         if len(objs) == 1:
             values = [next(row) for _ in returned or [None]]
             for field, value in zip(returned, values, strict=False):
@@ -298,14 +507,50 @@ def _pk_where(model: type[models.Model]) -> str:
     return f"{_quote(model._meta.pk.column)} = %s"
 
 
-def _update_params(obj: models.Model, fields: Sequence[models.Field]) -> list[Any]:
+def _update_params(
+    obj: models.Model, columns: Sequence[Column], db: BaseDatabaseWrapper
+) -> list[Any]:
     """The SET values (`auto_now` refreshed), then the key for `_pk_where`."""
-    values = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in fields]
-    return [*values, obj._meta.pk.get_db_prep_value(obj.pk, connection)]
+    return [*_row_params(obj, columns, False, db), _key_param(obj, db)]
 
 
-def _save_params(obj: models.Model) -> list[Any]:
-    return _update_params(obj, [field for field in _fields(type(obj)) if not field.primary_key])
+def _key_param(obj: models.Model, db: BaseDatabaseWrapper) -> Any:
+    """`obj._meta.pk.get_db_prep_value(obj.pk, db)`, taken as it is for the value types
+    `_direct` lists for the key (for those, get_db_prep_value and get_db_prep_save agree; a
+    None key goes Django's way)."""
+    key, pk = obj.pk, obj._meta.pk
+    adapt = _key_direct(type(obj)).get(type(key), _DJANGO)
+    if adapt is None:
+        return key
+    if adapt is not _DJANGO and (adapted := adapt(key)) is not _DJANGO:
+        return adapted
+    return pk.get_db_prep_value(key, db)
+
+
+@cache
+def _key_direct(model: type[models.Model]) -> Direct:
+    direct = _direct(model._meta.pk)
+    direct.pop(type(None), None)
+    return direct
+
+
+@cache
+def _saved_prepared(model: type[models.Model]) -> tuple[Column, ...]:
+    return tuple(column for column in _columns(model, False) if not column.field.primary_key)
+
+
+def _save_params(obj: models.Model, db: BaseDatabaseWrapper) -> list[Any]:
+    return _update_params(obj, _saved_prepared(type(obj)), db)
+
+
+@cache
+def _chosen(model: type[models.Model], names: tuple[str, ...]) -> tuple[tuple[Column, ...], str]:
+    """`update`'s prepared columns and statement for these field names."""
+    by_field = {column.field: column for column in _columns(model, False)}
+    fields = [model._meta.get_field(name) for name in names]
+    columns = tuple(by_field.get(field, Column(field, None, {})) for field in fields)
+    sql = _update_sql(model, tuple(column.field.column for column in columns), _pk_where(model))
+    return columns, sql
 
 
 @cache
@@ -318,10 +563,10 @@ def update(obj: models.Model, fields: Sequence[str]) -> int:
     """UPDATE these fields of the row (by primary key), what `save(update_fields=…)` does
     without signals; an `auto_now` field is refreshed only when it is listed. Returns the
     number of rows updated (0: the row is gone)."""
-    chosen = [obj._meta.get_field(name) for name in fields]
-    sql = _update_sql(type(obj), tuple(field.column for field in chosen), _pk_where(type(obj)))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _update_params(obj, chosen))
+    columns, sql = _chosen(type(obj), tuple(fields))
+    db = _default_connection()
+    with db.cursor() as cursor:
+        cursor.execute(sql, _update_params(obj, columns, db))
         return cursor.rowcount
 
 
@@ -336,6 +581,7 @@ def update_where(
 
 def run(update: Update) -> int:
     """Run an `Update` on its own; returns the number of rows updated."""
-    with connection.cursor() as cursor:
-        cursor.execute(_update_sql(*update.shape()), update.sql_params())
+    db = _default_connection()
+    with db.cursor() as cursor:
+        cursor.execute(_update_sql(*update.shape()), update.sql_params(db))
         return cursor.rowcount

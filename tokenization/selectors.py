@@ -1,4 +1,5 @@
-"""The vault's reads: card metadata behind a token (never the number).
+"""The vault's reads: card metadata behind a token (never the number), and the same read with
+the card still sealed (`sealed_card`) for a payment that will be authorized.
 
 This is what fraud, routing and the payment object use; only `services.detokenize` returns the
 number, and only to provider adapters.
@@ -6,7 +7,10 @@ number, and only to provider adapters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hmac
+import json
+import os
+from dataclasses import dataclass, field
 from functools import cache
 
 from django.db import connection
@@ -44,10 +48,43 @@ def _info(token: Token) -> TokenInfo:
     )
 
 
+# A key of this process only: a SealedCard's scope tag says which read made it (below).
+_SCOPE_KEY = os.urandom(32)
+
+
+def _scope_tag(token_id: str, merchant_id: str, livemode: bool) -> bytes:
+    scope = json.dumps([token_id, merchant_id, bool(livemode)]).encode()  # unambiguous
+    return hmac.digest(_SCOPE_KEY, scope, "sha256")
+
+
+@dataclass(frozen=True)
+class SealedCard:
+    """A token's metadata and its card still encrypted, from one read scoped to a merchant and
+    mode (`sealed_card`), so that `services.detokenize(sealed=…)` need not read the row again.
+
+    Opaque outside the vault: no plaintext, and the ciphertext stays out of repr. Its scope tag
+    is keyed by this process's secret, so a SealedCard built or altered by hand (another
+    merchant's id, say) opens for no scope: detokenize then reads the token itself, scoped as
+    always. Swapped ciphertext does not open either (the token id is in its associated data).
+    """
+
+    info: TokenInfo
+    encrypted_pan: bytes = field(repr=False)
+    nonce: bytes = field(repr=False)
+    wrapped_dek: bytes = field(repr=False)
+    key_version: str
+    scope_tag: bytes = field(repr=False)
+
+    def is_for(self, *, token_id: str, merchant_id: str, livemode: bool) -> bool:
+        """Whether the read that made this was of `token_id`, for this merchant and mode."""
+        return hmac.compare_digest(self.scope_tag, _scope_tag(token_id, merchant_id, livemode))
+
+
 _METADATA_FIELDS = (
     "id", "brand", "card_last4", "exp_month", "exp_year", "fingerprint", "bin", "country",
     "funding", "livemode",
 )  # fmt: skip
+_SEALED_CARD_FIELDS = (*_METADATA_FIELDS, "encrypted_pan", "nonce", "wrapped_dek", "key_version")
 # Every payment asks, so the statement is written once rather than compiled by the ORM each time
 # (config/rows.py says why); the columns are the model's own.
 _INFO_SQL = "SELECT {columns} FROM {table} WHERE {pk} = %s AND merchant_id = %s AND livemode = %s"
@@ -57,21 +94,48 @@ def token_info(*, token_id: str, merchant_id: str, livemode: bool) -> TokenInfo:
     """Metadata of one of this merchant's tokens in this mode; any other token is NotFound.
     Read as plain values (every payment asks): no model instance, no deferred-field class."""
     with connection.cursor() as cursor:
-        cursor.execute(_info_sql(), [token_id, merchant_id, livemode])
+        cursor.execute(_info_sql(_METADATA_FIELDS), [token_id, merchant_id, livemode])
         row = cursor.fetchone()
     if row is None:
-        raise NotFound(f"No such token: '{token_id}'", param="token")
+        raise _not_found(token_id)
+    return _info_of(row)
+
+
+def sealed_card(*, token_id: str, merchant_id: str, livemode: bool) -> SealedCard:
+    """`token_info` and, in the same statement, the token's sealed card: a payment reads its
+    token once, and the router detokenizes what this returned. Any other token is NotFound."""
+    with connection.cursor() as cursor:
+        cursor.execute(_info_sql(_SEALED_CARD_FIELDS), [token_id, merchant_id, livemode])
+        row = cursor.fetchone()
+    if row is None:
+        raise _not_found(token_id)
+    encrypted_pan, nonce, wrapped_dek, key_version = row[len(_METADATA_FIELDS) :]
+    return SealedCard(
+        info=_info_of(row[: len(_METADATA_FIELDS)]),
+        encrypted_pan=bytes(encrypted_pan),
+        nonce=bytes(nonce),
+        wrapped_dek=bytes(wrapped_dek),
+        key_version=key_version,
+        scope_tag=_scope_tag(token_id, merchant_id, livemode),
+    )
+
+
+def _not_found(token_id: str) -> NotFound:
+    return NotFound(f"No such token: '{token_id}'", param="token")
+
+
+def _info_of(row: tuple) -> TokenInfo:
     values = dict(zip(_METADATA_FIELDS, row, strict=True))
     values["last4"] = values.pop("card_last4")
     return TokenInfo(**values)
 
 
 @cache
-def _info_sql() -> str:
+def _info_sql(fields: tuple[str, ...]) -> str:
     meta = Token._meta
     quote = connection.ops.quote_name
     return _INFO_SQL.format(
-        columns=", ".join(quote(meta.get_field(name).column) for name in _METADATA_FIELDS),
+        columns=", ".join(quote(meta.get_field(name).column) for name in fields),
         table=quote(meta.db_table),
         pk=quote(meta.pk.column),
     )

@@ -1,7 +1,8 @@
 """The vault's writes: tokenize a card, detokenize it for a provider adapter (audited), hold
 and destroy the CVC, re-wrap data keys to the active key-encryption key, verify the keys.
 
-`detokenize` is the only way a full card number leaves this app.
+`detokenize` (and `detokenize_unrecorded`, whose caller stores the audit row) is the only way a
+full card number leaves this app.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.db import transaction
 from config import rows
 from config.api.errors import InvalidRequest, NotFound
 from config.cache import RedisCache
-from tokenization import cards, crypto, integrity
+from tokenization import cards, crypto, integrity, selectors
 from tokenization.conf import (
     VaultConfigError,
     VaultKeys,
@@ -171,16 +172,14 @@ def destroy_cvc(*, token_id: str) -> None:
     cvc_cache().delete(_cvc_key(token_id))
 
 
-def _unwrap(token: Token, keys: VaultKeys) -> bytes:
-    kek = keys.keyring.get(token.key_version)
+def _unwrap(*, token_id: str, key_version: str, wrapped_dek: bytes, keys: VaultKeys) -> bytes:
+    kek = keys.keyring.get(key_version)
     if kek is None:
         raise VaultConfigError(
-            f"Token {token.id} is wrapped by vault key {token.key_version!r}, which is not in "
+            f"Token {token_id} is wrapped by vault key {key_version!r}, which is not in "
             "VAULT_KEYRING. Put it back, or run rotate_vault_keys before removing a key."
         )
-    return crypto.unwrap_dek(
-        kek, bytes(token.wrapped_dek), token_id=token.id, kek_version=token.key_version
-    )
+    return crypto.unwrap_dek(kek, bytes(wrapped_dek), token_id=token_id, kek_version=key_version)
 
 
 def _clip(text: str, *, param: str) -> str:
@@ -198,48 +197,101 @@ def detokenize(
     actor: str,
     purpose: str,
     consume_cvc: bool = True,
+    sealed: selectors.SealedCard | None = None,
 ) -> VaultCard:
     """The card behind a token, for a provider adapter. Writes an audit event (never the
-    number). Another merchant's or mode's token is a NotFound, like a missing one."""
+    number). Another merchant's or mode's token is a NotFound, like a missing one. `sealed`
+    (from `selectors.sealed_card` of this token, merchant and mode) spares reading the token."""
+    card, audit = detokenize_unrecorded(
+        token_id=token_id,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        actor=actor,
+        purpose=purpose,
+        consume_cvc=consume_cvc,
+        sealed=sealed,
+    )
+    # One INSERT: atomic by itself (no BEGIN/COMMIT round trips); inside a caller's transaction
+    # it commits, or rolls back, with it.
+    rows.insert(audit)
+    return card
+
+
+def detokenize_unrecorded(
+    *,
+    token_id: str,
+    merchant_id: str,
+    livemode: bool,
+    actor: str,
+    purpose: str,
+    consume_cvc: bool = True,
+    sealed: selectors.SealedCard | None = None,
+) -> tuple[VaultCard, DetokenizationEvent]:
+    """`detokenize`, with its audit row handed back unsaved, for a caller that stores it in a
+    statement of its own (routing: with the attempt the card is sent for).
+
+    The caller must store the row before the card leaves the process (`rows.insert`, or
+    `rows.insert_together` with its own rows), and store it alone if that statement fails: the
+    card was decrypted, and a CVC taken is gone (`cvc_consumed`), whatever became of the call.
+    """
     actor = _clip(actor, param="actor")
     purpose = _clip(purpose, param="purpose")
-    token = rows.fetch(
-        Token, "id = %s AND merchant_id = %s AND livemode = %s", [token_id, merchant_id, livemode]
+    if sealed is None or not sealed.is_for(
+        token_id=token_id, merchant_id=merchant_id, livemode=livemode
+    ):
+        if sealed is not None:
+            logger.warning(
+                "a sealed card of another token or scope was passed; reading the token",
+                extra={"token_id": token_id, "merchant_id": merchant_id, "actor": actor},
+            )
+        sealed = _read_sealed(
+            token_id=token_id, merchant_id=merchant_id, livemode=livemode, actor=actor
+        )
+    info = sealed.info
+    dek = _unwrap(
+        token_id=info.id,
+        key_version=sealed.key_version,
+        wrapped_dek=sealed.wrapped_dek,
+        keys=vault_keys(),
     )
-    if token is None:
+    opened = crypto.open_sealed(
+        dek, sealed.nonce, sealed.encrypted_pan, aad=crypto.pan_aad(info.id)
+    )
+    stored = json.loads(opened)
+    cvc = _take_cvc(token_id=info.id, dek=dek, consume=consume_cvc)
+    audit = DetokenizationEvent(
+        token_id=info.id,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        actor=actor,
+        purpose=purpose,
+        cvc_consumed=bool(consume_cvc and cvc),
+    )
+    card = VaultCard(
+        number=stored["n"],
+        cvc=cvc,
+        exp_month=info.exp_month,
+        exp_year=info.exp_year,
+        holder_name=stored["h"],
+        brand=info.brand,
+        last4=info.last4,
+        bin=info.bin,
+        country=info.country,
+    )
+    return card, audit
+
+
+def _read_sealed(
+    *, token_id: str, merchant_id: str, livemode: bool, actor: str
+) -> selectors.SealedCard:
+    try:
+        return selectors.sealed_card(token_id=token_id, merchant_id=merchant_id, livemode=livemode)
+    except NotFound:
         logger.warning(
             "detokenization refused: no such token for this merchant",
             extra={"token_id": token_id, "merchant_id": merchant_id, "actor": actor},
         )
-        raise NotFound(f"No such token: '{token_id}'", param="token")
-    keys = vault_keys()
-    dek = _unwrap(token, keys)
-    sealed = crypto.open_sealed(dek, token.nonce, token.encrypted_pan, aad=crypto.pan_aad(token.id))
-    stored = json.loads(sealed)
-    cvc = _take_cvc(token_id=token.id, dek=dek, consume=consume_cvc)
-    # One INSERT: atomic by itself (no BEGIN/COMMIT round trips); inside a caller's transaction
-    # it commits, or rolls back, with it.
-    rows.insert(
-        DetokenizationEvent(
-            token=token,
-            merchant_id=merchant_id,
-            livemode=livemode,
-            actor=actor,
-            purpose=purpose,
-            cvc_consumed=bool(consume_cvc and cvc),
-        )
-    )
-    return VaultCard(
-        number=stored["n"],
-        cvc=cvc,
-        exp_month=token.exp_month,
-        exp_year=token.exp_year,
-        holder_name=stored["h"],
-        brand=token.brand,
-        last4=token.card_last4,
-        bin=token.bin,
-        country=token.country,
-    )
+        raise
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -291,7 +343,12 @@ def rewrap_batch(*, batch_size: int = REWRAP_BATCH_SIZE, keys: VaultKeys | None 
             .order_by("pk")[:batch_size]
         )
         for token in batch:
-            dek = _unwrap(token, keys)
+            dek = _unwrap(
+                token_id=token.id,
+                key_version=token.key_version,
+                wrapped_dek=token.wrapped_dek,
+                keys=keys,
+            )
             token.wrapped_dek = crypto.wrap_dek(
                 keys.active_kek, dek, token_id=token.id, kek_version=keys.active_version
             )

@@ -15,8 +15,9 @@ Callers must not hold a database transaction open around `authorize`: attempts a
 one by one so that a crash mid-call leaves a record for the inquiry sweep.
 
 It runs on every payment, so it keeps its statements few: what earlier attempts allow and every
-configured provider's breaker are one query, the card's facts come from the caller when it has
-them, and provider configurations are read once.
+configured provider's breaker are one query, the card's facts (and its sealed card) come from the
+caller when it has them, the vault's audit row of the card rides in the first attempt's INSERT,
+and provider configurations are read once.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from config import rows
@@ -69,6 +70,9 @@ class PaymentRoutingRequest:
     # With brand, the card's facts are taken as given and the token is not read for them
     # (payments read it already); the card is still detokenized once to be sent.
     card_fingerprint: str = ""
+    # The token's sealed card, when the caller read it (`token_selectors.sealed_card`, scoped to
+    # this merchant and mode): detokenization opens it instead of reading the token again.
+    sealed_card: token_selectors.SealedCard | None = None
     capture: bool = False  # a sale: an approved authorization is captured by the provider
     return_url: str = ""
     exclude_providers: tuple[str, ...] = ()
@@ -157,31 +161,37 @@ def _cascade(
 ) -> tuple[list[tuple[Attempt, ProviderResult]], rows.Update | None]:
     """Call the ranked providers in turn until one answers for good (or the budget is spent).
     Also returns an approval's completion when the caller records it."""
-    card_data = _card_data(request)
+    card_data, audit = _card_data(request)
     history: list[tuple[Attempt, ProviderResult]] = []
-    # The budget counts calls made, not candidates looked at: a provider its breaker refuses
-    # was never called and must not cost the card one of its attempts.
-    for provider in decision.order:
-        if len(history) >= budget:
-            break
-        config = configs[provider]
-        # The ranking's view of the breaker is fresh for the first call only; a cascade's next
-        # candidate comes after a provider call (up to its timeout), so its breaker is read again.
-        seen = None if history else ranking.breakers.get(provider)
-        if not breaker.acquire(provider=provider, seen=seen):
-            continue  # refused since ranking (probe slot taken); the next one may take it
-        attempt = _open_attempt(request, decision, config, card)
-        result = _call(config, attempt, request, card_data)
-        breaker.record(provider=provider, outcome=result.outcome, seen=seen)
-        history.append((attempt, result))
-        if caller_records_approval and result.outcome == Outcome.APPROVED:
-            return history, completion(attempt=attempt, result=result)  # never cascades
-        complete_attempt(attempt=attempt, result=result)
-        if result.outcome == Outcome.TIMEOUT_UNKNOWN:
-            _schedule_resolution(attempt.id)
-            break
-        if not should_cascade(provider_kind=config.kind, result=result):
-            break
+    try:
+        # The budget counts calls made, not candidates looked at: a provider its breaker refuses
+        # was never called and must not cost the card one of its attempts.
+        for provider in decision.order:
+            if len(history) >= budget:
+                break
+            config = configs[provider]
+            # The ranking's view of the breaker is fresh for the first call only; a cascade's
+            # next candidate comes after a provider call (up to its timeout), so its breaker is
+            # read again.
+            seen = None if history else ranking.breakers.get(provider)
+            if not breaker.acquire(provider=provider, seen=seen):
+                continue  # refused since ranking (probe slot taken); the next one may take it
+            attempt = _open_attempt(request, decision, config, card, audit)
+            result = _call(config, attempt, request, card_data)
+            breaker.record(provider=provider, outcome=result.outcome, seen=seen)
+            history.append((attempt, result))
+            if caller_records_approval and result.outcome == Outcome.APPROVED:
+                return history, completion(attempt=attempt, result=result)  # never cascades
+            complete_attempt(attempt=attempt, result=result)
+            if result.outcome == Outcome.TIMEOUT_UNKNOWN:
+                _schedule_resolution(attempt.id)
+                break
+            if not should_cascade(provider_kind=config.kind, result=result):
+                break
+    finally:
+        # The card was decrypted (and any CVC taken) even when no attempt carried the audit row
+        # in: every candidate's breaker refused, or something failed before the first attempt.
+        _keep(audit)
     return history, None
 
 
@@ -198,8 +208,10 @@ def _validate(request: PaymentRoutingRequest) -> None:
 
 def _card_facts(request: PaymentRoutingRequest) -> _Card:
     """Brand, BIN country and fingerprint of the card. The token is read only when the caller
-    did not pass brand and fingerprint (payments has read it already, for fraud); a caller that
-    passes them vouches that the token is this merchant's (detokenization still checks)."""
+    passed neither brand and fingerprint nor a sealed card of this token, merchant and mode
+    (payments passes both: it has read the token already, for fraud). A caller that passes
+    brand and fingerprint vouches that the token is this merchant's (detokenization still
+    checks)."""
     given = _Card(
         fingerprint=request.card_fingerprint if request.method == "card" else "",
         brand=request.brand.lower(),
@@ -207,9 +219,16 @@ def _card_facts(request: PaymentRoutingRequest) -> _Card:
     )
     if request.method != "card" or (request.brand and request.card_fingerprint):
         return given
-    info = token_selectors.token_info(
-        token_id=request.token_id, merchant_id=request.merchant_id, livemode=request.livemode
-    )
+    scope = {
+        "token_id": request.token_id,
+        "merchant_id": request.merchant_id,
+        "livemode": request.livemode,
+    }
+    sealed = request.sealed_card
+    if sealed is not None and sealed.is_for(**scope):
+        info = sealed.info  # read with the sealed card, for this merchant and mode
+    else:
+        info = token_selectors.token_info(**scope)
     return _Card(
         fingerprint=info.fingerprint,
         brand=given.brand or info.brand.lower(),
@@ -332,22 +351,29 @@ def _decide(
     return decision, ranking
 
 
-def _keep(decision: Decision) -> None:
-    """Store the decision when no attempt carried it in (no call made, or a failure first)."""
-    if decision._state.adding:
-        rows.insert(decision)
+def _unsaved(*objs: models.Model | None) -> list[models.Model]:
+    return [obj for obj in objs if obj is not None and obj._state.adding]
 
 
-def _card_data(request: PaymentRoutingRequest) -> CardData | None:
-    """The card in clear, detokenized once for the whole cascade; memory only."""
+def _keep(*objs: models.Model | None) -> None:
+    """Store the decision, or the card's audit row, when no attempt carried it in (no call
+    made, or a failure first); both in one statement."""
+    if unsaved := _unsaved(*objs):
+        rows.insert_together(*unsaved)
+
+
+def _card_data(request: PaymentRoutingRequest) -> tuple[CardData | None, models.Model | None]:
+    """The card in clear, detokenized once for the whole cascade (memory only), and the vault's
+    audit row of it, not yet stored: the first attempt carries it in (`_open_attempt`)."""
     if request.method != "card":
-        return None
-    vault_card = token_services.detokenize(
+        return None, None
+    vault_card, audit = token_services.detokenize_unrecorded(
         token_id=request.token_id,
         merchant_id=request.merchant_id,
         livemode=request.livemode,
         actor="routing",
         purpose="authorization",
+        sealed=request.sealed_card,
     )
     return CardData(
         number=vault_card.number,
@@ -359,11 +385,15 @@ def _card_data(request: PaymentRoutingRequest) -> CardData | None:
         last4=vault_card.last4,
         bin=vault_card.bin,
         country=vault_card.country,
-    )
+    ), audit
 
 
 def _open_attempt(
-    request: PaymentRoutingRequest, decision: Decision, config: ProviderConfig, card: _Card
+    request: PaymentRoutingRequest,
+    decision: Decision,
+    config: ProviderConfig,
+    card: _Card,
+    audit: models.Model | None,
 ) -> Attempt:
     attempt = Attempt(
         kind=AttemptKind.AUTHORIZE,
@@ -381,17 +411,17 @@ def _open_attempt(
     )
     try:
         # A lone statement is atomic by itself; inside a caller's transaction a savepoint keeps
-        # a unique-index conflict from aborting it. The first attempt carries its decision.
+        # a unique-index conflict from aborting it. The first attempt carries its decision and
+        # the vault's audit row of the card it is about to send (written before the call).
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            if decision._state.adding:
-                rows.insert_together(decision, attempt)
-            else:
-                rows.insert(attempt)
+            rows.insert_together(*_unsaved(decision, audit), attempt)
             return attempt
     except IntegrityError:
         # A concurrent authorize of the same payment got there first (the unique index on live
         # authorizations): report what it holds, exactly as the check before ranking would.
-        _keep(decision)  # it went down with the refused attempt
+        # The decision and the audit row went down with the refused attempt; the card was
+        # decrypted all the same (its CVC, if any, taken), so the audit is stored on its own.
+        _keep(decision, audit)
         _refuse_if_open_or_authorized(
             _prior_attempts(request=request, fingerprint=card.fingerprint)
         )

@@ -18,11 +18,13 @@ from tests.conftest import client_for
 from tests.payments.conftest import (
     DECLINE_CARD,
     FRAUD_CARD,
+    GOOD_CARD,
     INSUFFICIENT_FUNDS_CARD,
     THREE_DS_CARD,
     distinct_card,
     ledger_of,
 )
+from tokenization.models import DetokenizationEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -215,6 +217,44 @@ def test_an_approved_attempt_is_completed_in_the_statement_that_books_it(api, pa
     assert '"payments"' in attempt_writes[1] and attempt_writes[1].startswith("WITH")
 
 
+@pytest.mark.parametrize(
+    ("number", "status", "http_status"),
+    [(GOOD_CARD, "captured", 201), (DECLINE_CARD, "failed", 402)],
+)
+def test_a_card_payment_reads_its_token_once_and_audits_it_with_its_attempt(
+    api, tokenize, providers, merchant, number, status, http_status
+):
+    """The payment's one read of its token brings the card sealed for routing (no second
+    read), and the vault's audit of the card sent to the provider is written by the statement
+    that opens the attempt, before the call."""
+    token_id = tokenize(number)
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(
+            "/api/payments",
+            {"token": token_id, "amount": 2400, "currency": "eur", "capture": True},
+            format="json",
+        )
+    assert response.status_code == http_status, response.content
+    body = response.json()
+    payment = body if http_status == 201 else body["error"]["payment"]
+    assert payment["status"] == status
+    statements = [q["sql"] for q in queries.captured_queries]
+    token_reads = [sql for sql in statements if '"tokenization_token"' in sql]
+    assert len(token_reads) == 1 and token_reads[0].startswith("SELECT")
+    audit_writes = [sql for sql in statements if "tokenization_detokenizationevent" in sql]
+    attempt_opened = [
+        sql for sql in statements if "routing_attempt" in sql and "routing_decision" in sql
+    ]
+    assert audit_writes == attempt_opened and len(audit_writes) == 1
+
+    attempt = Attempt.objects.get(payment_id=payment["id"], kind="authorize")
+    (sent,) = [r for r in providers.records(attempt.provider) if r["reference"] == attempt.id]
+    assert sent["card"]["last4"] == number[-4:]
+    (event,) = DetokenizationEvent.objects.filter(token_id=token_id)
+    assert (event.merchant_id, event.livemode) == (merchant.merchant.pk, False)
+    assert (event.actor, event.purpose, event.cvc_consumed) == ("routing", "authorization", True)
+
+
 @pytest.mark.django_db(transaction=True)  # on-commit work runs when the booking commits
 def test_an_approval_for_a_payment_that_moved_on_is_recorded_and_refunded_there(
     api, pay, providers, monkeypatch
@@ -392,6 +432,8 @@ def test_another_merchants_token_cannot_be_charged(api, other_merchant, provider
     )
     assert response.status_code == 404
     assert Payment.objects.count() == 0
+    assert not DetokenizationEvent.objects.exists()
+    assert providers.records("sim-a") == [] and providers.records("sim-b") == []
 
 
 def test_list_filters_and_paginates(api, pay):

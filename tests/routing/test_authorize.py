@@ -273,14 +273,17 @@ def _statements(queries: CaptureQueriesContext, table: str) -> list[str]:
 def test_an_approved_authorization_costs_few_statements(merchant, providers, sim):
     """The hot path of every payment: earlier attempts and every breaker in one query (for
     ranking; the success needs no second look, none is written), provider configurations read
-    once, and the routing decision stored in the same statement as the first attempt."""
+    once, the token not read at all (the caller's read brought the card, sealed), and the
+    routing decision and the vault's audit row stored in the same statement as the first
+    attempt."""
     token_id = card_token(merchant)
-    info = token_selectors.token_info(
+    sealed = token_selectors.sealed_card(
         token_id=token_id, merchant_id=merchant.merchant.id, livemode=False
     )
+    info = sealed.info
     request = payment_request(
         merchant, token_id=token_id, brand=info.brand, card_country=info.country,
-        card_fingerprint=info.fingerprint, capture=True,
+        card_fingerprint=info.fingerprint, capture=True, sealed_card=sealed,
     )  # fmt: skip
     provider_metadata.provider_configs()  # the shared cache is warm …
     provider_metadata.forget_process_memo()  # … this process's memo is not
@@ -290,18 +293,18 @@ def test_an_approved_authorization_costs_few_statements(merchant, providers, sim
 
     assert outcome.captured
     assert len(_statements(queries, "qr_cache")) <= 1  # none when the cache is Redis
-    assert len(_statements(queries, "tokenization_token")) == 1  # detokenization only
+    assert _statements(queries, "tokenization_token") == []  # the sealed card was opened
     attempt_statements = [s.split()[0] for s in _statements(queries, "routing_attempt")]
     assert attempt_statements == ["SELECT", "WITH", "UPDATE"]  # the INSERT carries its decision
-    assert _statements(queries, "routing_decision") == [
-        s for s in _statements(queries, "routing_attempt") if s.startswith("WITH")
-    ]
+    attempt_insert = [s for s in _statements(queries, "routing_attempt") if s.startswith("WITH")]
+    assert _statements(queries, "routing_decision") == attempt_insert
+    assert _statements(queries, "tokenization_detokenizationevent") == attempt_insert
     prior_attempts = _statements(queries, "routing_attempt")[0]
     assert _statements(queries, "routing_breakerstate") == [prior_attempts]
     real = [
         q for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(real) <= 8, [q["sql"][:80] for q in real]
+    assert len(real) <= 6, [q["sql"][:80] for q in real]
 
 
 def test_refusals_are_answered_from_one_query_of_earlier_attempts(merchant, providers, sim):
