@@ -261,18 +261,21 @@ def _row_params(
     params = []
     for field, attname, direct in columns:
         if attname is not None:
-            value = getattr(obj, attname)
-            adapt = direct.get(type(value), _DJANGO)
-            if adapt is None:
+            value = _direct_value(direct, getattr(obj, attname))
+            if value is not _DJANGO:
                 params.append(value)
                 continue
-            if adapt is not _DJANGO:
-                value = adapt(value)
-                if value is not _DJANGO:
-                    params.append(value)
-                    continue
         params.append(field.get_db_prep_save(field.pre_save(obj, add), db))
     return params
+
+
+def _direct_value(direct: dict[type, Any], value: Any) -> Any:
+    """The value as Django would prepare it, without Django's calls (`_direct` says how, by
+    type), or `_DJANGO` when Django's own calls must prepare it."""
+    adapt = direct.get(type(value), _DJANGO)
+    if adapt is None:
+        return value
+    return _DJANGO if adapt is _DJANGO else adapt(value)
 
 
 def _values_params(
@@ -281,16 +284,8 @@ def _values_params(
     """`field.get_db_prep_save(value, db)` of each value (no `pre_save`), the same way."""
     params = []
     for (field, _, direct), value in zip(columns, values, strict=True):
-        adapt = direct.get(type(value), _DJANGO)
-        if adapt is None:
-            params.append(value)
-            continue
-        if adapt is not _DJANGO:
-            adapted = adapt(value)
-            if adapted is not _DJANGO:
-                params.append(adapted)
-                continue
-        params.append(field.get_db_prep_save(value, db))
+        prepared = _direct_value(direct, value)
+        params.append(field.get_db_prep_save(value, db) if prepared is _DJANGO else prepared)
     return params
 
 
