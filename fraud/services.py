@@ -35,6 +35,7 @@ __all__ = [
     "add_list_entry",
     "approve_review",
     "assess",
+    "assess_unrecorded",
     "create_rule",
     "outcome_update",
     "record_outcome",
@@ -68,6 +69,35 @@ def assess(
     one round trip, and never one without the other. When this payment was assessed before,
     they are stored pointing at that earlier assessment.
     """
+    result, new_rows = assess_unrecorded(request=request, at=at)
+    try:
+        # One statement, atomic by itself (no BEGIN and COMMIT round trips on the hot path),
+        # with the review item and the caller's rows; inside a caller's transaction a savepoint
+        # keeps a duplicate from breaking it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            rows.insert_together(*new_rows, *_theirs(store_with, result.assessment_id))
+    except IntegrityError:
+        # Assessed before (a retried call for the same payment): the first answer stands.
+        existing = assessment_for_payment(payment_id=request.payment_id)
+        if existing is None:
+            raise
+        theirs = _theirs(store_with, existing.assessment_id)
+        if theirs:
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                rows.insert_together(*theirs)
+        return existing
+    return result
+
+
+def assess_unrecorded(
+    *, request: AssessmentRequest, at: datetime | None = None
+) -> tuple[AssessmentResult, list[models.Model]]:
+    """`assess`, but the assessment row (and its review item) are handed back unsaved, for a
+    caller that stores them in a later statement of its own — payments has routing carry them
+    in with the first attempt, so the payment, its assessment and the attempt are written at
+    once. The attempt is counted in the velocity store here all the same. Only for a payment
+    never assessed before (a new payment id): the caller's INSERT would fail on a second
+    assessment, where `assess` answers with the first."""
     started = time.perf_counter()
     at = at or timezone.now()
     assessment_id = new_id("fa")
@@ -102,65 +132,47 @@ def assess(
     fired_names = tuple(rule.name for rule in evaluation.fired)
     latency_ms = (time.perf_counter() - started) * 1000
     metrics.assessment_seconds.observe(latency_ms / 1000)
-
-    try:
-        # One statement, atomic by itself (no BEGIN and COMMIT round trips on the hot path),
-        # with the review item and the caller's rows; inside a caller's transaction a savepoint
-        # keeps a duplicate from breaking it.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            assessment = Assessment(
-                id=assessment_id,
+    assessment = Assessment(
+        id=assessment_id,
+        payment_id=request.payment_id,
+        merchant_id=request.merchant_id,
+        livemode=request.livemode,
+        amount_minor=request.amount_minor,
+        currency=request.currency.upper(),
+        amount_ref_minor=amount_ref_minor,
+        method=request.method,
+        card_fingerprint=request.card_fingerprint,
+        bin=request.bin,
+        card_country=context["card"]["country"],
+        email=context["email"],
+        ip=request.ip,
+        ip_country=ip_country,
+        features=context,
+        rules=list(fired_names),
+        score=score,
+        decision=decision,
+        latency_ms=latency_ms,
+        velocity_source=observed.source,
+        created=at,
+    )
+    new_rows: list[models.Model] = [assessment]
+    if decision == Action.REVIEW:
+        new_rows.append(
+            ReviewItem(
+                assessment=assessment,
                 payment_id=request.payment_id,
                 merchant_id=request.merchant_id,
-                livemode=request.livemode,
-                amount_minor=request.amount_minor,
-                currency=request.currency.upper(),
-                amount_ref_minor=amount_ref_minor,
-                method=request.method,
-                card_fingerprint=request.card_fingerprint,
-                bin=request.bin,
-                card_country=context["card"]["country"],
-                email=context["email"],
-                ip=request.ip,
-                ip_country=ip_country,
-                features=context,
-                rules=list(fired_names),
-                score=score,
-                decision=decision,
-                latency_ms=latency_ms,
-                velocity_source=observed.source,
-                created=at,
             )
-            review = (
-                [
-                    ReviewItem(
-                        assessment=assessment,
-                        payment_id=request.payment_id,
-                        merchant_id=request.merchant_id,
-                    )
-                ]
-                if decision == Action.REVIEW
-                else []
-            )
-            rows.insert_together(assessment, *review, *_theirs(store_with, assessment_id))
-    except IntegrityError:
-        # Assessed before (a retried call for the same payment): the first answer stands.
-        existing = assessment_for_payment(payment_id=request.payment_id)
-        if existing is None:
-            raise
-        theirs = _theirs(store_with, existing.assessment_id)
-        if theirs:
-            with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                rows.insert_together(*theirs)
-        return existing
+        )
     metrics.decisions_total.labels(decision).inc()
-    return AssessmentResult(
+    result = AssessmentResult(
         assessment_id=assessment_id,
         score=score,
         decision=decision,
         rules=fired_names,
         latency_ms=latency_ms,
     )
+    return result, new_rows
 
 
 def _theirs(

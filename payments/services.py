@@ -302,15 +302,11 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         "card_country": card.country if card else "",
     }
     # The payment, its first event and its fraud assessment are stored together, in one
-    # statement: no reader ever sees one without the others.
+    # statement: no reader ever sees one without the others. That statement is routing's first
+    # attempt (`carried`), written before the provider is called; a payment fraud blocks is
+    # stored on its own.
     created = [_Transition(before="", payment=payment, reason="created", data={})]
-
-    def payment_rows(assessment_id: str) -> list[Payment | PaymentEvent]:
-        payment.fraud_assessment_id = assessment_id
-        return [payment, *_event_rows(created, actor=actor)]
-
-    assessment = fraud.assess(
-        store_with=payment_rows,
+    assessment, fraud_rows = fraud.assess_unrecorded(
         request=fraud.AssessmentRequest(
             payment_id=payment.id,
             merchant_id=payment.merchant_id,
@@ -325,9 +321,12 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             ip=request.customer_ip or "",
         ),
     )
-    _queue_webhooks(created)  # `processing` has no webhook today; this keeps a future one
+    payment.fraud_assessment_id = assessment.assessment_id
+    new_rows = (*fraud_rows, payment, *_event_rows(created, actor=actor))
 
     if assessment.decision == "block":
+        rows.insert_together(*new_rows)
+        _queue_webhooks(created)  # `processing` has no webhook today; this keeps a future one
         payment = _apply_failure(
             payment.id,
             actor=actor,
@@ -357,9 +356,11 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             capture=request.capture,
             return_url=_three_ds_return_url(payment),
             three_ds_required=assessment.decision == "challenge",
+            carried=new_rows,
         ),
         caller_records_approval=True,
     )
+    _queue_webhooks(created)
     # The approved attempt's completion (always) and fraud's record of the outcome (when the
     # answer is booked) are written in apply_authorization's transaction, in the statement that
     # books it. Anything but a failure counts as not declined for fraud (captured at once, 3-D

@@ -77,6 +77,12 @@ class PaymentRoutingRequest:
     return_url: str = ""
     exclude_providers: tuple[str, ...] = ()
     three_ds_required: bool = False  # fraud decided "challenge"
+    # The caller's new rows, not yet stored (payments: the payment, its first event and its
+    # fraud assessment): the first attempt's INSERT carries them in, so they are written with
+    # the attempt, before any provider is called, in one statement. When no attempt carries
+    # them (no provider, the attempt limit, a failure first) `authorize` stores them on its own
+    # before it returns or raises.
+    carried: tuple[models.Model, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,15 @@ def authorize(
     """Route and call providers until one answers for good. With `caller_records_approval`, an
     approval's attempt is not completed here: the outcome carries the update (`unrecorded`) for
     the caller's booking statement, one write fewer on every approved payment."""
+    try:
+        return _authorize(request, caller_records_approval)
+    finally:
+        _keep(*request.carried)  # no attempt carried them in (the other paths keep them first)
+
+
+def _authorize(
+    request: PaymentRoutingRequest, caller_records_approval: bool
+) -> AuthorizationOutcome:
     _validate(request)
     card = _card_facts(request)
     configs = provider_configs()
@@ -135,18 +150,22 @@ def authorize(
         request=request, card=card, configs=configs, breakers=prior.breakers
     )
     if budget <= 0:
-        return _no_attempt(decision, ATTEMPT_LIMIT, "Too many authorization attempts for card.")
+        return _no_attempt(
+            request, decision, ATTEMPT_LIMIT, "Too many authorization attempts for card."
+        )
     if not decision.order:
-        return _no_attempt(decision, NO_PROVIDER, "No provider can take this payment now.")
+        return _no_attempt(request, decision, NO_PROVIDER, "No provider can take this payment now.")
     try:
         history, unrecorded = _cascade(
             request, decision, ranking, configs, card, budget, caller_records_approval
         )
     except Exception:
-        _keep(decision)  # the vault or a breaker failed before the first attempt
+        _keep(*request.carried, decision)  # the vault or a breaker failed before the first attempt
         raise
     if not history:
-        return _no_attempt(decision, NO_PROVIDER, "Every candidate provider is unavailable.")
+        return _no_attempt(
+            request, decision, NO_PROVIDER, "Every candidate provider is unavailable."
+        )
     return _outcome(decision, history, unrecorded)
 
 
@@ -356,8 +375,8 @@ def _unsaved(*objs: models.Model | None) -> list[models.Model]:
 
 
 def _keep(*objs: models.Model | None) -> None:
-    """Store the decision, or the card's audit row, when no attempt carried it in (no call
-    made, or a failure first); both in one statement."""
+    """Store the decision, the card's audit row or the caller's rows, when no attempt carried
+    them in (no call made, or a failure first); those not stored yet, in one statement."""
     if unsaved := _unsaved(*objs):
         rows.insert_together(*unsaved)
 
@@ -411,17 +430,19 @@ def _open_attempt(
     )
     try:
         # A lone statement is atomic by itself; inside a caller's transaction a savepoint keeps
-        # a unique-index conflict from aborting it. The first attempt carries its decision and
-        # the vault's audit row of the card it is about to send (written before the call).
+        # a unique-index conflict from aborting it. The first attempt carries the caller's
+        # rows, its decision and the vault's audit row of the card it is about to send (all
+        # written before the call).
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            rows.insert_together(*_unsaved(decision, audit), attempt)
+            rows.insert_together(*_unsaved(*request.carried, decision, audit), attempt)
             return attempt
     except IntegrityError:
         # A concurrent authorize of the same payment got there first (the unique index on live
         # authorizations): report what it holds, exactly as the check before ranking would.
-        # The decision and the audit row went down with the refused attempt; the card was
-        # decrypted all the same (its CVC, if any, taken), so the audit is stored on its own.
-        _keep(decision, audit)
+        # The caller's rows, the decision and the audit row went down with the refused
+        # attempt; the card was decrypted all the same (its CVC, if any, taken), so the audit is
+        # stored on its own, with the others.
+        _keep(*request.carried, decision, audit)
         _refuse_if_open_or_authorized(
             _prior_attempts(request=request, fingerprint=card.fingerprint)
         )
@@ -473,9 +494,11 @@ def _schedule_resolution(attempt_id: str) -> None:
     )
 
 
-def _no_attempt(decision: Decision, code: str, message: str) -> AuthorizationOutcome:
+def _no_attempt(
+    request: PaymentRoutingRequest, decision: Decision, code: str, message: str
+) -> AuthorizationOutcome:
     decision.reason = f"{decision.reason}; {code}"
-    _keep(decision)  # never carried in by an attempt: none was made
+    _keep(*request.carried, decision)  # never carried in by an attempt: none was made
     return AuthorizationOutcome(
         outcome=Outcome.PROVIDER_ERROR if code == NO_PROVIDER else Outcome.HARD_DECLINE,
         provider="",

@@ -120,3 +120,29 @@ def test_a_repeated_assessment_keeps_the_first_answer_and_points_the_rows_at_it(
 
     assert again.assessment_id == first.assessment_id  # the first answer stands
     assert Payment.objects.get(pk=payment.pk).fraud_assessment_id == first.assessment_id
+
+
+def test_an_unrecorded_assessment_hands_its_rows_back_unsaved(merchant):
+    """For a caller that stores them in its own statement (payments: routing's first attempt):
+    nothing is written here, the decision is made and the attempt is counted all the same."""
+    from fraud.models import Assessment, ReviewItem
+
+    services.create_rule(name="review_all", expression="true", action="review")
+    request = make_request(merchant_id=merchant.merchant.pk)
+
+    with CaptureQueriesContext(connection) as captured:
+        result, new_rows = services.assess_unrecorded(request=request)
+
+    assert not [q for q in captured.captured_queries if "INSERT" in q["sql"]]
+    assert not Assessment.objects.filter(payment_id=request.payment_id).exists()
+    assessment, review = new_rows
+    assert isinstance(assessment, Assessment) and isinstance(review, ReviewItem)
+    assert (assessment.id, assessment.decision, result.decision) == (
+        result.assessment_id,
+        "review",
+        "review",
+    )
+    assert assessment._state.adding and review.assessment is assessment
+
+    again, _ = services.assess_unrecorded(request=make_request(merchant_id=merchant.merchant.pk))
+    assert again.assessment_id != result.assessment_id

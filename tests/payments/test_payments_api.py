@@ -192,6 +192,9 @@ def test_the_provider_s_answer_reaches_fraud_in_the_statement_that_books_it(api,
         if "fraud_assessment" in q["sql"] and not q["sql"].lstrip(" (\n").startswith("SELECT")
     ]
     assert [sql.split()[0] for sql in writes] == ["WITH", "WITH"]  # assessed, then booked
+    # Stored with the payment, its first event and the first attempt (routing carries them).
+    for table in ('"payments"', "payments_paymentevent", "routing_attempt"):
+        assert table in writes[0]
     assert '"payments"' in writes[1] and "UPDATE" in writes[1]
 
     declined = pay(amount=1500, number=DECLINE_CARD).json()["error"]["payment"]
@@ -293,6 +296,15 @@ def test_the_fraud_card_is_blocked_before_any_provider(api, pay, providers):
     assert error["decline_code"] == "fraudulent"
     assert error["payment"]["fraud"]["decision"] == "block"
     assert providers.records("sim-a") == [] and providers.records("sim-b") == []
+    # Stored on its own (no attempt carries it): the payment with its events and assessment.
+    stored = Payment.objects.get(pk=error["payment"]["id"])
+    assert stored.status == "failed"
+    assert Assessment.objects.get(payment_id=stored.pk).id == stored.fraud_assessment_id
+    assert list(stored.events.values_list("to_status", flat=True).order_by("created")) == [
+        "processing",
+        "failed",
+    ]
+    assert not Attempt.objects.filter(payment_id=stored.pk).exists()
 
 
 def test_capture_true_authorizes_and_captures_in_one_call(api, pay, providers):
