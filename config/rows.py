@@ -378,6 +378,28 @@ class Update:
         return self.model, _set_columns(self.model, tuple(self.values)), self.where
 
 
+@dataclass(frozen=True)
+class Call:
+    """A set-returning SQL function run at the end of a `save_together_when` statement, only
+    when its UPDATE changed the row: another module's work that belongs in the same statement
+    (the ledger's postings of the state change). `sql` is the call (`fn(%s, %s)`), with
+    `params`; `columns` name what it returns, which comes back as one list per column, in the
+    function's row order."""
+
+    sql: str
+    params: tuple[Any, ...]
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What `save_together_when` did."""
+
+    updated: int  # 0: the condition no longer held (or the row is gone); nothing else counts
+    extra: Any  # the `extra` expression's value (None when nothing was updated)
+    called: tuple[list[Any], ...]  # `then`'s rows, one list per column (empty lists: not run)
+
+
 @cache
 def _named_columns(model: type[models.Model], names: tuple[str, ...]) -> tuple[Column, ...]:
     """The fields of these names (or attribute names), for values given as they are."""
@@ -395,15 +417,22 @@ def _together_sql(
     groups: tuple[Shape, ...],
     saved: type[models.Model] | None,
     also: tuple[tuple[type[models.Model], tuple[str, ...], str], ...] = (),
+    when: str = "",
+    extra: str = "",
+    then: tuple[str, tuple[str, ...]] | None = None,
 ) -> str:
-    """One statement: the UPDATE of `saved` (if any), one INSERT per group and the `also`
-    UPDATEs, as data-modifying CTEs; the final SELECT returns one row of what the database
-    filled in."""
+    """One statement: the UPDATE of `saved` (if any; only while `when` holds, if given), one
+    INSERT per group and the `also` UPDATEs, as data-modifying CTEs; the final SELECT returns
+    one row of what the database filled in, then `extra`'s value (an expression over `u`, the
+    updated row) and `then`'s rows as arrays (a call run only when the row was updated)."""
     ctes, columns, joined = [], [], []
     if saved is not None:
-        update = _update_sql(saved, _saved_columns(saved), _pk_where(saved))
-        ctes.append(f"u AS ({update} RETURNING 1 AS n)")
+        where = _pk_where(saved) + (f" AND ({when})" if when else "")
+        update = _update_sql(saved, _saved_columns(saved), where)
+        ctes.append(f"u AS ({update} RETURNING {'*' if extra else '1 AS n'})")
         columns.append("(SELECT count(*) FROM u)")
+        if extra:
+            columns.append(f"(SELECT {extra} FROM u)")  # noqa: S608
     for index, (model, set_columns, where) in enumerate(also):
         ctes.append(f"a{index} AS ({_update_sql(model, set_columns, where)} RETURNING 1 AS n)")
     for index, (model, sent, returned, count) in enumerate(groups):
@@ -415,6 +444,17 @@ def _together_sql(
         else:  # its key, ascending: an automatic key in the order the sequence handed it out
             key = _quote(returned[0])
             columns.append(f"ARRAY(SELECT {key} FROM {name} ORDER BY {key})")  # noqa: S608
+    if then is not None:
+        call, returned = then
+        # One row of arrays, in the function's row order (ORDINALITY); not run at all unless
+        # the UPDATE changed the row (a one-time filter on u).
+        aggregates = ", ".join(f"array_agg(c.{_quote(name)} ORDER BY c.n)" for name in returned)
+        joined.append(
+            f"LATERAL (SELECT {aggregates} FROM {call} WITH ORDINALITY AS c "  # noqa: S608
+            f"({', '.join(_quote(name) for name in returned)}, n) "
+            "WHERE EXISTS (SELECT FROM u)) called"
+        )
+        columns.append("called.*")
     sql = f"WITH {', '.join(ctes)} SELECT {', '.join(columns)}"
     return sql + (f" FROM {', '.join(joined)}" if joined else "")
 
@@ -425,8 +465,13 @@ def _mark_saved(obj: models.Model) -> None:
 
 
 def _write_together(
-    saved: models.Model | None, inserted: Sequence[models.Model], also: Sequence[Update] = ()
-) -> int:
+    saved: models.Model | None,
+    inserted: Sequence[models.Model],
+    also: Sequence[Update] = (),
+    when: tuple[str, Sequence[Any]] = ("", ()),
+    extra: str = "",
+    then: Call | None = None,
+) -> Saved:
     """Consecutive rows of one table (and one shape) share one INSERT, so they are stored in
     the order given; separate CTEs run in no promised order, and a sequence's ids would not."""
     groups: list[tuple[InsertShape, list[models.Model]]] = []
@@ -438,6 +483,7 @@ def _write_together(
             groups.append((shape, [obj]))
     db = _default_connection()
     shapes, params = [], [] if saved is None else _save_params(saved, db)
+    params += when[1]
     for update in also:
         params += update.sql_params(db)
     for shape, objs in groups:
@@ -452,10 +498,14 @@ def _write_together(
             tuple(shapes),
             None if saved is None else type(saved),
             tuple(update.shape() for update in also),
+            when[0],
+            extra,
+            None if then is None else (then.sql, then.columns),
         )
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*params, *(then.params if then is not None else ())])
         row = iter(cursor.fetchone())
     updated = next(row) if saved is not None else 0
+    extra_value = next(row) if extra else None
     for shape, objs in groups:
         returned = shape.returned
         if len(objs) == 1:
@@ -469,7 +519,8 @@ def _write_together(
                     setattr(obj, returned[0].attname, key)
         for obj in objs:
             _mark_saved(obj)
-    return updated
+    called = () if then is None else tuple(value or [] for value in row)
+    return Saved(updated=updated, extra=extra_value, called=called)
 
 
 def insert(obj: M) -> M:
@@ -491,7 +542,26 @@ def save_together(obj: models.Model, *new: models.Model, also: Sequence[Update] 
     signals), INSERT the new rows and run the `also` updates, in one statement (a state change,
     its log lines and what changes with it); returns the number of rows the UPDATE of `obj`
     changed (0: the row is gone, nothing falls back to an INSERT)."""
-    return _write_together(obj, new, also)
+    return _write_together(obj, new, also).updated
+
+
+def save_together_when(
+    obj: models.Model,
+    *new: models.Model,
+    when: str,
+    params: Sequence[Any] = (),
+    also: Sequence[Update] = (),
+    extra: str = "",
+    then: Call | None = None,
+) -> Saved:
+    """`save_together` as a compare-and-set: the UPDATE of `obj`'s row applies only while
+    `when` (SQL over the row's current columns, with `params`) still holds — instead of a
+    locked read first. In the same statement: `extra`, an SQL expression over `u` (the updated
+    row, as RETURNING * gives it; a scalar subquery of another table, say), and `then`, a
+    function call run only when the row was updated. The INSERTs of `new` and the `also`
+    updates are not conditional: call it inside a transaction and roll that back when
+    `updated` is 0."""
+    return _write_together(obj, new, also, (when, params), extra, then)
 
 
 def _saved_columns(model: type[models.Model]) -> tuple[str, ...]:

@@ -14,8 +14,8 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from config import rows
 from ledger import selectors
 from ledger.chart import (
     NORMAL_SIDE_BY_KIND,
@@ -36,6 +37,7 @@ from ledger.trial_balance import run_trial_balance
 __all__ = [
     "Line",
     "PostedTransaction",
+    "SaleBooking",
     "capture_hold",
     "ensure_account",
     "ensure_partitions",
@@ -46,6 +48,7 @@ __all__ = [
     "release_hold",
     "reverse_transaction",
     "run_trial_balance",
+    "sale_booking",
 ]
 
 logger = logging.getLogger(__name__)
@@ -183,11 +186,12 @@ def _find_replay(
     return None if found is None else _check_replay(found, payment_id=payment_id, digest=digest)
 
 
-_SALE_SQL = (
-    "SELECT o_kind, o_id, o_created, o_ts FROM ledger_post_sale(%s, %s, %s, %s, "
+_SALE_CALL = (
+    "ledger_post_sale(%s, %s, %s, %s, "
     "%s::timestamptz, %s, %s, %s, %s::bigint[], %s::bigint[], %s::bigint[], %s, %s, %s, "
     "%s::bigint[], %s::bigint[], %s::bigint[], %s::integer, %s::double precision)"
 )
+_SALE_COLUMNS = ("o_kind", "o_id", "o_created", "o_ts")
 _POST_SQL = (
     "SELECT o_id, o_created, o_ts FROM ledger_post(%s, %s, %s, %s, %s::timestamptz, "
     "%s::bigint, %s::bigint[], %s::bigint[], %s::bigint[], %s)"
@@ -590,6 +594,87 @@ def place_and_capture_hold(
     the SAVEPOINT round trips). A replay (the hold row exists) takes the two-step path, which
     answers with the earlier postings or refuses a conflicting one. Must run inside the caller's
     transaction, like the payment's state change it books."""
+    booking = sale_booking(
+        payment_id=payment_id,
+        hold_reference=hold_reference,
+        capture_reference=capture_reference,
+        merchant_id=merchant_id,
+        provider=provider,
+        amount_minor=amount_minor,
+        currency=currency,
+    )
+    call = booking.call
+    with booking.errors(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(call.columns)} FROM {call.sql}", call.params)  # noqa: S608
+        posted = cursor.fetchall()
+    # One list per column, as the call's rows come back inside another statement.
+    return booking.posted(tuple(map(list, zip(*posted, strict=True))) or ([], [], [], []))
+
+
+@dataclass(frozen=True)
+class SaleBooking:
+    """A sale's postings (`place_and_capture_hold`) as a `rows.Call`, for a caller that runs
+    them inside its own statement — payments books a sale in the statement that saves the
+    payment — then hands the call's rows to `posted`, with `errors` around the statement."""
+
+    call: rows.Call
+    payment_id: str
+    hold_reference: str
+    capture_reference: str
+    merchant_id: str
+    provider: str
+    amount_minor: int
+    currency: str
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """The ledger's refusals as domain errors (LedgerInvalidPosting and the like)."""
+        try:
+            yield
+        except DatabaseError as exc:
+            _raise_domain_error(exc, kind="auth_hold", reference=self.hold_reference, ts=None)
+            raise
+
+    def posted(self, called: tuple[list[Any], ...]) -> tuple[PostedTransaction, PostedTransaction]:
+        """The two postings, from the call's columns (kind, id, created, ts); none means the
+        hold row was there (a replay): the two-step path answers with the earlier postings or
+        refuses a conflicting one."""
+        kinds, ids, created, booked_ts = called
+        if not kinds:
+            hold = place_hold(
+                payment_id=self.payment_id,
+                reference=self.hold_reference,
+                merchant_id=self.merchant_id,
+                provider=self.provider,
+                amount_minor=self.amount_minor,
+                currency=self.currency,
+            )
+            capture = capture_hold(
+                payment_id=self.payment_id,
+                reference=self.capture_reference,
+                amount_minor=self.amount_minor,
+            )
+            return hold, capture
+        references = {"auth_hold": self.hold_reference, "capture": self.capture_reference}
+        hold, capture = (
+            PostedTransaction(id=txn_id, kind=kind, reference=references[kind], ts=ts, created=new)
+            for kind, txn_id, new, ts in zip(kinds, ids, created, booked_ts, strict=True)
+        )
+        return hold, capture
+
+
+def sale_booking(
+    *,
+    payment_id: str,
+    hold_reference: str,
+    capture_reference: str,
+    merchant_id: str,
+    provider: str,
+    amount_minor: int,
+    currency: str,
+) -> SaleBooking:
+    """`place_and_capture_hold`'s postings, checked and ready to run in the caller's statement
+    (inside its transaction)."""
     _positive(amount_minor)
     if not payment_id:
         raise LedgerInvalidPosting("A hold needs a payment_id.", param="payment_id")
@@ -613,7 +698,7 @@ def place_and_capture_hold(
         Line(account_id=accounts.receivable, debit_minor=amount_minor),
         Line(account_id=accounts.payable, credit_minor=amount_minor),
     ]
-    params = [
+    params = (
         payment_id,
         merchant_id,
         provider,
@@ -629,35 +714,17 @@ def place_and_capture_hold(
         *_line_arrays(capture_lines),
         POST_MAX_ATTEMPTS,
         POST_RETRY_BACKOFF_S,
-    ]
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(_SALE_SQL, params)
-            posted = cursor.fetchall()
-    except DatabaseError as exc:
-        _raise_domain_error(exc, kind="auth_hold", reference=hold_reference, ts=None)
-        raise
-    if not posted:  # the hold row was there: a replay
-        hold = place_hold(
-            payment_id=payment_id,
-            reference=hold_reference,
-            merchant_id=merchant_id,
-            provider=provider,
-            amount_minor=amount_minor,
-            currency=currency,
-        )
-        capture = capture_hold(
-            payment_id=payment_id, reference=capture_reference, amount_minor=amount_minor
-        )
-        return hold, capture
-    references = {"auth_hold": hold_reference, "capture": capture_reference}
-    hold, capture = (
-        PostedTransaction(
-            id=txn_id, kind=kind, reference=references[kind], ts=booked_ts, created=created
-        )
-        for kind, txn_id, created, booked_ts in posted
     )
-    return hold, capture
+    return SaleBooking(
+        call=rows.Call(_SALE_CALL, params, _SALE_COLUMNS),
+        payment_id=payment_id,
+        hold_reference=hold_reference,
+        capture_reference=capture_reference,
+        merchant_id=merchant_id,
+        provider=provider,
+        amount_minor=amount_minor,
+        currency=currency,
+    )
 
 
 def release_hold(

@@ -40,6 +40,7 @@ from fraud import services as fraud
 from ledger import services as ledger
 from merchants import selectors as merchant_selectors
 from merchants import webhooks
+from merchants.selectors import Subscriber
 from payments.models import Payment, PaymentEvent, Refund, Status
 from payments.representation import remember_fraud, render_payment
 from routing import selectors as routing_selectors
@@ -193,7 +194,11 @@ def _event_rows(transitions: list[_Transition], *, actor: Actor) -> list[Payment
     ]
 
 
-def _queue_webhooks(transitions: list[_Transition]) -> None:
+def _queue_webhooks(
+    transitions: list[_Transition], *, subscribers: list[Subscriber] | None = None
+) -> None:
+    """Queue the transitions' webhooks for the merchant's endpoints: `subscribers` when the
+    caller read them in this transaction, else those read with the payment's lock."""
     events = []
     for t in transitions:
         event_type = EVENT_TYPES.get(t.payment.status)
@@ -205,7 +210,7 @@ def _queue_webhooks(transitions: list[_Transition]) -> None:
             merchant_id=first.merchant_id,
             livemode=first.livemode,
             events=events,
-            subscribers=first.webhook_subscribers,
+            subscribers=first.webhook_subscribers if subscribers is None else subscribers,
         )
 
 
@@ -378,7 +383,19 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         return fraud_outcome
 
     try:
-        payment = apply_authorization(
+        booked = None
+        if outcome.outcome == Outcome.APPROVED and outcome.captured and request.capture:
+            booked = _book_sale_as_stored(
+                payment,
+                provider=outcome.provider,
+                attempt_id=outcome.attempt_id,
+                provider_reference=outcome.provider_reference,
+                actor=actor,
+                also=_with_completion(outcome.unrecorded, with_fraud_outcome),
+            )
+            if booked is None:  # the payment changed since it was stored: the locked path
+                fraud_outcome.clear()
+        payment = booked or apply_authorization(
             payment_id=payment.id,
             outcome=outcome.outcome,
             provider=outcome.provider,
@@ -593,36 +610,101 @@ def _book_sale(
 ) -> Payment:
     """The provider authorized and captured in one call: the payment goes on to captured in
     the caller's transaction, with the hold and its capture posted together."""
+    transitions = _sale_transitions(payment, before=before, attempt_id=attempt_id)
+    _save_and_record_all(payment, transitions, actor=actor, also=also)
+    ledger.place_and_capture_hold(**_sale_postings(payment))
+    return payment
+
+
+def _sale_transitions(payment: Payment, *, before: str, attempt_id: str) -> list[_Transition]:
+    """Capture an authorized payment in full; the two transitions it went through."""
     authorized = copy.copy(payment)  # what the payment.authorized event shows
     payment.capture(amount_minor=payment.amount_minor)
-    _save_and_record_all(
-        payment,
-        [
-            _Transition(
-                before=before,
-                payment=authorized,
-                reason=f"authorized by {payment.provider}",
-                data={"attempt_id": attempt_id},
-            ),
-            _Transition(
-                before=Status.AUTHORIZED,
-                payment=payment,
-                reason=f"captured {payment.amount_minor} with the authorization",
-                data={},
-            ),
-        ],
-        actor=actor,
-        also=also,
+    return [
+        _Transition(
+            before=before,
+            payment=authorized,
+            reason=f"authorized by {payment.provider}",
+            data={"attempt_id": attempt_id},
+        ),
+        _Transition(
+            before=Status.AUTHORIZED,
+            payment=payment,
+            reason=f"captured {payment.amount_minor} with the authorization",
+            data={},
+        ),
+    ]
+
+
+def _sale_postings(payment: Payment) -> dict[str, Any]:
+    return {
+        "payment_id": payment.id,
+        "hold_reference": f"{payment.id}:hold",
+        "capture_reference": f"{payment.id}:capture",
+        "merchant_id": payment.merchant_id,
+        "provider": payment.provider,
+        "amount_minor": payment.amount_minor,
+        "currency": payment.currency,
+    }
+
+
+class _ChangedSince(Exception):
+    """The payment's row is not the one this process stored: roll back, take the locked path."""
+
+
+# The row as create_payment stored it: still processing, and not written since (`updated`).
+_AS_STORED = (
+    f"{connection.ops.quote_name('status')} = %s AND {connection.ops.quote_name('updated')} = %s"
+)
+
+
+def _book_sale_as_stored(
+    payment: Payment,
+    *,
+    provider: str,
+    attempt_id: str,
+    provider_reference: str,
+    actor: Actor,
+    also: AlsoWrite | None,
+) -> Payment | None:
+    """Book an approved sale on the payment exactly as its creator stored it, without reading
+    it first: one statement saves it as captured only if its row is still the one stored
+    (processing, not written since: a compare-and-set instead of a locked read), logs both
+    transitions, runs `also`, reads the merchant's webhook endpoints and posts the hold and its
+    capture (`ledger.sale_booking`, run by the same statement only when the row was saved).
+    None when the row had changed (a status inquiry or an operator got there first): nothing
+    is kept, and the caller books through `apply_authorization`, which locks and looks."""
+    stored_updated = payment.updated
+    payment.provider = provider or payment.provider
+    payment.attempt_id = attempt_id or payment.attempt_id
+    payment.provider_reference = provider_reference or payment.provider_reference
+    now = timezone.now()
+    payment.authorize(authorized_at=now, expires_at=now + timedelta(seconds=_auth_expiry_s()))
+    transitions = _sale_transitions(payment, before=Status.PROCESSING, attempt_id=attempt_id)
+    subscribers = merchant_selectors.subscribers_sql(
+        merchant_id="u.merchant_id", livemode="u.livemode"
     )
-    ledger.place_and_capture_hold(
-        payment_id=payment.id,
-        hold_reference=f"{payment.id}:hold",
-        capture_reference=f"{payment.id}:capture",
-        merchant_id=payment.merchant_id,
-        provider=payment.provider,
-        amount_minor=payment.amount_minor,
-        currency=payment.currency,
-    )
+    try:
+        with transaction.atomic():
+            booking = ledger.sale_booking(**_sale_postings(payment))
+            with booking.errors():
+                saved = rows.save_together_when(
+                    payment,
+                    *_event_rows(transitions, actor=actor),
+                    when=_AS_STORED,
+                    params=(Status.PROCESSING, stored_updated),
+                    also=also(payment) if also else (),
+                    extra=subscribers,
+                    then=booking.call,
+                )
+            if not saved.updated:
+                raise _ChangedSince
+            booking.posted(saved.called)
+            payment.webhook_subscribers = merchant_selectors.subscribers_from(saved.extra)
+            _queue_webhooks(transitions, subscribers=payment.webhook_subscribers)
+    except _ChangedSince:
+        logger.info("payment %s changed before its sale was booked; booking it locked", payment.id)
+        return None
     return payment
 
 

@@ -343,3 +343,78 @@ def test_a_ridden_update_goes_down_with_its_statement(merchant):
         rows.save_together(payment, duplicate, also=[also])
 
     assert Payment.objects.get(pk=other.pk).amount_minor == 1
+
+
+def _sequence_value() -> tuple[int, bool]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_value, is_called FROM rows_test_seq")
+        return cursor.fetchone()
+
+
+@pytest.fixture
+def sequence():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SEQUENCE rows_test_seq")
+    yield "rows_test_seq"
+
+
+_EXTRA = "(SELECT count(*) FROM payments_paymentevent e WHERE e.payment_id = u.payment_id)"
+
+
+def test_a_guarded_save_applies_while_its_condition_holds_with_extra_and_call(merchant, sequence):
+    payment = rows.insert(_payment(merchant))
+    rows.insert(PaymentEvent(payment=payment, from_status="", to_status="processing", actor="t"))
+    stored_updated = payment.updated
+    now = timezone.now()
+    payment.authorize(authorized_at=now, expires_at=now + timedelta(days=7))
+    event = PaymentEvent(payment=payment, from_status="processing", to_status="authorized")
+    # Two rows back from the call, as arrays in its row order.
+    call = rows.Call("generate_series(nextval(%s::regclass), %s)", (sequence, 3), ("value",))
+
+    with CaptureQueriesContext(connection) as queries:
+        saved = rows.save_together_when(
+            payment,
+            event,
+            when='"status" = %s AND "updated" = %s',
+            params=(Status.PROCESSING, stored_updated),
+            extra=_EXTRA,
+            then=call,
+        )
+
+    assert len(queries.captured_queries) == 1
+    assert saved.updated == 1
+    assert saved.extra == 1  # the statement's own INSERT is not visible to it: the first event
+    assert saved.called == ([1, 2, 3],)
+    assert Payment.objects.get(pk=payment.pk).status == Status.AUTHORIZED
+    assert PaymentEvent.objects.filter(payment=payment).count() == 2
+
+
+def test_a_guarded_save_whose_condition_fails_updates_nothing_and_calls_nothing(merchant, sequence):
+    payment = rows.insert(_payment(merchant))
+    stored_updated = payment.updated
+    concurrent = Payment.objects.get(pk=payment.pk)  # another writer saves the row meanwhile
+    concurrent.description = "changed by someone else"
+    concurrent.save()  # `updated` moves on (auto_now), as with every write of a payment
+    now = timezone.now()
+    payment.authorize(authorized_at=now, expires_at=now + timedelta(days=7))
+    event = PaymentEvent(payment=payment, from_status="processing", to_status="authorized")
+    call = rows.Call("nextval(%s::regclass)", (sequence,), ("value",))
+
+    with transaction.atomic():
+        saved = rows.save_together_when(
+            payment,
+            event,
+            when='"status" = %s AND "updated" = %s',
+            params=(Status.PROCESSING, stored_updated),
+            extra=_EXTRA,
+            then=call,
+        )
+        # The INSERT is not conditional: the caller rolls back (documented).
+        assert PaymentEvent.objects.filter(pk=event.pk).exists()
+        transaction.set_rollback(True)
+
+    assert (saved.updated, saved.extra, saved.called) == (0, None, ([],))
+    assert _sequence_value() == (1, False)  # the call never ran
+    stored = Payment.objects.get(pk=payment.pk)
+    assert (stored.status, stored.description) == (Status.PROCESSING, "changed by someone else")
+    assert not PaymentEvent.objects.filter(pk=event.pk).exists()

@@ -1,6 +1,7 @@
 """A payment's webhooks go to the endpoints read with the payment under its lock: the booking
-statement that locks the payment brings the merchant's active endpoints along, and no other
-statement looks them up."""
+statement that locks the payment (or, for a new sale, the one that saves it if it is still as
+its creator stored it) brings the merchant's active endpoints along, and no other statement
+looks them up."""
 
 import pytest
 from django.db import connection
@@ -30,7 +31,7 @@ def _endpoint_statements(queries) -> list[str]:
     return [q["sql"] for q in queries.captured_queries if "merchants_webhookendpoint" in q["sql"]]
 
 
-def test_a_sale_queues_its_events_for_the_endpoints_read_with_the_lock(merchant, pay):
+def test_a_sale_queues_its_events_for_the_endpoints_read_with_its_booking(merchant, pay):
     merchant_id = merchant.merchant.pk
     everything = _endpoint(merchant_id, ["*"])
     captures = _endpoint(merchant_id, ["payment.captured"])
@@ -56,10 +57,12 @@ def test_a_sale_queues_its_events_for_the_endpoints_read_with_the_lock(merchant,
     )
     captured = WebhookDelivery.objects.get(event_type="payment.captured", endpoint=captures)
     assert captured.payload["data"]["object"]["status"] == "captured"
-    # One statement read the endpoints: the one that locked the payment to book it.
+    # One statement read the endpoints: the one that booked the sale (its row, locked by the
+    # UPDATE, its events and its ledger postings).
     (statement,) = _endpoint_statements(queries)
-    assert statement.lstrip().startswith("SELECT") and "FOR UPDATE" in statement
-    assert '"payments"' in statement
+    assert statement.startswith('WITH u AS (UPDATE "payments"')
+    for written in ("payments_paymentevent", "ledger_post_sale("):
+        assert written in statement
 
 
 def test_without_endpoints_nothing_is_queued_and_nothing_else_is_read(merchant, pay):

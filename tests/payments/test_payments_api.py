@@ -289,6 +289,65 @@ def test_an_approval_for_a_payment_that_moved_on_is_recorded_and_refunded_there(
     assert ledger_of(api, failed["id"])["data"] == []
 
 
+def test_a_new_sale_is_booked_in_one_statement_without_reading_its_payment_again(api, pay):
+    """The payment is still as create_payment stored it: saved as captured only if so (a
+    compare-and-set, no locked read), with both events, the attempt's completion, fraud's
+    outcome, the endpoints' read and the ledger's postings, in one statement."""
+    with CaptureQueriesContext(connection) as queries:
+        sold = pay(amount=2600, capture=True).json()
+    assert sold["status"] == "captured"
+    naming_payments = [q["sql"] for q in queries.captured_queries if '"payments"' in q["sql"]]
+    assert not [sql for sql in naming_payments if "FOR UPDATE" in sql]
+    inserted, booked = naming_payments  # carried in by the first attempt, then the booking
+    assert inserted.startswith("WITH") and "routing_attempt" in inserted
+    assert booked.startswith('WITH u AS (UPDATE "payments"')
+    for part in (
+        "payments_paymentevent",
+        "routing_attempt",
+        "fraud_assessment",
+        "merchants_webhookendpoint",
+        "ledger_post_sale(",
+    ):
+        assert part in booked
+    events = PaymentEvent.objects.filter(payment_id=sold["id"]).order_by("created", "pk")
+    assert [e.to_status for e in events] == ["processing", "authorized", "captured"]
+    assert_ledger_agrees(api, sold)
+
+
+def test_a_sale_whose_payment_was_written_meanwhile_is_booked_under_its_lock(
+    api, pay, providers, monkeypatch
+):
+    """Someone saved the payment between its creation and the booking (still processing): the
+    compare-and-set finds the row changed and keeps nothing; the locked path books it, and the
+    other writer's change survives."""
+    from payments import services as payment_services
+
+    real_authorize = payment_services.routing.authorize
+
+    def authorize_then_write(*, request, **kwargs):
+        outcome = real_authorize(request=request, **kwargs)
+        other = Payment.objects.get(pk=request.payment_id)
+        other.description = "written meanwhile"
+        other.save()
+        return outcome
+
+    monkeypatch.setattr(payment_services.routing, "authorize", authorize_then_write)
+    with CaptureQueriesContext(connection) as queries:
+        sold = pay(amount=2700, capture=True).json()
+
+    assert (sold["status"], sold["amount_captured"]) == ("captured", 2700)
+    assert sold["description"] == "written meanwhile"
+    assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)  # the locked path
+    events = PaymentEvent.objects.filter(payment_id=sold["id"]).order_by("created", "pk")
+    assert [e.to_status for e in events] == ["processing", "authorized", "captured"]
+    attempt = Attempt.objects.get(payment_id=sold["id"], kind="authorize")
+    assert attempt.outcome == "approved"
+    assert Assessment.objects.get(payment_id=sold["id"]).approved is True
+    assert_ledger_agrees(api, sold)
+    entries = ledger_of(api, sold["id"])["data"]
+    assert len({entry["transaction_id"] for entry in entries}) == 2  # one hold, one capture
+
+
 def test_the_fraud_card_is_blocked_before_any_provider(api, pay, providers):
     response = pay(amount=1500, number=FRAUD_CARD)
     assert response.status_code == 402
@@ -641,17 +700,13 @@ def test_captured_payments_do_not_count_as_declines_for_fraud(api, tokenize, pro
 def test_a_sale_whose_booking_fails_is_not_charged_twice_and_is_booked_later(
     api, tokenize, providers, monkeypatch
 ):
-    from django.db import DatabaseError
-
     from ledger import services as ledger_services
     from payments import services as payment_services
 
-    real = ledger_services.place_and_capture_hold
-
-    def broken(**kwargs):
-        raise DatabaseError("the ledger is unreachable")
-
-    monkeypatch.setattr(ledger_services, "place_and_capture_hold", broken)
+    # The ledger's function fails inside the statement that books the sale (a real database
+    # error): the whole statement, payment and events included, is rolled back.
+    real = ledger_services._SALE_CALL
+    monkeypatch.setattr(ledger_services, "_SALE_CALL", real.replace("(", "_unreachable(", 1))
     body = {"token": tokenize(), "amount": 4200, "currency": "eur", "capture": True}
     headers = {"HTTP_IDEMPOTENCY_KEY": "sale-booking-fails"}
     first = api.post("/api/payments", body, format="json", **headers)
@@ -675,8 +730,12 @@ def test_a_sale_whose_booking_fails_is_not_charged_twice_and_is_booked_later(
         if record["reference"] in references
     ]
     assert [(r["amount"], r["amount_captured"]) for r in sales] == [(4200, 4200)]
+    assert list(PaymentEvent.objects.filter(payment_id=payment_id).values_list("to_status")) == [
+        ("processing",)
+    ]
+    assert ledger_of(api, payment_id)["data"] == []
 
-    monkeypatch.setattr(ledger_services, "place_and_capture_hold", real)
+    monkeypatch.setattr(ledger_services, "_SALE_CALL", real)
     assert payment_services.settle_stalled_payments(now=timezone.now()) == 0  # too recent
     later = timezone.now() + timedelta(seconds=payment_services.STALLED_AFTER_S + 1)
     assert payment_services.settle_stalled_payments(now=later) == 1
