@@ -459,9 +459,9 @@ def _together_sql(
     return sql + (f" FROM {', '.join(joined)}" if joined else "")
 
 
-def _mark_saved(obj: models.Model) -> None:
+def _mark_saved(obj: models.Model, alias: str) -> None:
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = alias  # the connection's, looked up once per statement (a thread-local read)
 
 
 def _write_together(
@@ -518,7 +518,7 @@ def _write_together(
                 if returned:  # an automatic key; a key drawn here is already set
                     setattr(obj, returned[0].attname, key)
         for obj in objs:
-            _mark_saved(obj)
+            _mark_saved(obj, db.alias)
     called = () if then is None else tuple(value or [] for value in row)
     return Saved(updated=updated, extra=extra_value, called=called)
 
