@@ -448,15 +448,20 @@ def _together_sql(
         call, returned = then
         # One row of arrays, in the function's row order (ORDINALITY); not run at all unless
         # the UPDATE changed the row (a one-time filter on u).
-        aggregates = ", ".join(f"array_agg(c.{_quote(name)} ORDER BY c.n)" for name in returned)
+        aggregates = ", ".join(
+            f"array_agg(c.{_quote(name)} ORDER BY c.{_ORDINALITY})" for name in returned
+        )
         joined.append(
             f"LATERAL (SELECT {aggregates} FROM {call} WITH ORDINALITY AS c "  # noqa: S608
-            f"({', '.join(_quote(name) for name in returned)}, n) "
+            f"({', '.join(_quote(name) for name in returned)}, {_ORDINALITY}) "
             "WHERE EXISTS (SELECT FROM u)) called"
         )
         columns.append("called.*")
     sql = f"WITH {', '.join(ctes)} SELECT {', '.join(columns)}"
     return sql + (f" FROM {', '.join(joined)}" if joined else "")
+
+
+_ORDINALITY = "rows_call_row_number"  # a name no function's own column is likely to have
 
 
 def _mark_saved(obj: models.Model, alias: str) -> None:
@@ -474,6 +479,8 @@ def _write_together(
 ) -> Saved:
     """Consecutive rows of one table (and one shape) share one INSERT, so they are stored in
     the order given; separate CTEs run in no promised order, and a sequence's ids would not."""
+    if saved is None and (when[0] or extra or then is not None):
+        raise ValueError("when, extra and then belong to the UPDATE of a saved row")
     groups: list[tuple[InsertShape, list[models.Model]]] = []
     for obj in inserted:
         shape = _insert_plan(obj)  # one object per model and shape: the same table and columns
@@ -557,10 +564,10 @@ def save_together_when(
     """`save_together` as a compare-and-set: the UPDATE of `obj`'s row applies only while
     `when` (SQL over the row's current columns, with `params`) still holds — instead of a
     locked read first. In the same statement: `extra`, an SQL expression over `u` (the updated
-    row, as RETURNING * gives it; a scalar subquery of another table, say), and `then`, a
-    function call run only when the row was updated. The INSERTs of `new` and the `also`
-    updates are not conditional: call it inside a transaction and roll that back when
-    `updated` is 0."""
+    row, as RETURNING * gives it; a scalar subquery of another table, say — written without
+    parameters), and `then`, a function call run only when the row was updated. The INSERTs of
+    `new` and the `also` updates are not conditional: call it inside a transaction and roll
+    that back when `updated` is 0."""
     return _write_together(obj, new, also, (when, params), extra, then)
 
 

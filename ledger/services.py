@@ -594,6 +594,7 @@ def place_and_capture_hold(
     the SAVEPOINT round trips). A replay (the hold row exists) takes the two-step path, which
     answers with the earlier postings or refuses a conflicting one. Must run inside the caller's
     transaction, like the payment's state change it books."""
+    _require_transaction()
     booking = sale_booking(
         payment_id=payment_id,
         hold_reference=hold_reference,
@@ -617,7 +618,7 @@ class SaleBooking:
     them inside its own statement — payments books a sale in the statement that saves the
     payment — then hands the call's rows to `posted`, with `errors` around the statement."""
 
-    call: rows.Call
+    call: rows.Call  # run inside the payment's transaction, with `errors()` around the statement
     payment_id: str
     hold_reference: str
     capture_reference: str
@@ -628,7 +629,9 @@ class SaleBooking:
 
     @contextmanager
     def errors(self) -> Iterator[None]:
-        """The ledger's refusals as domain errors (LedgerInvalidPosting and the like)."""
+        """Around the statement that runs the call, inside the payment's transaction: the
+        ledger's refusals as domain errors (LedgerInvalidPosting and the like)."""
+        _require_transaction()
         try:
             yield
         except DatabaseError as exc:
@@ -663,6 +666,11 @@ class SaleBooking:
         return hold, capture
 
 
+def _require_transaction() -> None:
+    if not connection.in_atomic_block:
+        raise LedgerInvalidState("A sale is booked inside the payment's transaction.")
+
+
 def sale_booking(
     *,
     payment_id: str,
@@ -673,13 +681,14 @@ def sale_booking(
     amount_minor: int,
     currency: str,
 ) -> SaleBooking:
-    """`place_and_capture_hold`'s postings, checked and ready to run in the caller's statement
-    (inside its transaction)."""
+    """`place_and_capture_hold`'s postings, checked and ready to run in the caller's statement,
+    inside the payment's transaction. Its accounts are resolved here (created, the first time,
+    in a transaction of their own when called outside one): a caller that builds it before
+    taking the payment's lock creates no account rows under that lock, so it cannot deadlock
+    with a path that locks the payment first and resolves the accounts after."""
     _positive(amount_minor)
     if not payment_id:
         raise LedgerInvalidPosting("A hold needs a payment_id.", param="payment_id")
-    if not connection.in_atomic_block:
-        raise LedgerInvalidState("A sale is booked inside the payment's transaction.")
     currency = currency.upper()
     provider_account, merchant_account = provider_owner(provider), merchant_owner(merchant_id)
     accounts = _HoldAccounts(

@@ -331,7 +331,6 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
 
     if assessment.decision == "block":
         rows.insert_together(*new_rows)
-        _queue_webhooks(created)  # `processing` has no webhook today; this keeps a future one
         payment = _apply_failure(
             payment.id,
             actor=actor,
@@ -365,7 +364,6 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         ),
         caller_records_approval=True,
     )
-    _queue_webhooks(created)
     # The approved attempt's completion (always) and fraud's record of the outcome (when the
     # answer is booked) are written in apply_authorization's transaction, in the statement that
     # books it. Anything but a failure counts as not declined for fraud (captured at once, 3-D
@@ -418,6 +416,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         # once the attempt shows the answer.
         logger.exception("booking the approval of %s failed; left processing", payment.id)
         _record_attempt_alone(outcome.unrecorded)
+        _record_fraud_outcome_alone(payment.id)  # whoever books it later does not
         payment = Payment.objects.get(pk=payment.id)
     else:
         if not fraud_outcome:  # the payment had moved on already: nothing was booked here
@@ -444,6 +443,14 @@ def _record_attempt_alone(completion: rows.Update | None) -> None:
         rows.run(completion)
     except Exception:  # the status inquiry will ask the provider again
         logger.exception("could not record the answer to attempt %s", completion.params[0])
+
+
+def _record_fraud_outcome_alone(payment_id: str) -> None:
+    """Tell fraud the provider approved, after the booking that carried it failed."""
+    try:
+        fraud.record_outcome(payment_id=payment_id, approved=True)
+    except Exception:  # fraud's counts miss one approval; the payment is unaffected
+        logger.exception("could not record fraud's outcome of %s", payment_id)
 
 
 def _three_ds_return_url(payment: Payment) -> str:
@@ -684,9 +691,11 @@ def _book_sale_as_stored(
     subscribers = merchant_selectors.subscribers_sql(
         merchant_id="u.merchant_id", livemode="u.livemode"
     )
+    # Built (its accounts resolved, created the first time) before the transaction: nothing is
+    # written under the payment's row lock but the booking itself (see ledger.sale_booking).
+    booking = ledger.sale_booking(**_sale_postings(payment))
     try:
         with transaction.atomic():
-            booking = ledger.sale_booking(**_sale_postings(payment))
             with booking.errors():
                 saved = rows.save_together_when(
                     payment,

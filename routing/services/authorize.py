@@ -49,6 +49,8 @@ from tokenization import services as token_services
 logger = logging.getLogger("qr.routing")
 
 NO_PROVIDER = "no_provider_available"
+# The partial unique index that allows one live authorization per payment (routing.models).
+LIVE_AUTHORIZATION_INDEX = "attempt_one_live_authorization"
 ATTEMPT_LIMIT = "attempt_limit_exceeded"
 METHODS = ("card", "wallet")
 _DECLINED = ("soft_decline", "hard_decline")
@@ -132,9 +134,15 @@ def authorize(
     approval's attempt is not completed here: the outcome carries the update (`unrecorded`) for
     the caller's booking statement, one write fewer on every approved payment."""
     try:
-        return _authorize(request, caller_records_approval)
-    finally:
-        _keep(*request.carried)  # no attempt carried them in (the other paths keep them first)
+        outcome = _authorize(request, caller_records_approval)
+    except Exception:
+        try:
+            _keep(*request.carried)  # no attempt carried them in
+        except Exception:  # the error on its way out says more than this one
+            logger.exception("could not store the rows routing carried for %s", request.payment_id)
+        raise
+    _keep(*request.carried)  # no attempt carried them in (the other paths keep them first)
+    return outcome
 
 
 def _authorize(
@@ -160,8 +168,8 @@ def _authorize(
             request, decision, ranking, configs, card, budget, caller_records_approval
         )
     except Exception:
-        _keep(*request.carried, decision)  # the vault or a breaker failed before the first attempt
-        raise
+        _keep(decision)  # the vault or a breaker failed before the first attempt (`authorize`
+        raise  # then stores the carried rows, if they are not the failure)
     if not history:
         return _no_attempt(
             request, decision, NO_PROVIDER, "Every candidate provider is unavailable."
@@ -436,7 +444,9 @@ def _open_attempt(
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
             rows.insert_together(*_unsaved(*request.carried, decision, audit), attempt)
             return attempt
-    except IntegrityError:
+    except IntegrityError as exc:
+        if _violated(exc) != LIVE_AUTHORIZATION_INDEX:
+            raise  # not a race: one of the rows is refused (the caller's, say)
         # A concurrent authorize of the same payment got there first (the unique index on live
         # authorizations): report what it holds, exactly as the check before ranking would.
         # The caller's rows, the decision and the audit row went down with the refused
@@ -449,6 +459,12 @@ def _open_attempt(
         raise InvalidState(
             "Another authorization of this payment is in progress.", code="attempt_unresolved"
         ) from None
+
+
+def _violated(exc: IntegrityError) -> str | None:
+    """The name of the constraint an IntegrityError violated, as PostgreSQL reports it."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
 
 
 def _call(

@@ -348,6 +348,69 @@ def test_a_sale_whose_payment_was_written_meanwhile_is_booked_under_its_lock(
     assert len({entry["transaction_id"] for entry in entries}) == 2  # one hold, one capture
 
 
+@pytest.mark.django_db(transaction=True)  # two connections, real commits and row locks
+def test_a_new_sale_racing_a_locked_booking_of_it_waits_and_does_not_deadlock(
+    api, pay, providers, monkeypatch
+):
+    """A status inquiry (or provider webhook) holds the payment's lock and books the same
+    approval while the API request books it too, on a merchant whose ledger accounts do not
+    exist yet. The inquiry creates the accounts under the payment's lock; the request must not
+    have created them under a lock of its own (it builds its ledger call, accounts included,
+    before its transaction), or each would wait for the other. The request's compare-and-set
+    then finds the row changed and takes the locked path: booked once, answered captured."""
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    from payments import services as payment_services
+    from routing.interface import Outcome
+
+    real_authorize = payment_services.routing.authorize
+    locked, other = threading.Event(), {}
+
+    def inquiry(payment_id, outcome):
+        try:
+            with transaction.atomic():
+                Payment.objects.select_for_update().get(pk=payment_id)
+                locked.set()
+                time.sleep(0.5)  # the request reaches its booking meanwhile
+                booked = payment_services.apply_authorization(
+                    payment_id=payment_id, outcome=Outcome.APPROVED, provider=outcome.provider,
+                    attempt_id=outcome.attempt_id, provider_reference=outcome.provider_reference,
+                    decline_code="", message="", redirect_url="",
+                    actor=payment_services.Actor.system("inquiry"), captured=True,
+                )  # fmt: skip
+                other["status"] = booked.status
+        except Exception as exc:  # reported by the assertion below
+            other["error"] = repr(exc)
+        finally:
+            connections.close_all()
+
+    def authorize_then_race(*, request, **kwargs):
+        outcome = real_authorize(request=request, **kwargs)
+        thread = threading.Thread(target=inquiry, args=(request.payment_id, outcome))
+        thread.start()
+        other["thread"] = thread
+        assert locked.wait(10)
+        return outcome
+
+    monkeypatch.setattr(payment_services.routing, "authorize", authorize_then_race)
+    response = pay(amount=2800, capture=True)
+    other.pop("thread").join(10)
+
+    assert other == {"status": "captured"}
+    assert response.status_code == 201, response.content
+    sold = response.json()
+    assert (sold["status"], sold["amount_captured"]) == ("captured", 2800)
+    events = PaymentEvent.objects.filter(payment_id=sold["id"]).order_by("created", "pk")
+    assert [e.to_status for e in events] == ["processing", "authorized", "captured"]
+    assert Assessment.objects.get(payment_id=sold["id"]).approved is True
+    assert_ledger_agrees(api, sold)
+    entries = ledger_of(api, sold["id"])["data"]
+    assert len({entry["transaction_id"] for entry in entries}) == 2
+
+
 def test_the_fraud_card_is_blocked_before_any_provider(api, pay, providers):
     response = pay(amount=1500, number=FRAUD_CARD)
     assert response.status_code == 402
@@ -698,15 +761,19 @@ def test_captured_payments_do_not_count_as_declines_for_fraud(api, tokenize, pro
 
 
 def test_a_sale_whose_booking_fails_is_not_charged_twice_and_is_booked_later(
-    api, tokenize, providers, monkeypatch
+    api, tokenize, providers, monkeypatch, caplog
 ):
     from ledger import services as ledger_services
+    from ledger.errors import LedgerIdempotencyConflict
     from payments import services as payment_services
 
-    # The ledger's function fails inside the statement that books the sale (a real database
-    # error): the whole statement, payment and events included, is rolled back.
+    # The ledger refuses while the statement that books the sale runs (after the payment's
+    # UPDATE and the events' INSERTs were executed): the whole statement is rolled back, and
+    # the refusal reaches Python as the ledger's domain error.
+    with connection.cursor() as cursor:
+        cursor.execute(REFUSING_SALE_FUNCTION)
     real = ledger_services._SALE_CALL
-    monkeypatch.setattr(ledger_services, "_SALE_CALL", real.replace("(", "_unreachable(", 1))
+    monkeypatch.setattr(ledger_services, "_SALE_CALL", real.replace("(", "_refusing(", 1))
     body = {"token": tokenize(), "amount": 4200, "currency": "eur", "capture": True}
     headers = {"HTTP_IDEMPOTENCY_KEY": "sale-booking-fails"}
     first = api.post("/api/payments", body, format="json", **headers)
@@ -734,6 +801,11 @@ def test_a_sale_whose_booking_fails_is_not_charged_twice_and_is_booked_later(
         ("processing",)
     ]
     assert ledger_of(api, payment_id)["data"] == []
+    assert "booking the approval" in caplog.text
+    assert f"{LedgerIdempotencyConflict.__module__}.LedgerIdempotencyConflict" in caplog.text
+    # What the failed statement carried is recorded on its own: the attempt's answer, fraud's.
+    assert Attempt.objects.get(payment_id=payment_id, kind="authorize").outcome == "approved"
+    assert Assessment.objects.get(payment_id=payment_id).approved is True
 
     monkeypatch.setattr(ledger_services, "_SALE_CALL", real)
     assert payment_services.settle_stalled_payments(now=timezone.now()) == 0  # too recent
@@ -743,6 +815,19 @@ def test_a_sale_whose_booking_fails_is_not_charged_twice_and_is_booked_later(
     settled = api.get(f"/api/payments/{payment_id}").json()
     assert (settled["status"], settled["amount_captured"]) == ("captured", 4200)
     assert_ledger_agrees(api, settled)
+
+
+# ledger_post_sale's signature, refusing at run time as the ledger does (SQLSTATE LG007).
+REFUSING_SALE_FUNCTION = """
+CREATE FUNCTION ledger_post_sale_refusing(
+    text, text, text, text, timestamptz, text, text, text, bigint[], bigint[], bigint[],
+    text, text, text, bigint[], bigint[], bigint[], integer, double precision)
+RETURNS TABLE (o_kind text, o_id bigint, o_created boolean, o_ts timestamptz)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'reference already posted' USING ERRCODE = 'LG007';
+END $$
+"""
 
 
 def test_stalled_payments_wait_while_their_latest_attempt_is_unknown(merchant):

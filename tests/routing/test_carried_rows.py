@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from config import rows
 from config.api.errors import InvalidRequest, InvalidState
 from payments.models import Payment, PaymentEvent
 from routing import breaker, services
@@ -171,3 +172,27 @@ def test_the_caller_s_rows_are_stored_when_no_attempt_carries_them(
     assert not Attempt.objects.filter(payment_id=payment.id, provider="sim-a").exists()
     if raises is not InvalidRequest:  # a refused request decides nothing
         assert Decision.objects.filter(payment_id=payment.id).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_carried_row_the_database_refuses_is_not_taken_for_a_race(merchant, providers, sim):
+    """Only the live-authorization index means "another authorize got there first"; any other
+    integrity error of the first INSERT (here the caller's event, whose key is taken) comes out
+    as it is, after one more try to store the caller's rows — and no provider is called."""
+    from django.db import IntegrityError
+
+    other_token = card_token(merchant)
+    other_payment, other_event = _carried(merchant, other_token)
+    rows.insert_together(other_payment, other_event)
+    request, payment = _request(merchant)
+    request.carried[1].id = other_event.id  # the carried event's key is taken
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(IntegrityError) as refused:
+        services.authorize(request=request)
+
+    assert refused.value.__cause__.diag.constraint_name == "payments_paymentevent_pkey"
+    tries = [q["sql"] for q in queries.captured_queries if "payments_paymentevent" in q["sql"]]
+    assert len(tries) == 2  # with the attempt, then once on its own
+    assert sim.records("sim-a") == [] and sim.records("sim-b") == []
+    assert not Attempt.objects.filter(payment_id=payment.id).exists()
+    assert not Payment.objects.filter(pk=payment.id).exists()  # went down with its event
