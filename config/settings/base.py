@@ -127,8 +127,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 2_621_440)
 
 # --- cache and velocity counters ------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# A Redis that stops answering (a partition without a reset, a stalled failover) must fail a
+# cache call — the rate limit lets the request through, a CVC read fails the payment with 500 —
+# instead of holding the request forever: redis-py waits without limit by default.
+REDIS_SOCKET_TIMEOUT_S = env.float("REDIS_SOCKET_TIMEOUT_S", default=1.0)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "config.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_S,
+            },
+        }
+    }
 else:
     CACHES = {
         "default": {
