@@ -946,7 +946,10 @@ def settle_stalled_payments(
     """Book payments left `processing` although their provider has answered: the booking failed
     after the answer (a database error, a crash between the two). The latest authorize attempt,
     when it has a final outcome, is applied as if it had just arrived; one without is the
-    status inquiry's. Returns how many payments moved on."""
+    status inquiry's. A payment with no attempt at all was never sent to a provider (attempts
+    are written before any call; the payment itself rides in its first attempt's INSERT): it
+    failed before routing could try (the vault, Redis or the database failing mid-request), and
+    fails now, with `processing_error`. Returns how many payments moved on."""
     now = now or timezone.now()
     stalled = list(
         Payment.objects.filter(
@@ -961,7 +964,10 @@ def settle_stalled_payments(
         # Only the latest attempt speaks for the payment: after a cascade, an earlier decline
         # says nothing while a later attempt is still unknown.
         attempt = attempts[-1] if attempts else None
-        if attempt is None or attempt.outcome not in _SETTLED_OUTCOMES:
+        if attempt is None:
+            settled += _fail_unsent(payment_id).status != Status.PROCESSING
+            continue
+        if attempt.outcome not in _SETTLED_OUTCOMES:
             continue
         payment = apply_authorization(
             payment_id=payment_id,
@@ -976,6 +982,27 @@ def settle_stalled_payments(
         )
         settled += payment.status != Status.PROCESSING
     return settled
+
+
+def _fail_unsent(payment_id: str) -> Payment:
+    """Fail a payment no provider was asked about, if it is still processing (under its lock)."""
+    with transaction.atomic():
+        payment = _locked(payment_id, merchant_id=None, livemode=None)
+        if payment.status != Status.PROCESSING:
+            return payment
+        before = payment.status
+        payment.fail(
+            code="processing_error",
+            message=DECLINE_MESSAGES["processing_error"],
+            decline_code="processing_error",
+        )
+        _save_and_record(
+            payment,
+            before=before,
+            actor=Actor.system("settle_stalled"),
+            reason="never sent to a provider: the request failed before routing tried one",
+        )
+    return payment
 
 
 def on_attempt_resolved(attempt_id: str, payment_id: str, result: ProviderResult) -> None:

@@ -854,3 +854,44 @@ def test_stalled_payments_wait_while_their_latest_attempt_is_unknown(merchant):
     )
     assert payment_services.settle_stalled_payments() == 1
     assert Payment.objects.get(pk=payment.pk).status == "failed"
+
+
+def test_a_payment_that_failed_before_any_provider_is_failed_by_the_sweep(
+    api, pay, providers, monkeypatch
+):
+    """Redis stops answering while routing reads the card's CVC: the request fails (500, no
+    provider called) and leaves its payment processing with no attempt; the stalled-payment
+    sweep fails it once it is old enough, and leaves a payment with an attempt to its rules."""
+    import redis
+
+    from payments import services as payment_services
+    from tokenization import services as token_services
+
+    def redis_times_out(**kwargs):
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(token_services, "_take_cvc", redis_times_out)
+    response = pay(amount=2900, capture=True)
+    assert response.status_code == 500, response.content
+    assert response.json()["error"]["type"] == "api_error"
+    (payment,) = Payment.objects.filter(amount_minor=2900)
+    assert payment.status == "processing"
+    assert not Attempt.objects.filter(payment_id=payment.pk).exists()
+    assert providers.records("sim-a") == [] and providers.records("sim-b") == []
+    monkeypatch.undo()
+    sent = pay(amount=3100).json()  # an authorization with an attempt: not the sweep's
+    assert sent["status"] == "authorized"
+
+    assert payment_services.settle_stalled_payments() == 0  # too recent
+    later = timezone.now() + timedelta(seconds=payment_services.STALLED_AFTER_S + 1)
+    assert payment_services.settle_stalled_payments(now=later) == 1
+
+    failed = api.get(f"/api/payments/{payment.pk}").json()
+    assert (failed["status"], failed["failure_code"]) == ("failed", "processing_error")
+    assert ledger_of(api, payment.pk)["data"] == []
+    events = PaymentEvent.objects.filter(payment_id=payment.pk).order_by("created", "pk")
+    assert [(e.to_status, e.actor) for e in events] == [
+        ("processing", events[0].actor),
+        ("failed", "system:settle_stalled"),
+    ]
+    assert Payment.objects.get(pk=sent["id"]).status == "authorized"
