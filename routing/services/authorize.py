@@ -16,8 +16,8 @@ one by one so that a crash mid-call leaves a record for the inquiry sweep.
 
 It runs on every payment, so it keeps its statements few: what earlier attempts allow and every
 configured provider's breaker are one query, the card's facts (and its sealed card) come from the
-caller when it has them, the vault's audit row of the card rides in the first attempt's INSERT,
-and provider configurations are read once.
+caller when it has them, the vault's audit row of the card and the caller's own new rows (the
+payment) ride in the first attempt's INSERT, and provider configurations are read once.
 """
 
 from __future__ import annotations
