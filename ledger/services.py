@@ -37,7 +37,9 @@ from ledger.trial_balance import run_trial_balance
 __all__ = [
     "Line",
     "PostedTransaction",
+    "Sale",
     "SaleBooking",
+    "book_sale",
     "capture_hold",
     "ensure_account",
     "ensure_partitions",
@@ -594,16 +596,36 @@ def place_and_capture_hold(
     the SAVEPOINT round trips). A replay (the hold row exists) takes the two-step path, which
     answers with the earlier postings or refuses a conflicting one. Must run inside the caller's
     transaction, like the payment's state change it books."""
-    _require_transaction()
-    booking = sale_booking(
-        payment_id=payment_id,
-        hold_reference=hold_reference,
-        capture_reference=capture_reference,
-        merchant_id=merchant_id,
-        provider=provider,
-        amount_minor=amount_minor,
-        currency=currency,
+    return book_sale(
+        Sale(
+            payment_id=payment_id,
+            hold_reference=hold_reference,
+            capture_reference=capture_reference,
+            merchant_id=merchant_id,
+            provider=provider,
+            amount_minor=amount_minor,
+            currency=currency,
+        )
     )
+
+
+@dataclass(frozen=True)
+class Sale:
+    """What a sale books: the payment's hold and its full capture (`place_and_capture_hold`)."""
+
+    payment_id: str
+    hold_reference: str
+    capture_reference: str
+    merchant_id: str
+    provider: str
+    amount_minor: int
+    currency: str
+
+
+def book_sale(sale: Sale) -> tuple[PostedTransaction, PostedTransaction]:
+    """`place_and_capture_hold`, given a `Sale`: its call run in a statement of its own."""
+    _require_transaction()
+    booking = sale_booking(sale)
     call = booking.call
     with booking.errors(), connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(call.columns)} FROM {call.sql}", call.params)  # noqa: S608
@@ -614,18 +636,12 @@ def place_and_capture_hold(
 
 @dataclass(frozen=True)
 class SaleBooking:
-    """A sale's postings (`place_and_capture_hold`) as a `rows.Call`, for a caller that runs
-    them inside its own statement — payments books a sale in the statement that saves the
-    payment — then hands the call's rows to `posted`, with `errors` around the statement."""
+    """A sale's postings as a `rows.Call`, for a caller that runs them inside its own
+    statement — payments books a sale in the statement that saves the payment — then hands
+    the call's rows to `posted`, with `errors` around the statement."""
 
     call: rows.Call  # run inside the payment's transaction, with `errors()` around the statement
-    payment_id: str
-    hold_reference: str
-    capture_reference: str
-    merchant_id: str
-    provider: str
-    amount_minor: int
-    currency: str
+    sale: Sale
 
     @contextmanager
     def errors(self) -> Iterator[None]:
@@ -635,30 +651,31 @@ class SaleBooking:
         try:
             yield
         except DatabaseError as exc:
-            _raise_domain_error(exc, kind="auth_hold", reference=self.hold_reference, ts=None)
+            _raise_domain_error(exc, kind="auth_hold", reference=self.sale.hold_reference, ts=None)
             raise
 
     def posted(self, called: tuple[list[Any], ...]) -> tuple[PostedTransaction, PostedTransaction]:
         """The two postings, from the call's columns (kind, id, created, ts); none means the
         hold row was there (a replay): the two-step path answers with the earlier postings or
         refuses a conflicting one."""
+        sale = self.sale
         kinds, ids, created, booked_ts = called
         if not kinds:
             hold = place_hold(
-                payment_id=self.payment_id,
-                reference=self.hold_reference,
-                merchant_id=self.merchant_id,
-                provider=self.provider,
-                amount_minor=self.amount_minor,
-                currency=self.currency,
+                payment_id=sale.payment_id,
+                reference=sale.hold_reference,
+                merchant_id=sale.merchant_id,
+                provider=sale.provider,
+                amount_minor=sale.amount_minor,
+                currency=sale.currency,
             )
             capture = capture_hold(
-                payment_id=self.payment_id,
-                reference=self.capture_reference,
-                amount_minor=self.amount_minor,
+                payment_id=sale.payment_id,
+                reference=sale.capture_reference,
+                amount_minor=sale.amount_minor,
             )
             return hold, capture
-        references = {"auth_hold": self.hold_reference, "capture": self.capture_reference}
+        references = {"auth_hold": sale.hold_reference, "capture": sale.capture_reference}
         hold, capture = (
             PostedTransaction(id=txn_id, kind=kind, reference=references[kind], ts=ts, created=new)
             for kind, txn_id, new, ts in zip(kinds, ids, created, booked_ts, strict=True)
@@ -671,25 +688,17 @@ def _require_transaction() -> None:
         raise LedgerInvalidState("A sale is booked inside the payment's transaction.")
 
 
-def sale_booking(
-    *,
-    payment_id: str,
-    hold_reference: str,
-    capture_reference: str,
-    merchant_id: str,
-    provider: str,
-    amount_minor: int,
-    currency: str,
-) -> SaleBooking:
-    """`place_and_capture_hold`'s postings, checked and ready to run in the caller's statement,
-    inside the payment's transaction. Its accounts are resolved here (created, the first time,
-    in a transaction of their own when called outside one): a caller that builds it before
-    taking the payment's lock creates no account rows under that lock, so it cannot deadlock
-    with a path that locks the payment first and resolves the accounts after."""
+def sale_booking(sale: Sale) -> SaleBooking:
+    """A sale's postings, checked and ready to run in the caller's statement, inside the
+    payment's transaction. Its accounts are resolved here (created, the first time, in a
+    transaction of their own when called outside one): a caller that builds it before taking
+    the payment's lock creates no account rows under that lock, so it cannot deadlock with a
+    path that locks the payment first and resolves the accounts after."""
+    payment_id, merchant_id, provider = sale.payment_id, sale.merchant_id, sale.provider
+    amount_minor, currency = sale.amount_minor, sale.currency.upper()
     _positive(amount_minor)
     if not payment_id:
         raise LedgerInvalidPosting("A hold needs a payment_id.", param="payment_id")
-    currency = currency.upper()
     provider_account, merchant_account = provider_owner(provider), merchant_owner(merchant_id)
     accounts = _HoldAccounts(
         authorizations=ensure_account(
@@ -713,27 +722,18 @@ def sale_booking(
         provider,
         currency,
         timezone.now(),
-        hold_reference,
+        sale.hold_reference,
         "Authorization hold",
         _digest("auth_hold", merchant_id, provider, amount_minor, currency),
         *_line_arrays(hold_lines),
-        capture_reference,
+        sale.capture_reference,
         f"Capture {amount_minor}, release 0",
         _digest("capture", amount_minor),
         *_line_arrays(capture_lines),
         POST_MAX_ATTEMPTS,
         POST_RETRY_BACKOFF_S,
     )
-    return SaleBooking(
-        call=rows.Call(_SALE_CALL, params, _SALE_COLUMNS),
-        payment_id=payment_id,
-        hold_reference=hold_reference,
-        capture_reference=capture_reference,
-        merchant_id=merchant_id,
-        provider=provider,
-        amount_minor=amount_minor,
-        currency=currency,
-    )
+    return SaleBooking(call=rows.Call(_SALE_CALL, params, _SALE_COLUMNS), sale=sale)
 
 
 def release_hold(

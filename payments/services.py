@@ -619,7 +619,7 @@ def _book_sale(
     the caller's transaction, with the hold and its capture posted together."""
     transitions = _sale_transitions(payment, before=before, attempt_id=attempt_id)
     _save_and_record_all(payment, transitions, actor=actor, also=also)
-    ledger.place_and_capture_hold(**_sale_postings(payment))
+    ledger.book_sale(_sale(payment))
     return payment
 
 
@@ -643,16 +643,17 @@ def _sale_transitions(payment: Payment, *, before: str, attempt_id: str) -> list
     ]
 
 
-def _sale_postings(payment: Payment) -> dict[str, Any]:
-    return {
-        "payment_id": payment.id,
-        "hold_reference": f"{payment.id}:hold",
-        "capture_reference": f"{payment.id}:capture",
-        "merchant_id": payment.merchant_id,
-        "provider": payment.provider,
-        "amount_minor": payment.amount_minor,
-        "currency": payment.currency,
-    }
+def _sale(payment: Payment) -> ledger.Sale:
+    """What the ledger books for a sale of this payment: its hold and the hold's full capture."""
+    return ledger.Sale(
+        payment_id=payment.id,
+        hold_reference=f"{payment.id}:hold",
+        capture_reference=f"{payment.id}:capture",
+        merchant_id=payment.merchant_id,
+        provider=payment.provider,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+    )
 
 
 class _ChangedSince(Exception):
@@ -662,6 +663,12 @@ class _ChangedSince(Exception):
 # The row as create_payment stored it: still processing, and not written since (`updated`).
 _AS_STORED = (
     f"{connection.ops.quote_name('status')} = %s AND {connection.ops.quote_name('updated')} = %s"
+)
+
+
+# The merchant's webhook endpoints, read by the statement that books the row (`u`).
+_AS_STORED_SUBSCRIBERS = merchant_selectors.subscribers_sql(
+    merchant_id="u.merchant_id", livemode="u.livemode"
 )
 
 
@@ -688,12 +695,9 @@ def _book_sale_as_stored(
     now = timezone.now()
     payment.authorize(authorized_at=now, expires_at=now + timedelta(seconds=_auth_expiry_s()))
     transitions = _sale_transitions(payment, before=Status.PROCESSING, attempt_id=attempt_id)
-    subscribers = merchant_selectors.subscribers_sql(
-        merchant_id="u.merchant_id", livemode="u.livemode"
-    )
     # Built (its accounts resolved, created the first time) before the transaction: nothing is
     # written under the payment's row lock but the booking itself (see ledger.sale_booking).
-    booking = ledger.sale_booking(**_sale_postings(payment))
+    booking = ledger.sale_booking(_sale(payment))
     try:
         with transaction.atomic():
             with booking.errors():
@@ -703,7 +707,7 @@ def _book_sale_as_stored(
                     when=_AS_STORED,
                     params=(Status.PROCESSING, stored_updated),
                     also=also(payment) if also else (),
-                    extra=subscribers,
+                    extra=_AS_STORED_SUBSCRIBERS,
                     then=booking.call,
                 )
             if not saved.updated:

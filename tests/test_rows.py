@@ -361,6 +361,17 @@ def sequence():
 _EXTRA = "(SELECT count(*) FROM payments_paymentevent e WHERE e.payment_id = u.payment_id)"
 
 
+def _save_if_processing_as_stored(payment, event, stored_updated, call) -> rows.Saved:
+    return rows.save_together_when(
+        payment,
+        event,
+        when='"status" = %s AND "updated" = %s',
+        params=(Status.PROCESSING, stored_updated),
+        extra=_EXTRA,
+        then=call,
+    )
+
+
 def test_a_guarded_save_applies_while_its_condition_holds_with_extra_and_call(merchant, sequence):
     payment = rows.insert(_payment(merchant))
     rows.insert(PaymentEvent(payment=payment, from_status="", to_status="processing", actor="t"))
@@ -372,14 +383,7 @@ def test_a_guarded_save_applies_while_its_condition_holds_with_extra_and_call(me
     call = rows.Call("generate_series(nextval(%s::regclass), %s)", (sequence, 3), ("value",))
 
     with CaptureQueriesContext(connection) as queries:
-        saved = rows.save_together_when(
-            payment,
-            event,
-            when='"status" = %s AND "updated" = %s',
-            params=(Status.PROCESSING, stored_updated),
-            extra=_EXTRA,
-            then=call,
-        )
+        saved = _save_if_processing_as_stored(payment, event, stored_updated, call)
 
     assert len(queries.captured_queries) == 1
     assert saved.updated == 1
@@ -401,14 +405,7 @@ def test_a_guarded_save_whose_condition_fails_updates_nothing_and_calls_nothing(
     call = rows.Call("nextval(%s::regclass)", (sequence,), ("value",))
 
     with transaction.atomic():
-        saved = rows.save_together_when(
-            payment,
-            event,
-            when='"status" = %s AND "updated" = %s',
-            params=(Status.PROCESSING, stored_updated),
-            extra=_EXTRA,
-            then=call,
-        )
+        saved = _save_if_processing_as_stored(payment, event, stored_updated, call)
         # The INSERT is not conditional: the caller rolls back (documented).
         assert PaymentEvent.objects.filter(pk=event.pk).exists()
         transaction.set_rollback(True)
