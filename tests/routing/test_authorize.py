@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -365,3 +366,22 @@ def test_declines_and_failures_are_recorded_by_routing_whoever_books_approvals(
     for attempt_id, *_ in outcome.attempts:
         stored = Attempt.objects.get(pk=attempt_id)
         assert stored.outcome != "pending" and stored.resolved_at is not None
+
+
+def test_earlier_attempts_are_read_through_indexes_even_in_a_generic_plan_of_an_empty_table(
+    merchant,
+):
+    """The statement is prepared; a generic plan made while the table is small is kept until the
+    next ANALYZE. It must not be a scan of the whole table (measured before: one full scan of
+    routing_attempt per payment under load)."""
+    import importlib
+
+    authorize_module = importlib.import_module("routing.services.authorize")
+    from tests.plans import generic_plan, sequential_scans
+
+    params = authorize_module._prior_params(
+        payment_request(merchant, token_id="tok_x"), "fingerprint", ["sim-a"]
+    )
+    plan = generic_plan(authorize_module._PRIOR_SQL, params)
+
+    assert "routing_attempt" not in sequential_scans(plan), json.dumps(plan, indent=1)[:3000]
