@@ -38,16 +38,27 @@ def normalize(*, kind: str, value: str) -> str:
     return value
 
 
-# Only the table name (a constant) is interpolated; every value is a parameter.
+# Only the table name (a constant) is interpolated; every value is a parameter. One branch per
+# kind, each on an index (migration 0005): an equality on (kind, value), or for IP entries the
+# GiST index of the same CASE expression (`inet >>=` is the containment of the address in a
+# range). The statement is prepared, so its generic plan must not depend on the values: one
+# `OR` over the kinds could not use an index (the IP containment has none in a btree) and read
+# the whole table on every assessment. An absent value is NULL, which matches nothing.
 _SQL = f"""
-SELECT DISTINCT list, kind FROM {ListEntry._meta.db_table}
-WHERE (merchant_id = '' OR merchant_id = %(list_merchant)s) AND (
-    (kind = 'card' AND value = %(list_card)s)
- OR (kind = 'email' AND value = %(list_email)s)
- OR (kind = 'bin' AND value = %(list_bin)s)
- OR (kind = 'ip' AND %(list_ip)s::inet IS NOT NULL
-     AND CASE WHEN kind = 'ip' THEN value::inet >>= %(list_ip)s::inet ELSE false END)
-)
+SELECT DISTINCT list, kind FROM (
+    SELECT list, kind FROM {ListEntry._meta.db_table}
+    WHERE kind = 'card' AND value = %(list_card)s AND merchant_id IN ('', %(list_merchant)s)
+    UNION ALL
+    SELECT list, kind FROM {ListEntry._meta.db_table}
+    WHERE kind = 'email' AND value = %(list_email)s AND merchant_id IN ('', %(list_merchant)s)
+    UNION ALL
+    SELECT list, kind FROM {ListEntry._meta.db_table}
+    WHERE kind = 'bin' AND value = %(list_bin)s AND merchant_id IN ('', %(list_merchant)s)
+    UNION ALL
+    SELECT list, kind FROM {ListEntry._meta.db_table}
+    WHERE kind = 'ip' AND (CASE WHEN kind = 'ip' THEN value::inet END) >>= %(list_ip)s::inet
+      AND merchant_id IN ('', %(list_merchant)s)
+) hits
 """  # noqa: S608
 
 

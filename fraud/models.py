@@ -91,6 +91,9 @@ class ListEntry(models.Model):
                 fields=["list", "kind", "value", "merchant_id"], name="fraud_list_entry_unique"
             )
         ]
+        # Every assessment looks its card, email and BIN up by (kind, value); IP ranges have a
+        # GiST index of their own (migration 0005, fraud/lists.py), which Django cannot declare.
+        indexes = [models.Index(fields=["kind", "value"], name="fraud_list_kind_value")]
 
     def __str__(self) -> str:
         return f"{self.list}:{self.kind}:{self.value}"

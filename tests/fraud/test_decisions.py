@@ -52,6 +52,21 @@ def test_ip_inside_a_blocklisted_range_is_blocked_and_outside_is_not():
     assert outside.decision == "allow"
 
 
+def test_a_merchant_s_own_list_entries_apply_to_it_alone_and_global_ones_to_everyone():
+    services.add_list_entry(kind="card", value="fp_acme_only", merchant_id="mer_acme")
+    services.add_list_entry(kind="ip", value="198.51.100.7", merchant_id="mer_acme")
+    services.add_list_entry(kind="card", value="fp_everywhere")
+
+    def decision(merchant_id: str, **request) -> str:
+        return services.assess(request=make_request(merchant_id=merchant_id, **request)).decision
+
+    assert decision("mer_acme", card_fingerprint="fp_acme_only") == "block"
+    assert decision("mer_globex", card_fingerprint="fp_acme_only") == "allow"
+    assert decision("mer_acme", ip="198.51.100.7", card_fingerprint="fp_1") == "block"
+    assert decision("mer_globex", ip="198.51.100.7", card_fingerprint="fp_2") == "allow"
+    assert decision("mer_globex", card_fingerprint="fp_everywhere") == "block"
+
+
 def test_blocklisted_email_matches_case_insensitively_and_bin_blocks():
     services.add_list_entry(kind="email", value="Bad@Example.com")
     services.add_list_entry(kind="bin", value="555555")
