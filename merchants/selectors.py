@@ -113,3 +113,12 @@ def allowed_origins(*, merchant_id: str) -> list[str]:
     empty for an unknown merchant."""
     stored = Merchant.objects.filter(pk=merchant_id).values_list("allowed_origins", flat=True)
     return [origin for origin in (stored.first() or []) if isinstance(origin, str)]
+
+
+def merchant_ids_named(*, containing: str, limit: int = 100) -> list[str]:
+    """Ids of the merchants whose name contains `containing` (any case), at most `limit`."""
+    return list(
+        Merchant.objects.filter(name__icontains=containing)
+        .order_by("name")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -18,7 +18,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -28,6 +29,7 @@ from django.utils.safestring import SafeString
 from config.api.errors import ApiError
 from fraud import selectors as fraud_selectors
 from ledger import selectors as ledger_selectors
+from merchants import selectors as merchant_selectors
 from payments import dashboard, services
 from payments import metrics as _metrics  # noqa: F401  registers the SLI collector on import
 from payments.models import Payment, PaymentEvent, Refund
@@ -141,12 +143,7 @@ class PaymentAdmin(admin.ModelAdmin):
         "provider_reference",
     ]
     list_select_related = ["merchant"]
-    search_fields = [
-        "=id",
-        "=provider_reference",
-        "=method_details__last4",
-        "merchant__name",
-    ]
+    search_fields = ["id"]  # turns the search box on; get_search_results does the search
     search_help_text = "Payment id, provider reference, card last4 or merchant name"
     list_filter = ["status", "currency", "livemode", "created", ProviderFilter]
     date_hierarchy = "created"
@@ -184,6 +181,22 @@ class PaymentAdmin(admin.ModelAdmin):
         (None, {"fields": ["created", "updated", "authorized_at"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """A payment by its id, its provider reference, its card's last four digits, or its
+        merchant's name — each on an index, so a search stays a few index probes on a table of
+        millions. (Django's `=field` search compares UPPER() of both sides, which no index
+        serves, and would also take ids that differ only in case for the same.)"""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        merchants = merchant_selectors.merchant_ids_named(containing=term)
+        found = queryset.alias(card_last4=KeyTextTransform("last4", "method_details")).filter(
+            Q(pk=term) | Q(provider_reference=term) | Q(card_last4=term) | Q(merchant__in=merchants)
+        )
+        return found, False
 
     # Fields are never edited here: money moves only through the actions (the services).
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.fields.json import KeyTextTransform
 from django_fsm import FSMField, transition
 
 from config.ids import PrefixedIdField
@@ -87,6 +88,8 @@ class Payment(models.Model):
             models.Index(
                 fields=["merchant", "livemode", "status", "-created"], name="payments_status"
             ),
+            # The back office's search by a card's last four digits (payments/admin.py).
+            models.Index(KeyTextTransform("last4", "method_details"), name="payments_card_last4"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payment_amount_positive"),

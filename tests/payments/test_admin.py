@@ -82,6 +82,33 @@ def test_search_finds_a_payment_by_last4_reference_id_and_merchant(merchant, oth
         assert other.id not in page, query
 
 
+def test_search_by_id_is_exact_and_every_kind_of_term_has_an_index(merchant):
+    from django.contrib.admin.sites import site
+    from django.db import connection
+    from django.test import RequestFactory
+
+    wanted = stored_payment(merchant, last4="4242", reference="ch_wanted")
+    finance = staff_client(roles.FINANCE)
+    # An id differing only in case is another payment's id: not a match.
+    page = finance.get(CHANGELIST, {"q": wanted.id.swapcase()}).content.decode()
+    assert wanted.id not in page
+
+    model_admin = site._registry[Payment]
+    request = RequestFactory().get(CHANGELIST)
+    for term in (wanted.id, "ch_wanted", "4242", "Acme"):
+        found, may_have_duplicates = model_admin.get_search_results(
+            request, Payment.objects.all(), term
+        )
+        assert list(found) == [wanted] and not may_have_duplicates, term
+        # With sequential scans priced out, a plan still reading payments in full would mean
+        # no index can answer the search.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            plan = found.explain()
+            cursor.execute("RESET enable_seqscan")
+        assert "Seq Scan on payments" not in plan, (term, plan)
+
+
 def test_list_filters_by_status_and_provider(merchant, providers):
     captured = stored_payment(merchant, last4="1111", reference="r1")
     failed = stored_payment(merchant, last4="2222", reference="r2", status=Status.FAILED)
