@@ -23,7 +23,7 @@ def on_provider_payment_event(event: WebhookEvent) -> None:
     )
     if outcome is None:
         return
-    services.apply_authorization(
+    services.apply_late_answer(
         payment_id=payment.id,
         outcome=outcome,
         provider=event.provider,

@@ -366,19 +366,8 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
     )
     # The approved attempt's completion (always) and fraud's record of the outcome (when the
     # answer is booked) are written in apply_authorization's transaction, in the statement that
-    # books it. Anything but a failure counts as not declined for fraud (captured at once, 3-D
-    # Secure pending, or still unknown after a timeout).
-    fraud_outcome: list[rows.Update] = []
-
-    def with_fraud_outcome(booked: Payment) -> list[rows.Update]:
-        fraud_outcome[:] = [
-            fraud.outcome_update(
-                payment_id=booked.id,
-                approved=booked.status != Status.FAILED,
-                decline_code=booked.decline_code,
-            )
-        ]
-        return fraud_outcome
+    # books it.
+    fraud_outcome = _FraudOutcome()
 
     try:
         booked = None
@@ -389,10 +378,10 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
                 attempt_id=outcome.attempt_id,
                 provider_reference=outcome.provider_reference,
                 actor=actor,
-                also=_with_completion(outcome.unrecorded, with_fraud_outcome),
+                also=_with_completion(outcome.unrecorded, fraud_outcome),
             )
             if booked is None:  # the payment changed since it was stored: the locked path
-                fraud_outcome.clear()
+                fraud_outcome.updates.clear()
         payment = booked or apply_authorization(
             payment_id=payment.id,
             outcome=outcome.outcome,
@@ -405,7 +394,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             actor=actor,
             captured=outcome.captured,
             completion=outcome.unrecorded,
-            also=with_fraud_outcome,
+            also=fraud_outcome,
         )
     except Exception:
         if outcome.outcome != Outcome.APPROVED:
@@ -419,19 +408,54 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         _record_fraud_outcome_alone(payment.id)  # whoever books it later does not
         payment = Payment.objects.get(pk=payment.id)
     else:
-        if not fraud_outcome:  # the payment had moved on already: nothing was booked here
+        if not fraud_outcome.updates:  # the payment had moved on already: nothing booked here
             fraud.record_outcome(
                 payment_id=payment.id,
                 approved=payment.status != Status.FAILED,
                 decline_code=payment.decline_code,
             )
-        elif payment.status == Status.FAILED:
-            fraud.remember_decline(payment_id=payment.id, at=fraud_outcome[0].values["outcome_at"])
+        fraud_outcome.count_decline(payment)
     remember_fraud(
         payment, score=assessment.score, decision=assessment.decision, rules=assessment.rules
     )
     if payment.status == Status.FAILED:
         _raise_declined(payment)
+    return payment
+
+
+class _FraudOutcome:
+    """fraud's record of a booked answer: an `also` for apply_authorization (and the sale's
+    statement), so the record rides in the statement that books the answer; then
+    `count_decline` counts a decline in velocity. Anything but a failure counts as not declined
+    (captured, authorized, 3-D Secure pending, or still unknown after a timeout); a later answer
+    (the 3-D Secure return, the status inquiry, a provider webhook, the stalled-payment sweep)
+    books through it again and overwrites the record."""
+
+    def __init__(self) -> None:
+        self.updates: list[rows.Update] = []
+
+    def __call__(self, booked: Payment) -> list[rows.Update]:
+        self.updates[:] = [
+            fraud.outcome_update(
+                payment_id=booked.id,
+                approved=booked.status != Status.FAILED,
+                decline_code=booked.decline_code,
+            )
+        ]
+        return self.updates
+
+    def count_decline(self, payment: Payment) -> None:
+        if self.updates and payment.status == Status.FAILED:
+            fraud.remember_decline(payment_id=payment.id, at=self.updates[0].values["outcome_at"])
+
+
+def apply_late_answer(**answer: Any) -> Payment:
+    """apply_authorization for an answer that comes after the payment's request (the 3-D Secure
+    return, the status inquiry, a provider webhook, the stalled-payment sweep), telling fraud the
+    outcome it books."""
+    fraud_outcome = _FraudOutcome()
+    payment = apply_authorization(**answer, also=fraud_outcome)
+    fraud_outcome.count_decline(payment)
     return payment
 
 
@@ -973,7 +997,7 @@ def settle_stalled_payments(
             continue
         if attempt.outcome not in _SETTLED_OUTCOMES:
             continue
-        payment = apply_authorization(
+        payment = apply_late_answer(
             payment_id=payment_id,
             outcome=Outcome(attempt.outcome),
             provider=attempt.provider,
@@ -1011,7 +1035,7 @@ def _fail_unsent(payment_id: str) -> Payment:
 
 def on_attempt_resolved(attempt_id: str, payment_id: str, result: ProviderResult) -> None:
     """Routing's status inquiry found out what happened to an attempt that timed out."""
-    apply_authorization(
+    apply_late_answer(
         payment_id=payment_id,
         outcome=result.outcome,
         provider=result.provider,
@@ -1034,7 +1058,7 @@ def complete_three_ds(*, payment_id: str) -> Payment:
     result = routing.resolve_unknown_attempt(attempt_id=payment.attempt_id)
     if result.outcome in (Outcome.TIMEOUT_UNKNOWN, Outcome.PROVIDER_ERROR, Outcome.REQUIRES_ACTION):
         return payment  # still waiting; a webhook or a later return settles it
-    return apply_authorization(
+    return apply_late_answer(
         payment_id=payment.id,
         outcome=result.outcome,
         provider=payment.provider,

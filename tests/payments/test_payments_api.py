@@ -485,6 +485,12 @@ def test_three_d_secure_failure_fails_the_payment(api, pay, client):
     body = api.get(f"/api/payments/{payment['id']}").json()
     assert body["status"] == "failed"
     assert body["decline_code"] == "authentication_failed"
+    # Fraud counted the payment as not declined while the challenge was pending; the failure
+    # that came later is its outcome now, and the card's next payment sees the decline.
+    stored = Assessment.objects.get(payment_id=payment["id"])
+    assert (stored.approved, stored.decline_code) == (False, "authentication_failed")
+    again = pay(amount=2000, number=THREE_DS_CARD).json()
+    assert Assessment.objects.get(payment_id=again["id"]).features["declines_1h"] >= 1
 
 
 def test_wallet_payment_is_authorized(api, providers):
@@ -633,6 +639,30 @@ def test_provider_timeout_leaves_the_payment_processing_until_the_inquiry_resolv
     assert body["status"] == "authorized"
     assert_ledger_agrees(api, body)
     assert len(providers.records(chosen)) == 1
+
+
+def test_a_decline_found_by_the_status_inquiry_is_told_to_fraud(
+    api, pay, providers, django_capture_on_commit_callbacks
+):
+    from routing.models import Provider
+
+    for provider in Provider.objects.filter(name__in=["sim-a", "sim-b"]):
+        provider.timeout_ms = 300
+        provider.save()
+        providers.control(provider.name, timeout_rate=1.0, timeout_s=1.0)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        payment = pay(amount=5200, number=DECLINE_CARD).json()
+    assert payment["status"] == "processing"
+    assert Assessment.objects.get(payment_id=payment["id"]).approved is True  # not declined yet
+
+    for provider in ("sim-a", "sim-b"):
+        providers.control(provider, timeout_rate=0.0)
+    for callback in callbacks:  # the status inquiry task, as the worker would run it
+        callback()
+
+    assert api.get(f"/api/payments/{payment['id']}").json()["status"] == "failed"
+    stored = Assessment.objects.get(payment_id=payment["id"])
+    assert (stored.approved, stored.decline_code) == (False, "generic_decline")
 
 
 def test_capture_true_is_honoured_after_three_d_secure(api, pay, client):
