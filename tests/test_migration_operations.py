@@ -52,13 +52,13 @@ def test_dropping_them_is_reversible():
 
 
 def _indexes(tables: list[str]) -> dict[str, tuple[str, list[str]]]:
-    """The non-partial, non-primary indexes of the tables: name → (table, unique, columns)."""
+    """The non-partial, non-primary indexes of the tables: name → (table, unique, keys), a key
+    being a column's name or an expression's text."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT i.indexrelid::regclass::text, t.relname, i.indisunique, "
-            "ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, n) "
-            "      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-            "      ORDER BY k.n) "
+            "ARRAY(SELECT pg_get_indexdef(i.indexrelid, n, true) "
+            "      FROM generate_series(1, i.indnkeyatts) n ORDER BY n) "
             "FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
             "WHERE t.relname = ANY(%s) AND i.indpred IS NULL AND NOT i.indisprimary",
             [tables],
