@@ -28,6 +28,8 @@ def normalize(*, kind: str, value: str) -> str:
     if kind == ListKind.EMAIL:
         return value.lower()
     if kind == ListKind.IP:
+        if "%" in value:  # Python keeps an IPv6 zone ("fe80::1%eth0"); PostgreSQL's inet has none
+            raise ValueError("An IP address or range has no zone (the part after '%').")
         network = ipaddress.ip_network(value, strict=False)
         # A single address is stored without its /32 so it reads naturally in the admin.
         if network.num_addresses == 1:

@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.safestring import SafeString
+from django.utils.text import smart_split, unescape_string_literal
 
 from config.api.errors import ApiError
 from fraud import selectors as fraud_selectors
@@ -187,15 +188,23 @@ class PaymentAdmin(admin.ModelAdmin):
     ) -> tuple[QuerySet, bool]:
         """A payment by its id, its provider reference, its card's last four digits, or its
         merchant's name — each on an index, so a search stays a few index probes on a table of
-        millions. (Django's `=field` search compares UPPER() of both sides, which no index
-        serves, and would also take ids that differ only in case for the same.)"""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        merchants = merchant_selectors.merchant_ids_named(containing=term)
-        found = queryset.alias(card_last4=KeyTextTransform("last4", "method_details")).filter(
-            Q(pk=term) | Q(provider_reference=term) | Q(card_last4=term) | Q(merchant__in=merchants)
-        )
+        millions. Words are split as Django's search splits them (quotes keep a phrase
+        together) and every word must match. (Django's `=field` search compares UPPER() of both
+        sides, which no index serves, and would also take ids that differ only in case for the
+        same.)"""
+        found = queryset.alias(card_last4=KeyTextTransform("last4", "method_details"))
+        for word in smart_split(search_term):
+            if word.startswith(('"', "'")) and word[0] == word[-1]:
+                word = unescape_string_literal(word)
+            if not word:
+                continue
+            merchants = merchant_selectors.merchant_ids_named(containing=word)
+            found = found.filter(
+                Q(pk=word)
+                | Q(provider_reference=word)
+                | Q(card_last4=word)
+                | Q(merchant__in=merchants)
+            )
         return found, False
 
     # Fields are never edited here: money moves only through the actions (the services).

@@ -405,7 +405,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         # once the attempt shows the answer.
         logger.exception("booking the approval of %s failed; left processing", payment.id)
         _record_attempt_alone(outcome.unrecorded)
-        _record_fraud_outcome_alone(payment.id)  # whoever books it later does not
+        _record_fraud_outcome_alone(payment.id)  # the sweep's booking writes it again
         payment = Payment.objects.get(pk=payment.id)
     else:
         if not fraud_outcome.updates:  # the payment had moved on already: nothing booked here
@@ -445,8 +445,11 @@ class _FraudOutcome:
         return self.updates
 
     def count_decline(self, payment: Payment) -> None:
+        """Count a booked decline in velocity (Redis, when used) once the booking commits: a
+        caller's transaction (a provider webhook's) may still roll it back."""
         if self.updates and payment.status == Status.FAILED:
-            fraud.remember_decline(payment_id=payment.id, at=self.updates[0].values["outcome_at"])
+            at = self.updates[0].values["outcome_at"]
+            transaction.on_commit(lambda: fraud.remember_decline(payment_id=payment.id, at=at))
 
 
 def apply_late_answer(**answer: Any) -> Payment:

@@ -1,5 +1,7 @@
 """An index of a card payment's last four digits for the back office's search (payments/admin.py),
-built CONCURRENTLY: the payments table takes writes all the time."""
+built CONCURRENTLY: the payments table takes writes all the time. A concurrent build that fails
+leaves an INVALID index of that name behind; drop it (DROP INDEX CONCURRENTLY
+payments_card_last4) before migrating again."""
 
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models

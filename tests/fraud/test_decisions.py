@@ -67,6 +67,30 @@ def test_a_merchant_s_own_list_entries_apply_to_it_alone_and_global_ones_to_ever
     assert decision("mer_globex", card_fingerprint="fp_everywhere") == "block"
 
 
+@pytest.mark.parametrize("value", ["fe80::1%eth0", "203.0.113.0/33", "not-an-ip"])
+def test_an_ip_entry_postgresql_cannot_read_as_inet_is_refused_with_a_clear_error(value):
+    from config.api.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as refused:
+        services.add_list_entry(kind="ip", value=value)
+    assert refused.value.param == "value"
+
+
+def test_ipv6_ranges_and_addresses_block_what_they_contain():
+    services.add_list_entry(kind="ip", value="2001:db8::/32")
+    services.add_list_entry(kind="ip", value="2001:db9::7")
+    for ip, expected in (
+        ("2001:db8::1", "block"),
+        ("2001:db8:ffff::2", "block"),
+        ("2001:db9::7", "block"),
+        ("2001:db9::8", "allow"),
+        ("203.0.113.9", "allow"),
+    ):
+        assert services.assess(request=make_request(ip=ip, card_fingerprint=ip)).decision == (
+            expected
+        ), ip
+
+
 def test_blocklisted_email_matches_case_insensitively_and_bin_blocks():
     services.add_list_entry(kind="email", value="Bad@Example.com")
     services.add_list_entry(kind="bin", value="555555")

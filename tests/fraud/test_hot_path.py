@@ -109,3 +109,50 @@ def test_rejecting_a_captured_review_payment_refunds_it_and_blocklists_the_custo
     again = pay(number=payment_fixtures.GOOD_CARD, amount=1_000)
     assert again.status_code == 402
     assert again.json()["error"]["payment"]["fraud"]["rules"] == ["blocklisted"]
+
+
+def test_a_late_decline_counts_in_redis_only_once_its_booking_commits(
+    pay, redis_store, django_capture_on_commit_callbacks
+):
+    """A provider webhook books its answer inside the webhook's own transaction: a decline must
+    not reach Redis velocity if that transaction then rolls back."""
+    from django.db import transaction
+
+    from fraud import velocity
+    from fraud.models import Assessment
+    from payments import services as payment_services
+    from payments.models import Payment
+    from routing.interface import Outcome
+
+    pending = pay(amount=2000, number=payment_fixtures.THREE_DS_CARD).json()
+    assert pending["status"] == "requires_action"
+    payment = Payment.objects.get(pk=pending["id"])
+    card = Assessment.objects.get(payment_id=payment.id).card_fingerprint
+    declines = velocity._declines_key("card", card)
+
+    def decline() -> Payment:
+        return payment_services.apply_late_answer(
+            payment_id=payment.id,
+            outcome=Outcome.HARD_DECLINE,
+            provider=payment.provider,
+            attempt_id=payment.attempt_id,
+            provider_reference=payment.provider_reference,
+            decline_code="do_not_honor",
+            message="",
+            redirect_url="",
+            actor=payment_services.Actor.system("webhook:test"),
+        )
+
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        assert decline().status == "failed"
+        raise RuntimeError("the webhook's transaction fails after booking the answer")
+    assert Payment.objects.get(pk=payment.id).status == "requires_action"
+    assert redis_store.zcard(declines) == 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert decline().status == "failed"
+    assert redis_store.zcard(declines) == 1

@@ -109,6 +109,29 @@ def test_search_by_id_is_exact_and_every_kind_of_term_has_an_index(merchant):
         assert "Seq Scan on payments" not in plan, (term, plan)
 
 
+def test_search_words_must_each_match_and_quotes_keep_a_phrase(merchant, other_merchant):
+    from merchants import services as merchant_services
+
+    wanted = stored_payment(merchant, last4="4242", reference="ch_wanted")
+    other = stored_payment(other_merchant, last4="4242", reference="ch_other")
+    # More merchants whose names match than any cap would keep: the search must not lose any.
+    for index in range(120):
+        merchant_services.get_or_create_merchant(name=f"AAA shop {index:03d}")
+    finance = staff_client(roles.FINANCE)
+
+    def found(query: str) -> set[str]:
+        page = finance.get(CHANGELIST, {"q": query}).content.decode()
+        return {payment.id for payment in (wanted, other) if payment.id in page}
+
+    assert found("Acme ch_wanted") == {wanted.id}
+    assert found("4242 Globex") == {other.id}
+    assert found("4242") == {wanted.id, other.id}
+    assert found('"Acme Shop"') == {wanted.id}
+    assert found('"Shop Acme"') == set()
+    assert found("shop") == {wanted.id}  # "Acme Shop", among 121 names with "shop"
+    assert found("Acme ch_other") == set()
+
+
 def test_list_filters_by_status_and_provider(merchant, providers):
     captured = stored_payment(merchant, last4="1111", reference="r1")
     failed = stored_payment(merchant, last4="2222", reference="r2", status=Status.FAILED)
