@@ -86,29 +86,37 @@ _METADATA_FIELDS = (
 )  # fmt: skip
 _SEALED_CARD_FIELDS = (*_METADATA_FIELDS, "encrypted_pan", "nonce", "wrapped_dek", "key_version")
 # Every payment asks, so the statement is written once rather than compiled by the ORM each time
-# (config/rows.py says why); the columns are the model's own.
-_INFO_SQL = "SELECT {columns} FROM {table} WHERE {pk} = %s AND merchant_id = %s AND livemode = %s"
+# (config/rows.py says why); the columns are the model's own. It reads by the primary key alone
+# and the merchant and mode are checked here: with them in the WHERE clause, PostgreSQL's generic
+# plan of the prepared statement, made while the table is small, may take the merchant's index
+# and filter that merchant's tokens one by one for the id (docs/decisions.md, generic plans).
+_INFO_SQL = "SELECT {columns}, merchant_id FROM {table} WHERE {pk} = %s"
+_LIVEMODE = _METADATA_FIELDS.index("livemode")
 
 
 def token_info(*, token_id: str, merchant_id: str, livemode: bool) -> TokenInfo:
     """Metadata of one of this merchant's tokens in this mode; any other token is NotFound.
     Read as plain values (every payment asks): no model instance, no deferred-field class."""
     with connection.cursor() as cursor:
-        cursor.execute(_info_sql(_METADATA_FIELDS), [token_id, merchant_id, livemode])
-        row = cursor.fetchone()
-    if row is None:
-        raise _not_found(token_id)
+        cursor.execute(_info_sql(_METADATA_FIELDS), [token_id])
+        row = _owned(cursor.fetchone(), token_id, merchant_id=merchant_id, livemode=livemode)
     return _info_of(row)
+
+
+def _owned(row: tuple | None, token_id: str, *, merchant_id: str, livemode: bool) -> tuple:
+    """The token's columns (without the merchant's id read after them) if it is this merchant's
+    token in this mode; NotFound for anything else."""
+    if row is None or row[-1] != merchant_id or row[_LIVEMODE] != livemode:
+        raise _not_found(token_id)
+    return row[:-1]
 
 
 def sealed_card(*, token_id: str, merchant_id: str, livemode: bool) -> SealedCard:
     """`token_info` and, in the same statement, the token's sealed card: a payment reads its
     token once, and the router detokenizes what this returned. Any other token is NotFound."""
     with connection.cursor() as cursor:
-        cursor.execute(_info_sql(_SEALED_CARD_FIELDS), [token_id, merchant_id, livemode])
-        row = cursor.fetchone()
-    if row is None:
-        raise _not_found(token_id)
+        cursor.execute(_info_sql(_SEALED_CARD_FIELDS), [token_id])
+        row = _owned(cursor.fetchone(), token_id, merchant_id=merchant_id, livemode=livemode)
     encrypted_pan, nonce, wrapped_dek, key_version = row[len(_METADATA_FIELDS) :]
     return SealedCard(
         info=_info_of(row[: len(_METADATA_FIELDS)]),

@@ -138,3 +138,19 @@ def test_a_sealed_card_read_before_a_key_rotation_still_opens(
     card = services.detokenize(token_id=token.id, sealed=sealed, **_scope(merchant), **AUDIT)
 
     assert card.number == VISA
+
+
+@pytest.mark.parametrize("fields", ["_METADATA_FIELDS", "_SEALED_CARD_FIELDS"])
+def test_a_token_is_read_by_its_primary_key_even_in_a_generic_plan_of_an_empty_table(
+    db, fields
+) -> None:
+    """Every payment reads its token through a prepared statement. With the merchant and mode in
+    the WHERE clause, the generic plan made on a small table took the merchant's index and
+    filtered the merchant's tokens for the id; an index of the id answers in one probe."""
+    from tests.plans import generic_plan, nodes
+
+    plan = generic_plan(selectors._info_sql(getattr(selectors, fields)), ["tok_x"])
+    (scan,) = [node for node in nodes(plan) if node.get("Relation Name") == "tokenization_token"]
+    assert scan["Node Type"] == "Index Scan", scan
+    assert scan["Index Cond"].startswith("((id)::text = "), scan
+    assert "Filter" not in scan, scan
