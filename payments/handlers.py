@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from payments import services
 from payments.models import Payment
 from routing.interface import Outcome, WebhookEvent
+
+logger = logging.getLogger("qr.payments")
 
 
 def on_provider_payment_event(event: WebhookEvent) -> None:
@@ -17,6 +21,19 @@ def on_provider_payment_event(event: WebhookEvent) -> None:
         ).first()
     )
     if payment is None:
+        return
+    if event.type in ("payment.capture_failed", "payment.refund_failed"):
+        # Booked when the provider accepted it; the books are not unwound on a notification.
+        # Routing has marked the attempt failed (the capture / refund error-rate SLIs count it).
+        logger.error(
+            "%s reports a %s of payment %s failed after accepting it (%s %s): the books still"
+            " show it done; re-send it or correct the books",
+            event.provider,
+            event.type.removeprefix("payment.").removesuffix("_failed"),
+            payment.id,
+            event.amount_minor,
+            event.currency,
+        )
         return
     outcome = {"payment.succeeded": Outcome.APPROVED, "payment.failed": Outcome.HARD_DECLINE}.get(
         event.type

@@ -93,7 +93,8 @@ class WebhookEvent:
 
     provider: str
     event_id: str
-    # dispute.opened | dispute.updated | dispute.closed | payment.succeeded | payment.failed
+    # dispute.opened | dispute.updated | dispute.closed | payment.succeeded | payment.failed |
+    # payment.captured | payment.capture_failed | payment.refunded | payment.refund_failed | …
     type: str
     reference: str = ""  # our attempt reference when the provider echoes it
     provider_reference: str = ""

@@ -82,7 +82,12 @@ EVENT_TYPES = {
     ("AUTHORISATION", True): "payment.succeeded",
     ("AUTHORISATION", False): "payment.failed",
     ("CAPTURE", True): "payment.captured",
+    # A capture or refund Adyen accepted ("received") and then could not carry out.
+    ("CAPTURE", False): "payment.capture_failed",
+    ("CAPTURE_FAILED", True): "payment.capture_failed",
     ("REFUND", True): "payment.refunded",
+    ("REFUND", False): "payment.refund_failed",
+    ("REFUND_FAILED", True): "payment.refund_failed",
     ("CANCELLATION", True): "payment.canceled",
     ("NOTIFICATION_OF_CHARGEBACK", True): "dispute.opened",
     ("CHARGEBACK", True): "dispute.opened",

@@ -117,6 +117,7 @@ def process_incoming_event(*, event_pk: int) -> str:
             return row.status
         event = _event(row)
         _settle_authorization(event)
+        _fail_modification(event)
         handler = events.webhook_handler_for(event.type)
         row.tries += 1
         if handler is None:
@@ -147,6 +148,58 @@ def _event(row: IncomingEvent) -> WebhookEvent:
         amount_minor=row.amount_minor,
         currency=row.currency,
         data=row.data,
+    )
+
+
+# A capture or refund the provider accepted and later reports it could not carry out (Adyen
+# confirms modifications by notification): the attempt that recorded the acceptance.
+_FAILED_MODIFICATION = {
+    "payment.capture_failed": (AttemptKind.CAPTURE, "capture_failed"),
+    "payment.refund_failed": (AttemptKind.REFUND, "refund_failed"),
+}
+
+
+def _fail_modification(event: WebhookEvent) -> None:
+    """Record a capture or refund that failed after it was accepted on its attempt, so the
+    capture and refund error-rate SLIs count it. The payment's books are not changed here:
+    payments' handler reports it for finance to act on (docs/decisions.md)."""
+    failed = _FAILED_MODIFICATION.get(event.type)
+    if failed is None or not event.reference:
+        return
+    kind, decline_code = failed
+    # Adyen's merchantReference is the authorization's attempt for a capture, our refund's
+    # reference for a refund; pspReference is the modification's own reference.
+    found = Attempt.objects.select_for_update().filter(
+        kind=kind, provider=event.provider, outcome=Outcome.APPROVED.value
+    )
+    if kind == AttemptKind.CAPTURE:
+        found = found.filter(parent_id=event.reference)
+    else:
+        found = found.filter(refund_reference=event.reference)
+    modification = str(event.data.get("pspReference") or "")
+    attempt = found.filter(provider_reference=modification).first() if modification else None
+    if attempt is None and event.amount_minor is not None:
+        attempt = found.filter(amount_minor=event.amount_minor).order_by("-created").first()
+    if attempt is None:
+        logger.warning(
+            "%s %s for %s matches no accepted attempt", event.provider, event.type, event.reference
+        )
+        return
+    reason = str(event.data.get("reason") or "")
+    complete_attempt(
+        attempt=attempt,
+        result=ProviderResult(
+            outcome=Outcome.HARD_DECLINE,
+            provider=event.provider,
+            reference=attempt.id,
+            provider_reference=attempt.provider_reference,
+            decline_code=decline_code,
+            message=f"{event.provider} reported the {kind} failed after accepting it: {reason}",
+            amount_minor=event.amount_minor,
+            fee_minor=attempt.fee_minor,
+            latency_ms=attempt.latency_ms or 0,
+            raw={**attempt.raw, "failed_by_event": event.event_id},
+        ),
     )
 
 

@@ -925,3 +925,29 @@ def test_a_payment_that_failed_before_any_provider_is_failed_by_the_sweep(
         ("failed", "system:settle_stalled"),
     ]
     assert Payment.objects.get(pk=sent["id"]).status == "authorized"
+
+
+def test_a_capture_the_provider_reports_failed_afterwards_is_reported_and_not_unwound(
+    api, pay, caplog
+):
+    from payments import handlers
+    from routing.interface import WebhookEvent
+
+    captured = pay(amount=3000, capture=True).json()
+    stored = Payment.objects.get(pk=captured["id"])
+    event = WebhookEvent(
+        provider=stored.provider,
+        event_id="evt_capture_failed",
+        type="payment.capture_failed",
+        reference=stored.attempt_id,
+        amount_minor=3000,
+        currency="EUR",
+    )
+
+    with caplog.at_level("ERROR", logger="qr.payments"):
+        handlers.on_provider_payment_event(event)
+
+    assert [record.levelname for record in caplog.records] == ["ERROR"]
+    assert stored.id in caplog.text and "capture" in caplog.text
+    body = api.get(f"/api/payments/{stored.id}").json()
+    assert (body["status"], body["amount_captured"]) == ("captured", 3000)

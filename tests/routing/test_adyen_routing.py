@@ -39,10 +39,10 @@ def adyen(db, monkeypatch):
     server.close()
 
 
-def _notification(reference: str, success: bool) -> bytes:
+def _notification(reference: str, success: bool, **fields) -> bytes:
     payload = copy.deepcopy(load("adyen", "notification_authorisation")["notification"])
     item = payload["notificationItems"][0]["NotificationRequestItem"]
-    item.update(merchantReference=reference, success="true" if success else "false")
+    item.update(merchantReference=reference, success="true" if success else "false", **fields)
     unsigned = {k: v for k, v in item.items() if k != "additionalData"}
     signature = adyen_util.generate_notification_sig(unsigned, HMAC_KEY).decode()
     item["additionalData"]["hmacSignature"] = signature
@@ -177,3 +177,42 @@ def test_malformed_adyen_notification_is_a_400_and_nothing_is_stored(adyen, case
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "webhook_signature_invalid"
     assert not IncomingEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("event_code", "success"), [("CAPTURE", False), ("CAPTURE_FAILED", True)])
+def test_a_capture_adyen_accepted_then_reports_failed_is_recorded_as_failed(
+    merchant, adyen, django_capture_on_commit_callbacks, event_code, success
+):
+    adyen.expect(load("adyen", "payments_authorised"))
+    adyen.expect(load("adyen", "capture_received"))
+    request = payment_request(
+        merchant, token_id=card_token(merchant, RATED), exclude_providers=("sim-a", "sim-b")
+    )
+    authorized = services.authorize(request=request)
+    assert services.capture(attempt_id=authorized.attempt_id, amount_minor=1000).outcome == (
+        Outcome.APPROVED
+    )
+    capture = Attempt.objects.get(kind="capture", parent_id=authorized.attempt_id)
+    assert capture.outcome == "approved"  # Adyen's "received"
+
+    notification = _notification(
+        authorized.attempt_id,
+        success=success,
+        eventCode=event_code,
+        pspReference="QJHM7LJ5WV6M8Z82",  # the capture's own reference
+        originalReference="JVBXGSDM53RZNN82",
+        amount={"currency": "EUR", "value": 1000},
+        reason="Insufficient balance on payment",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = APIClient().post(
+            "/api/webhooks/adyen", data=notification, content_type="application/json"
+        )
+
+    assert response.status_code == 200
+    capture.refresh_from_db()
+    assert (capture.outcome, capture.decline_code) == ("hard_decline", "capture_failed")
+    assert "Insufficient balance" in capture.message
+    assert capture.raw["failed_by_event"].startswith("QJHM7LJ5WV6M8Z82:")
+    # The authorization itself is untouched.
+    assert Attempt.objects.get(pk=authorized.attempt_id).outcome == "approved"
