@@ -115,7 +115,14 @@ def allowed_origins(*, merchant_id: str) -> list[str]:
     return [origin for origin in (stored.first() or []) if isinstance(origin, str)]
 
 
-def merchant_ids_named(*, containing: str) -> list[str]:
+# Beyond this many ids a list of bound parameters gets long (PostgreSQL takes at most 65,535).
+MERCHANT_IDS_AS_LIST = 1000
+
+
+def merchant_ids_named(*, containing: str) -> list[str] | QuerySet:
     """Ids of the merchants whose name contains `containing` (any case): a scan of the merchants
-    table, which is small next to what is looked up with the ids."""
-    return list(Merchant.objects.filter(name__icontains=containing).values_list("pk", flat=True))
+    table, which is small next to what is looked up with the ids. A list, so an index can be
+    probed with each; for a term so broad that more match, the same as a subquery."""
+    named = Merchant.objects.filter(name__icontains=containing).values_list("pk", flat=True)
+    ids = list(named[: MERCHANT_IDS_AS_LIST + 1])
+    return ids if len(ids) <= MERCHANT_IDS_AS_LIST else named

@@ -265,9 +265,15 @@ class AdyenAdapter:
             data["decline_code"] = refusal(
                 str((item.get("additionalData") or {}).get("refusalReasonCode") or "2")
             )[0]
+        event_id = f"{psp}:{event_code}:{str(success).lower()}"
+        if event_code == "CAPTURE" and success:
+            # After a CAPTURE_FAILED Adyen may capture again by itself and say so with another
+            # successful CAPTURE of the same pspReference: its eventDate tells it apart from a
+            # redelivery of the first (a redelivery repeats the eventDate).
+            event_id += f":{item.get('eventDate') or ''}"
         return WebhookEvent(
             provider=self.name,
-            event_id=f"{psp}:{event_code}:{str(success).lower()}",
+            event_id=event_id,
             type=EVENT_TYPES.get((event_code, success), f"adyen.{event_code.lower()}"),
             reference=str(item.get("merchantReference") or ""),
             provider_reference=original or psp,

@@ -152,7 +152,8 @@ def _event(row: IncomingEvent) -> WebhookEvent:
 
 
 # A capture or refund the provider accepted and later reports it could not carry out (Adyen
-# confirms modifications by notification): the attempt that recorded the acceptance.
+# confirms modifications by notification): the attempt that recorded the acceptance. A capture
+# the provider then carries out after all (Adyen's recapture) sets its attempt back.
 _FAILED_MODIFICATION = {
     "payment.capture_failed": (AttemptKind.CAPTURE, "capture_failed"),
     "payment.refund_failed": (AttemptKind.REFUND, "refund_failed"),
@@ -161,44 +162,72 @@ _FAILED_MODIFICATION = {
 
 def _fail_modification(event: WebhookEvent) -> None:
     """Record a capture or refund that failed after it was accepted on its attempt, so the
-    capture and refund error-rate SLIs count it. The payment's books are not changed here:
-    payments' handler reports it for finance to act on (docs/decisions.md)."""
+    capture and refund error-rate SLIs count it; and a failed capture done after all on its
+    attempt again. The payment's books are not changed here: payments' handler reports a
+    failure for finance to act on (docs/decisions.md)."""
+    if event.type == "payment.captured":
+        attempt = _modification_attempt(event, AttemptKind.CAPTURE, outcome=Outcome.HARD_DECLINE)
+        if attempt is not None and attempt.decline_code == "capture_failed":
+            _complete_modification(attempt, event, Outcome.APPROVED, "", "captured after all")
+        return
     failed = _FAILED_MODIFICATION.get(event.type)
-    if failed is None or not event.reference:
+    if failed is None:
         return
     kind, decline_code = failed
-    # Adyen's merchantReference is the authorization's attempt for a capture, our refund's
-    # reference for a refund; pspReference is the modification's own reference.
-    found = Attempt.objects.select_for_update().filter(
-        kind=kind, provider=event.provider, outcome=Outcome.APPROVED.value
-    )
-    if kind == AttemptKind.CAPTURE:
-        found = found.filter(parent_id=event.reference)
-    else:
-        found = found.filter(refund_reference=event.reference)
-    modification = str(event.data.get("pspReference") or "")
-    attempt = found.filter(provider_reference=modification).first() if modification else None
-    if attempt is None and event.amount_minor is not None:
-        attempt = found.filter(amount_minor=event.amount_minor).order_by("-created").first()
+    attempt = _modification_attempt(event, kind, outcome=Outcome.APPROVED)
     if attempt is None:
         logger.warning(
             "%s %s for %s matches no accepted attempt", event.provider, event.type, event.reference
         )
         return
     reason = str(event.data.get("reason") or "")
+    _complete_modification(
+        attempt,
+        event,
+        Outcome.HARD_DECLINE,
+        decline_code,
+        f"{event.provider} reported the {kind} failed after accepting it: {reason}",
+    )
+
+
+def _modification_attempt(event: WebhookEvent, kind: str, *, outcome: Outcome) -> Attempt | None:
+    """The capture or refund attempt an event speaks of, locked. Adyen's merchantReference is
+    the authorization's attempt for a capture and our refund's reference for a refund; its
+    pspReference is the modification's own reference, matched when present (the amount is the
+    fallback only when it is absent: a pspReference we never saw is not one of our calls)."""
+    if not event.reference:
+        return None
+    found = Attempt.objects.select_for_update().filter(
+        kind=kind, provider=event.provider, outcome=outcome.value
+    )
+    if kind == AttemptKind.CAPTURE:
+        found = found.filter(parent_id=event.reference)
+    else:
+        found = found.filter(refund_reference=event.reference)
+    modification = str(event.data.get("pspReference") or "")
+    if modification:
+        return found.filter(provider_reference=modification).first()
+    if event.amount_minor is None:
+        return None
+    return found.filter(amount_minor=event.amount_minor).order_by("-created").first()
+
+
+def _complete_modification(
+    attempt: Attempt, event: WebhookEvent, outcome: Outcome, decline_code: str, message: str
+) -> None:
     complete_attempt(
         attempt=attempt,
         result=ProviderResult(
-            outcome=Outcome.HARD_DECLINE,
+            outcome=outcome,
             provider=event.provider,
             reference=attempt.id,
             provider_reference=attempt.provider_reference,
             decline_code=decline_code,
-            message=f"{event.provider} reported the {kind} failed after accepting it: {reason}",
+            message=message,
             amount_minor=event.amount_minor,
             fee_minor=attempt.fee_minor,
             latency_ms=attempt.latency_ms or 0,
-            raw={**attempt.raw, "failed_by_event": event.event_id},
+            raw={**attempt.raw, "changed_by_event": event.event_id},
         ),
     )
 

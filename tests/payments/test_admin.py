@@ -132,6 +132,17 @@ def test_search_words_must_each_match_and_quotes_keep_a_phrase(merchant, other_m
     assert found("Acme ch_other") == set()
 
 
+def test_a_search_word_matching_more_merchants_than_a_list_holds_still_finds_them(
+    merchant, monkeypatch
+):
+    from merchants import selectors as merchant_selectors
+
+    wanted = stored_payment(merchant, last4="4242", reference="ch_wanted")
+    monkeypatch.setattr(merchant_selectors, "MERCHANT_IDS_AS_LIST", 0)  # every match is too many
+    page = staff_client(roles.FINANCE).get(CHANGELIST, {"q": "Acme"}).content.decode()
+    assert wanted.id in page
+
+
 def test_list_filters_by_status_and_provider(merchant, providers):
     captured = stored_payment(merchant, last4="1111", reference="r1")
     failed = stored_payment(merchant, last4="2222", reference="r2", status=Status.FAILED)

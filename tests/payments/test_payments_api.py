@@ -927,20 +927,25 @@ def test_a_payment_that_failed_before_any_provider_is_failed_by_the_sweep(
     assert Payment.objects.get(pk=sent["id"]).status == "authorized"
 
 
-def test_a_capture_the_provider_reports_failed_afterwards_is_reported_and_not_unwound(
-    api, pay, caplog
+@pytest.mark.parametrize("kind", ["capture", "refund"])
+def test_a_capture_or_refund_the_provider_reports_failed_afterwards_is_reported_not_unwound(
+    api, pay, caplog, kind
 ):
     from payments import handlers
     from routing.interface import WebhookEvent
 
     captured = pay(amount=3000, capture=True).json()
+    refunded = api.post(f"/api/payments/{captured['id']}/refund", {"amount": 1000}, format="json")
+    assert refunded.status_code == 200, refunded.content
     stored = Payment.objects.get(pk=captured["id"])
     event = WebhookEvent(
         provider=stored.provider,
-        event_id="evt_capture_failed",
-        type="payment.capture_failed",
-        reference=stored.attempt_id,
-        amount_minor=3000,
+        event_id=f"evt_{kind}_failed",
+        type=f"payment.{kind}_failed",
+        # A capture echoes the authorization's reference, a refund the refund's own.
+        reference=stored.attempt_id if kind == "capture" else refunded.json()["id"],
+        provider_reference=stored.provider_reference,
+        amount_minor=3000 if kind == "capture" else 1000,
         currency="EUR",
     )
 
@@ -948,6 +953,10 @@ def test_a_capture_the_provider_reports_failed_afterwards_is_reported_and_not_un
         handlers.on_provider_payment_event(event)
 
     assert [record.levelname for record in caplog.records] == ["ERROR"]
-    assert stored.id in caplog.text and "capture" in caplog.text
+    assert stored.id in caplog.text and f"a {kind} of payment" in caplog.text
     body = api.get(f"/api/payments/{stored.id}").json()
-    assert (body["status"], body["amount_captured"]) == ("captured", 3000)
+    assert (body["status"], body["amount_captured"], body["amount_refunded"]) == (
+        "partially_refunded",
+        3000,
+        1000,
+    )

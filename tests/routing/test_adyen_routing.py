@@ -213,6 +213,82 @@ def test_a_capture_adyen_accepted_then_reports_failed_is_recorded_as_failed(
     capture.refresh_from_db()
     assert (capture.outcome, capture.decline_code) == ("hard_decline", "capture_failed")
     assert "Insufficient balance" in capture.message
-    assert capture.raw["failed_by_event"].startswith("QJHM7LJ5WV6M8Z82:")
+    assert capture.raw["changed_by_event"].startswith("QJHM7LJ5WV6M8Z82:")
     # The authorization itself is untouched.
     assert Attempt.objects.get(pk=authorized.attempt_id).outcome == "approved"
+
+
+def _captured_through_adyen(merchant, adyen) -> tuple[str, Attempt]:
+    adyen.expect(load("adyen", "payments_authorised"))
+    adyen.expect(load("adyen", "capture_received"))
+    request = payment_request(
+        merchant, token_id=card_token(merchant, RATED), exclude_providers=("sim-a", "sim-b")
+    )
+    authorized = services.authorize(request=request)
+    services.capture(attempt_id=authorized.attempt_id, amount_minor=1000)
+    return authorized.attempt_id, Attempt.objects.get(
+        kind="capture", parent_id=authorized.attempt_id
+    )
+
+
+def _post(notification: bytes, django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = APIClient().post(
+            "/api/webhooks/adyen", data=notification, content_type="application/json"
+        )
+    assert response.status_code == 200
+
+
+def test_a_capture_adyen_carries_out_after_reporting_it_failed_is_approved_again(
+    merchant, adyen, django_capture_on_commit_callbacks
+):
+    authorization, capture = _captured_through_adyen(merchant, adyen)
+    common = dict(
+        pspReference="QJHM7LJ5WV6M8Z82",
+        originalReference="JVBXGSDM53RZNN82",
+        amount={"currency": "EUR", "value": 1000},
+    )
+    _post(
+        _notification(
+            authorization, True, eventCode="CAPTURE", eventDate="2026-11-26T09:00:00Z", **common
+        ),
+        django_capture_on_commit_callbacks,
+    )
+    _post(
+        _notification(authorization, True, eventCode="CAPTURE_FAILED", **common),
+        django_capture_on_commit_callbacks,
+    )
+    capture.refresh_from_db()
+    assert capture.decline_code == "capture_failed"
+
+    # Adyen's recapture: the same pspReference and event code, a later date.
+    _post(
+        _notification(
+            authorization, True, eventCode="CAPTURE", eventDate="2026-11-27T09:00:00Z", **common
+        ),
+        django_capture_on_commit_callbacks,
+    )
+
+    capture.refresh_from_db()
+    assert (capture.outcome, capture.decline_code) == ("approved", "")
+    assert IncomingEvent.objects.count() == 3
+
+
+def test_a_failure_naming_a_capture_we_never_made_changes_none_of_ours(
+    merchant, adyen, django_capture_on_commit_callbacks
+):
+    authorization, capture = _captured_through_adyen(merchant, adyen)
+    _post(
+        _notification(
+            authorization,
+            True,
+            eventCode="CAPTURE_FAILED",
+            pspReference="MADE_IN_THE_CUSTOMER_AREA",
+            originalReference="JVBXGSDM53RZNN82",
+            amount={"currency": "EUR", "value": 1000},  # the same amount as ours
+        ),
+        django_capture_on_commit_callbacks,
+    )
+
+    capture.refresh_from_db()
+    assert capture.outcome == "approved"
