@@ -32,13 +32,21 @@ def _numbered(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> tuple[str,
 
 
 def generic_plan(sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> dict[str, Any]:
-    """EXPLAIN of `sql` as a prepared statement, forced generic, inside the caller's
-    transaction (which it leaves as it found it)."""
+    """EXPLAIN of `sql` as a prepared statement, forced generic, with every table of the schema
+    as never analyzed, inside the caller's transaction (which it leaves as it found it: the
+    statistics are put back by rolling back to a savepoint; needs a superuser, as the test
+    database's owner is here)."""
     numbered, values = _numbered(sql, params)
     connection.ensure_connection()
     # A client-side cursor: PREPARE's own $n must not be taken for the protocol's parameters.
     with psycopg.ClientCursor(connection.connection) as cursor:
         cursor.execute("SAVEPOINT generic_plan")
+        # As on a fresh deployment (and in the load benchmark): no table analyzed yet, whatever
+        # autovacuum did to this test database (an analyzed empty table plans differently).
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = -1, relpages = 0 "
+            "WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')"
+        )
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         cursor.execute(f"PREPARE generic_plan_under_test AS {numbered}")
         try:
