@@ -611,15 +611,26 @@ def test_merchant_receives_signed_webhooks_for_each_change(
     assert events[1]["data"]["object"]["amount_captured"] == 900
 
 
-def test_provider_timeout_leaves_the_payment_processing_until_the_inquiry_resolves_it(
-    api, pay, providers, django_capture_on_commit_callbacks
-):
+def _simulators_time_out(providers) -> None:
+    """Both simulated providers take every call and never answer in time (300 ms timeouts)."""
     from routing.models import Provider
 
     for provider in Provider.objects.filter(name__in=["sim-a", "sim-b"]):
         provider.timeout_ms = 300
         provider.save()  # saving invalidates the cached provider metadata
         providers.control(provider.name, timeout_rate=1.0, timeout_s=1.0)
+
+
+def _simulators_answer(providers) -> None:
+    for provider in ("sim-a", "sim-b"):
+        providers.control(provider, timeout_rate=0.0)
+
+
+def test_provider_timeout_leaves_the_payment_processing_until_the_inquiry_resolves_it(
+    api, pay, providers, django_capture_on_commit_callbacks
+):
+
+    _simulators_time_out(providers)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = pay(amount=5100)
@@ -631,8 +642,7 @@ def test_provider_timeout_leaves_the_payment_processing_until_the_inquiry_resolv
     other = {"sim-a": "sim-b", "sim-b": "sim-a"}[chosen]
     assert providers.records(other) == []  # no second authorization elsewhere
 
-    for provider in ("sim-a", "sim-b"):
-        providers.control(provider, timeout_rate=0.0)
+    _simulators_answer(providers)
     for callback in callbacks:  # the status inquiry task, as the worker would run it
         callback()
     body = api.get(f"/api/payments/{payment['id']}").json()
@@ -644,19 +654,14 @@ def test_provider_timeout_leaves_the_payment_processing_until_the_inquiry_resolv
 def test_a_decline_found_by_the_status_inquiry_is_told_to_fraud(
     api, pay, providers, django_capture_on_commit_callbacks
 ):
-    from routing.models import Provider
 
-    for provider in Provider.objects.filter(name__in=["sim-a", "sim-b"]):
-        provider.timeout_ms = 300
-        provider.save()
-        providers.control(provider.name, timeout_rate=1.0, timeout_s=1.0)
+    _simulators_time_out(providers)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         payment = pay(amount=5200, number=DECLINE_CARD).json()
     assert payment["status"] == "processing"
     assert Assessment.objects.get(payment_id=payment["id"]).approved is True  # not declined yet
 
-    for provider in ("sim-a", "sim-b"):
-        providers.control(provider, timeout_rate=0.0)
+    _simulators_answer(providers)
     for callback in callbacks:  # the status inquiry task, as the worker would run it
         callback()
 
@@ -714,17 +719,13 @@ def test_a_sale_the_provider_completes_after_we_canceled_is_refunded_there(
 def test_a_sale_whose_answer_was_lost_is_booked_when_the_inquiry_finds_it(
     api, pay, providers, django_capture_on_commit_callbacks
 ):
-    from routing.models import Attempt, Provider
+    from routing.models import Attempt
 
-    for provider in Provider.objects.filter(name__in=["sim-a", "sim-b"]):
-        provider.timeout_ms = 300
-        provider.save()
-        providers.control(provider.name, timeout_rate=1.0, timeout_s=1.0)
+    _simulators_time_out(providers)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = pay(amount=3100, capture=True)
     assert response.json()["status"] == "processing"
-    for provider in ("sim-a", "sim-b"):
-        providers.control(provider, timeout_rate=0.0)
+    _simulators_answer(providers)
     for callback in callbacks:  # the status inquiry, as the worker would run it
         callback()
 
