@@ -21,6 +21,8 @@ import logging
 import re
 from typing import Any
 
+from stdnum import luhn
+
 MIN_PAN_DIGITS = 13
 MAX_PAN_DIGITS = 19
 # Separator characters allowed between two digits of one run. More would glue unrelated numbers
@@ -42,15 +44,7 @@ _RUN = re.compile(rf"(?<!\d)\d(?:[\s./_-]{{0,{MAX_SEPARATOR_CHARS}}}\d)*(?!\d)")
 
 
 def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    return luhn.checksum(digits) == 0
 
 
 def _card_windows(digits: str) -> list[tuple[int, int]]:
