@@ -1,4 +1,6 @@
-"""The merchant's outgoing webhook subscriptions: `GET/POST /api/webhook-endpoints`."""
+"""The merchant's outgoing webhook subscriptions: `GET/POST /api/webhook-endpoints`, and per
+endpoint `GET`/`DELETE /api/webhook-endpoints/{id}`, `POST …/{id}/disable`, `…/{id}/enable` and
+`…/{id}/roll_secret` (a new secret, shown once; the old one signs too for 24 hours)."""
 
 from __future__ import annotations
 
@@ -47,7 +49,19 @@ class WebhookEndpointOut(serializers.Serializer):
     status = serializers.CharField()
     livemode = serializers.BooleanField()
     created = serializers.IntegerField()
-    secret = serializers.CharField(required=False, help_text="Only in the create response.")
+    secret = serializers.CharField(
+        required=False, help_text="Only in the create and roll_secret responses."
+    )
+
+
+class NoParameters(StrictSerializer):
+    """No parameters: an empty body (or none)."""
+
+
+class WebhookEndpointDeleted(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    deleted = serializers.BooleanField()
 
 
 def render_endpoint(endpoint: WebhookEndpoint, *, with_secret: bool = False) -> dict[str, Any]:
@@ -75,6 +89,75 @@ class WebhookEndpointDetailView(ApiView):
             endpoint_id=endpoint_id,
         )
         return Response(render_endpoint(endpoint))
+
+    @extend_schema(operation_id="webhook_endpoints_delete", responses={200: WebhookEndpointDeleted})
+    def delete(self, request: Request, endpoint_id: str) -> Response:
+        deleted_id = services.delete_webhook_endpoint(
+            merchant_id=self.client.merchant_id,
+            livemode=self.client.livemode,
+            endpoint_id=endpoint_id,
+        )
+        return Response({"id": deleted_id, "object": "webhook_endpoint", "deleted": True})
+
+
+def _no_parameters(request: Request) -> None:
+    NoParameters(data=request.data if request.data else {}).is_valid(raise_exception=True)
+
+
+class WebhookEndpointDisableView(ApiView):
+    @extend_schema(
+        operation_id="webhook_endpoints_disable",
+        request=NoParameters,
+        responses={200: WebhookEndpointOut},
+        description="Stop sending events to the endpoint; its pending retries stop too.",
+    )
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        _no_parameters(request)
+        endpoint = services.set_webhook_endpoint_enabled(
+            merchant_id=self.client.merchant_id,
+            livemode=self.client.livemode,
+            endpoint_id=endpoint_id,
+            enabled=False,
+        )
+        return Response(render_endpoint(endpoint))
+
+
+class WebhookEndpointEnableView(ApiView):
+    @extend_schema(
+        operation_id="webhook_endpoints_enable",
+        request=NoParameters,
+        responses={200: WebhookEndpointOut},
+        description="Send events to the endpoint again (events missed meanwhile are not sent).",
+    )
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        _no_parameters(request)
+        endpoint = services.set_webhook_endpoint_enabled(
+            merchant_id=self.client.merchant_id,
+            livemode=self.client.livemode,
+            endpoint_id=endpoint_id,
+            enabled=True,
+        )
+        return Response(render_endpoint(endpoint))
+
+
+class WebhookEndpointRollSecretView(ApiView):
+    @extend_schema(
+        operation_id="webhook_endpoints_roll_secret",
+        request=NoParameters,
+        responses={200: WebhookEndpointOut},
+        description=(
+            "Replace the endpoint's signing secret; the new one is in this response only. For "
+            "24 hours events carry a signature with the old secret too."
+        ),
+    )
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        _no_parameters(request)
+        endpoint = services.roll_webhook_secret(
+            merchant_id=self.client.merchant_id,
+            livemode=self.client.livemode,
+            endpoint_id=endpoint_id,
+        )
+        return Response(render_endpoint(endpoint, with_secret=True))
 
 
 class WebhookEndpointListView(ApiView):

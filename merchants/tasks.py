@@ -17,8 +17,8 @@ def deliver_webhook(delivery_id: str) -> str:
 
 @shared_task
 def redeliver_webhooks() -> int:
-    """Retry deliveries whose backoff has elapsed (and any whose first send was lost)."""
+    """Start deliveries whose backoff has elapsed (and any whose first send or worker was lost),
+    each in its own task."""
     due = webhooks.due_deliveries()
-    for delivery_id in due:
-        webhooks.deliver(delivery_id=delivery_id)
+    webhooks.dispatch(due)
     return len(due)
