@@ -1,12 +1,15 @@
 """fraud: the back office — rules (compiled on save, preview against recent assessments),
 blocklist / allow-list entries, FX rates, read-only assessments, and the review queue that
-support agents work (approve / reject with a reason, permission `fraud.review_assessment`).
+support agents work (approve / reject with a reason, permission `fraud.review_assessment`;
+rejecting a payment that is already captured refunds it, which also needs
+`payments.refund_payment`).
 
 Every action calls a service; nothing here changes a row by itself.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django import forms
@@ -23,6 +26,8 @@ from fraud.models import Assessment, FxRate, ListEntry, ReviewItem, ReviewStatus
 from fraud.rules import RuleCompileError
 
 REVIEW_PERMISSION = "fraud.review_assessment"
+# Held by finance (merchants.roles): rejecting a captured payment refunds it, so it needs this too.
+REFUND_PERMISSION = "payments.refund_payment"
 
 
 # --- rules --------------------------------------------------------------------------------------
@@ -250,7 +255,15 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         form = ReasonForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             actor = f"admin:{request.user.get_username()}"
-            decide = services.approve_review if verb == "approve" else services.reject_review
+            decide = (
+                services.approve_review
+                if verb == "approve"
+                # Support may cancel from the queue; a refund needs finance's permission.
+                else partial(
+                    services.reject_review,
+                    refund_allowed=request.user.has_perm(REFUND_PERMISSION),
+                )
+            )
             # A failed rejection may be rejected again (the service also retries a stale one).
             decidable = (
                 [ReviewStatus.OPEN]

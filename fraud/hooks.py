@@ -5,18 +5,26 @@ fraud may not import payments; payments registers its handler in `AppConfig.read
     from fraud.hooks import register_reject_handler
     register_reject_handler(services.reject_for_fraud)
 
-A handler is `fn(payment_id: str, actor: str, reason: str) -> str` and returns what it did
-("canceled", "refunded", …). fraud calls it after committing the decision and the blocklist,
-outside any fraud transaction or lock, so the handler owns its own transactions. If it raises,
+A handler is `fn(payment_id: str, actor: str, reason: str, *, refund_allowed: bool) -> str` and
+returns what it did ("canceled", "refunded", …). `refund_allowed` says whether the agent may
+refund (finance's `payments.refund_payment`): without it a captured payment is refused, not
+refunded — the review queue's own permission only ever lets support cancel. fraud calls it
+after committing the decision and the blocklist, outside any fraud transaction or lock, so the
+handler owns its own transactions. If it raises,
 the review item is left `reject_failed` and an agent may reject again: the handler can be
 called a second time for the same payment and must then do only what is still undone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
-RejectHandler = Callable[[str, str, str], str]
+
+class RejectHandler(Protocol):
+    def __call__(
+        self, payment_id: str, actor: str, reason: str, *, refund_allowed: bool
+    ) -> str: ...
+
 
 _reject_handlers: list[RejectHandler] = []
 

@@ -325,9 +325,11 @@ def approve_review(*, review_id: int, actor: str, reason: str) -> ReviewItem:
     return item
 
 
-def reject_review(*, review_id: int, actor: str, reason: str) -> ReviewItem:
+def reject_review(*, review_id: int, actor: str, reason: str, refund_allowed: bool) -> ReviewItem:
     """Reject the payment: blocklist its card, email and IP, then have payments cancel or refund
     it (the handler it registered); the decision is recorded with who, why and what was done.
+    A refund happens only when `refund_allowed` (the agent holds the refund permission);
+    otherwise the handler refuses a captured payment and the item is left `reject_failed`.
 
     Three steps, so our database never disagrees with the PSP about a call that happened:
     1. one transaction locks the item, checks it may be rejected, writes the blocklist entries
@@ -361,7 +363,7 @@ def reject_review(*, review_id: int, actor: str, reason: str) -> ReviewItem:
             ]
         )
     try:
-        done = handler(item.payment_id, actor, reason)
+        done = handler(item.payment_id, actor, reason, refund_allowed=refund_allowed)
     except Exception as error:
         # Recorded for the agent and re-raised: nothing is hidden, and the item can be retried.
         _finish_rejection(item, status=ReviewStatus.REJECT_FAILED, summary=listed, error=error)

@@ -1,11 +1,18 @@
 """Back office for merchants, API keys (created here and shown once) and webhook endpoints."""
 
-from django.contrib import admin, messages
+from django import forms
+from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 
+from config.api.errors import InvalidRequest
 from merchants import services
-from merchants.models import ApiKey, Merchant, WebhookDelivery, WebhookEndpoint
+from merchants.models import ApiKey, ApiKeyEvent, Merchant, WebhookDelivery, WebhookEndpoint
+
+
+def admin_actor(request: HttpRequest) -> str:
+    return f"admin:{request.user.get_username()}"
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -28,18 +35,30 @@ def _create_key_action(kind: str, livemode: bool):
         permissions=["create_api_key"],
     )
     def action(modeladmin, request, queryset):
-        for merchant in queryset:
-            created = services.create_api_key(merchant=merchant, kind=kind, livemode=livemode)
-            messages.warning(
-                request,
-                format_html(
-                    "New {} {} key for {}: <code>{}</code> — copy it now; it is never shown again.",
-                    mode,
-                    kind,
-                    merchant.name,
-                    created.plaintext,
-                ),
+        created = [
+            services.create_api_key(
+                merchant=merchant,
+                kind=kind,
+                livemode=livemode,
+                actor=admin_actor(request),
+                ip=request.META.get("REMOTE_ADDR"),
             )
+            for merchant in queryset
+        ]
+        # The plaintext is in this response only: not in a message (messages live in the
+        # session, i.e. in django_session until the next page), and never cached.
+        response = TemplateResponse(
+            request,
+            "admin/merchants/api_keys_created.html",
+            {
+                **modeladmin.admin_site.each_context(request),
+                "title": f"New {mode} {kind} keys",
+                "keys": created,
+                "opts": modeladmin.model._meta,
+            },
+        )
+        add_never_cache_headers(response)
+        return response
 
     action.__name__ = f"create_{mode}_{kind}_key"
     return action
@@ -104,19 +123,84 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # revoke instead: the audit trail keeps the key's prefix
 
-    @admin.action(description="Revoke the selected keys")
+    def has_revoke_apikey_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("merchants.revoke_apikey")
+
+    @admin.action(description="Revoke the selected keys", permissions=["revoke_apikey"])
     def revoke(self, request, queryset):
         for api_key in queryset:
-            services.revoke_api_key(api_key_id=api_key.pk)
+            services.revoke_api_key(
+                api_key_id=api_key.pk,
+                actor=admin_actor(request),
+                ip=request.META.get("REMOTE_ADDR"),
+            )
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(ApiKeyEvent)
+class ApiKeyEventAdmin(admin.ModelAdmin):
+    """The key audit trail: read-only here, append-only in the database."""
+
+    list_display = ("at", "action", "api_key", "actor", "ip")
+    list_filter = ("action",)
+    search_fields = ("api_key__id", "api_key__prefix", "actor", "ip")
+    list_select_related = ("api_key__merchant",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    """The same checks as the API: the URL through the egress guard, the endpoint limit."""
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("merchant", "livemode", "url", "description", "enabled_events", "active")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        livemode = bool(cleaned.get("livemode"))
+        try:
+            if cleaned.get("url"):
+                services.check_webhook_url(url=cleaned["url"], livemode=livemode)
+        except InvalidRequest as exc:
+            self.add_error("url", exc.message)
+        merchant = cleaned.get("merchant")
+        if merchant is not None and self.instance._state.adding:
+            try:
+                services.check_endpoint_limit(merchant_id=merchant.pk, livemode=livemode)
+            except InvalidRequest as exc:
+                self.add_error(None, exc.message)
+        return cleaned
 
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
     list_display = ("url", "merchant", "livemode", "active", "created")
     list_filter = ("livemode", "active")
     search_fields = ("url", "merchant__name")
-    exclude = ("secret",)
+    readonly_fields = ("previous_secret_expires_at",)
+
+    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # Never shown here (admin pages and messages are stored and cached): the merchant gets
+        # a secret it can see once by rolling it over the API.
+        obj.secret = services.new_webhook_secret()
+        super().save_model(request, obj, form, change)
+        self.message_user(
+            request,
+            "The endpoint's signing secret is not shown here; the merchant gets it with "
+            f"POST /api/webhook-endpoints/{obj.pk}/roll_secret.",
+        )
 
 
 @admin.register(WebhookDelivery)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from config.ids import PrefixedIdField
+from merchants import sealed
 
 
 class Merchant(models.Model):
@@ -44,7 +48,10 @@ class ApiKey(models.Model):
 
     class Meta:
         ordering = ["-created"]
-        permissions = [("create_api_key", "Can create an API key (shown once)")]
+        permissions = [
+            ("create_api_key", "Can create an API key (shown once)"),
+            ("revoke_apikey", "Can revoke an API key"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.merchant.name})"
@@ -54,8 +61,36 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
+class ApiKeyEvent(models.Model):
+    """Who created or revoked which key, when and from where (PCI DSS 10.2.1.2, 10.2.1.5).
+
+    Append-only: PostgreSQL refuses UPDATE and DELETE on the table (migration 0004_api_key_events).
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create", "create"
+        REVOKE = "revoke", "revoke"
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(max_length=6, choices=Action.choices)
+    # "admin:<username>", "cli:create_api_key", "seed_demo", …: who asked, as the caller names it.
+    actor = models.CharField(max_length=200)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.api_key_id} by {self.actor}"
+
+
 class WebhookEndpoint(models.Model):
-    """Where a merchant wants our events delivered, signed with its own secret."""
+    """Where a merchant wants our events delivered, signed with its own secret.
+
+    The secret is stored sealed (merchants/sealed.py); `secret` reads and writes it in clear.
+    After a roll the previous secret keeps signing, next to the new one, until
+    `previous_secret_expires_at`."""
 
     id = PrefixedIdField(prefix="we")
     merchant = models.ForeignKey(
@@ -65,7 +100,9 @@ class WebhookEndpoint(models.Model):
     url = models.URLField(max_length=2000)
     description = models.CharField(max_length=500, blank=True)
     enabled_events = models.JSONField(default=list)
-    secret = models.CharField(max_length=100, editable=False)
+    secret_sealed = models.TextField(editable=False)
+    previous_secret_sealed = models.TextField(editable=False, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     active = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -74,6 +111,23 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    @property
+    def secret(self) -> str:
+        return sealed.unseal(self.secret_sealed)
+
+    @secret.setter
+    def secret(self, plaintext: str) -> None:
+        self.secret_sealed = sealed.seal(plaintext)
+
+    def signing_secrets(self, *, at: datetime) -> list[str]:
+        """The secrets that sign a message sent at `at`: the current one, and the previous one
+        until it expires."""
+        secrets = [self.secret]
+        expires_at = self.previous_secret_expires_at
+        if self.previous_secret_sealed and expires_at is not None and at < expires_at:
+            secrets.append(sealed.unseal(self.previous_secret_sealed))
+        return secrets
 
     def subscribes_to(self, event_type: str) -> bool:
         return "*" in self.enabled_events or event_type in self.enabled_events
@@ -99,12 +153,29 @@ class WebhookDelivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_status_code = models.IntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    # While an attempt is in flight: the claim's lease (and its token). A worker that dies
+    # mid-attempt leaves it to expire; then the delivery is due again.
+    locked_until = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created"]
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "event_id"], name="one_delivery_per_event")
+        ]
+        indexes = [
+            # The attempts in flight to one endpoint (its concurrency limit), and its next due
+            # delivery: small partial indexes, whatever the endpoint's history.
+            models.Index(
+                fields=["endpoint", "locked_until"],
+                condition=Q(locked_until__isnull=False),
+                name="webhook_delivery_in_flight",
+            ),
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_pending",
+            ),
         ]
 
 

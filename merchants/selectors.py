@@ -108,6 +108,14 @@ def publishable_key_scope(*, key: str) -> KeyScope | None:
     return KeyScope(merchant_id=found[0], livemode=found[1]) if found else None
 
 
+def merchant_name(*, merchant_id: str) -> str:
+    """The merchant's name, as its customers see it on our hosted pages."""
+    name = Merchant.objects.filter(pk=merchant_id).values_list("name", flat=True).first()
+    if name is None:
+        raise NotFound(f"No such merchant: '{merchant_id}'", param="merchant")
+    return name
+
+
 def allowed_origins(*, merchant_id: str) -> list[str]:
     """The origins allowed to embed this merchant's hosted pages, as stored (not normalized);
     empty for an unknown merchant."""

@@ -38,6 +38,8 @@ ASSET_TYPES = {
     DEMO_STYLE: "text/css; charset=utf-8",
 }
 MAX_ORIGIN_CHARS = 200
+# The submit button's words, chosen by the embedding page (`?submit=pay` on a payment page).
+SUBMIT_LABELS = {"save": "Save card", "pay": "Pay"}
 UNAVAILABLE_MESSAGE = "The card fields are temporarily unavailable. Please try again later."
 
 _COMMON_HEADERS = {
@@ -147,8 +149,13 @@ def hosted_fields(request: HttpRequest) -> HttpResponse:
         normalize_origin(item)
         for item in merchant_selectors.allowed_origins(merchant_id=scope.merchant_id)
     }
+    # Our own hosted payment pages (payment links) embed the fields for every merchant.
+    allowed_origins.add(normalize_origin(settings.PUBLIC_BASE_URL))
     if origin is None or origin not in allowed_origins:
         return _refuse(request, 403, "This origin is not allowed for this merchant.")
+    if scope.livemode and not origin.startswith("https://"):
+        # A live card field framed by a plain-http page could be swapped or read in transit.
+        return _refuse(request, 403, "Live keys need an https:// origin.")
     pinned = _pinned_assets(FIELDS_SCRIPT, FIELDS_STYLE)
     if pinned is None:
         return _refuse(request, 503, UNAVAILABLE_MESSAGE)
@@ -157,6 +164,7 @@ def hosted_fields(request: HttpRequest) -> HttpResponse:
         "parent_origin": origin,
         "livemode": scope.livemode,
         "tokens_url": "/api/tokens",
+        "submit_label": SUBMIT_LABELS.get(request.GET.get("submit", ""), SUBMIT_LABELS["save"]),
         "script_url": asset_url(FIELDS_SCRIPT),
         "script_integrity": pinned[FIELDS_SCRIPT],
         "style_url": asset_url(FIELDS_STYLE),

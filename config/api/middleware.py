@@ -7,6 +7,7 @@ escaped everything else (500). Never an HTML page, never a traceback.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -77,12 +78,17 @@ class ApiErrorMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > settings.API_MAX_BODY_BYTES:
+        limit = settings.API_MAX_BODY_BYTES
+        if request.method == "POST" and any(
+            re.match(pattern, request.path) for pattern in settings.API_UPLOAD_PATHS
+        ):
+            limit = settings.API_MAX_UPLOAD_BYTES
+        if length > limit:
             return json_error(
                 413,
                 type="invalid_request_error",
                 code="request_too_large",
-                message=f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
+                message=f"The request body is larger than {limit} bytes.",
             )
         if "\x00" in request.path_info or "%00" in request.META.get("QUERY_STRING", ""):
             return json_error(

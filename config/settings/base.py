@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "axes",
     # ours, from the foundations up
     "merchants",
     "ledger",
@@ -88,6 +90,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -109,7 +113,10 @@ TEMPLATES = [
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},  # PCI DSS 8.3.6
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
@@ -123,6 +130,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else 
 
 # Request bodies above this are refused with 413 before any view reads them.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+# File uploads (dispute evidence: one file of at most 5 MB, multipart) may be this large, on
+# these paths only.
+API_MAX_UPLOAD_BYTES = env.int("API_MAX_UPLOAD_BYTES", default=5 * 1024 * 1024 + 64 * 1024)
+API_UPLOAD_PATHS = [r"^/api/disputes/[^/]+/files$"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 2_621_440)
 
 # --- cache and velocity counters ------------------------------------------------------------------
@@ -199,16 +210,71 @@ PAYMENTS_MAX_AMOUNT_MAJOR = env.int("PAYMENTS_MAX_AMOUNT_MAJOR", default=1_000_0
 # A payment waiting for the customer (3-D Secure) longer than this is canceled.
 PAYMENTS_REQUIRES_ACTION_TTL_S = env.int("PAYMENTS_REQUIRES_ACTION_TTL_S", default=24 * 3600)
 
+# --- Collection accounts and QR scheme ids ----------------------------------------------
+# Where customers send bank transfers (the EPC QR names it) and the merchant ids the QR scheme
+# payloads carry, per mode ("test" for test keys, "live" for live keys). Empty values switch a
+# method off in that mode; development and test settings carry valid test values.
+COLLECTION_ACCOUNTS: dict[str, dict[str, str]] = {
+    mode: {
+        "iban": env.str(f"COLLECTION_{mode.upper()}_IBAN", default=""),
+        "bic": env.str(f"COLLECTION_{mode.upper()}_BIC", default=""),
+        "name": env.str(f"COLLECTION_{mode.upper()}_NAME", default=""),
+    }
+    for mode in ("test", "live")
+}
+# scheme -> {merchant_id, merchant_name, merchant_city, mcc?} (payments.qr.schemes.SchemeAccount):
+# the PIX key, PayNow UEN, PromptPay id, UPI VPA or generic EMVCo merchant account id.
+QR_SCHEME_ACCOUNTS: dict[str, dict[str, dict[str, str]]] = {
+    mode: env.json(f"QR_SCHEME_ACCOUNTS_{mode.upper()}", default={}) for mode in ("test", "live")
+}
+# How long a bank transfer and a QR code may stay unpaid before the expiry task cancels them.
+COLLECTION_EXPIRY_S = env.int("COLLECTION_EXPIRY_S", default=7 * 24 * 3600)
+QR_EXPIRY_S = env.int("QR_EXPIRY_S", default=30 * 60)
+# Payment links: how long a link stays payable when its creator names no expires_at, and the
+# longest it may be given.
+PAYMENT_LINK_DEFAULT_TTL_S = env.int("PAYMENT_LINK_DEFAULT_TTL_S", default=24 * 3600)
+PAYMENT_LINK_MAX_TTL_S = env.int("PAYMENT_LINK_MAX_TTL_S", default=30 * 24 * 3600)
+
 # Admin: staff sign in with a second factor. Only development settings may turn this off.
 ADMIN_REQUIRE_OTP = True
+# The admin is the only session user (the API is bearer-only). A session ends after 15 minutes
+# without a request (PCI DSS 8.2.8): every request pushes the expiry forward.
+SESSION_COOKIE_AGE = 15 * 60
+SESSION_SAVE_EVERY_REQUEST = True
+# Staff sign-in lockout (PCI DSS 8.3.4): 10 failures lock for 30 minutes. A failure counts against
+# the username and, separately, against the client address: the account locks whichever address
+# the guesses come from, and one address spraying many usernames locks too. The address is
+# REMOTE_ADDR (the proxy must set it to the client's), as for the API-key audit trail.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=30)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# `seed_demo` (staff users with known passwords) runs only where a settings module allows it:
+# development and test.
+DEMO_DATA_ALLOWED = False
+# The OpenAPI schema and its Swagger page: staff sign-in required when True (production).
+API_DOCS_REQUIRE_STAFF = env.bool("API_DOCS_REQUIRE_STAFF", default=False)
 
 # /metrics is for a scraper: loopback callers, or a bearer token when METRICS_TOKEN is set.
 # Behind a reverse proxy every caller looks like loopback, so production allows the token only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOW_LOOPBACK = True
 
-# Messages (the admin shows a new API key once through one) stay on the server, not in a cookie.
+# Admin messages stay on the server, not in a cookie. (A new API key is not one of them: the
+# action that creates it shows it in its own response, so its plaintext never reaches a session.)
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# --- outgoing webhooks (merchants/egress.py, merchants/sealed.py) ------------------------
+# Loopback and private networks as webhook destinations: only for a developer's local receiver.
+# Link-local and cloud metadata addresses are refused whatever this says.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+# Encrypts merchants' webhook signing secrets at rest: comma-separated random strings of 32+
+# characters, the first seals. Required in production (start-up error when unset).
+WEBHOOK_SECRET_KEY = env.str("WEBHOOK_SECRET_KEY", default="")
 
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
@@ -232,6 +298,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Workers and beat log through LOGGING below (card-number scrubber included): config/celery.py
+# applies it on Celery's setup_logging signal, and Celery must leave the root logger alone.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Each app adds its periodic tasks here (name → {task, schedule seconds}); beat syncs them into
 # django_celery_beat's tables at start, where staff can see and tune them in the admin.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
@@ -274,15 +343,9 @@ LOGGING = {
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
     import sentry_sdk
-    from sentry_sdk.integrations.celery import CeleryIntegration
-    from sentry_sdk.integrations.django import DjangoIntegration
 
-    from tokenization.scrubbing import scrub_sentry_event
+    from config.sentry import sentry_options
 
     sentry_sdk.init(
-        dsn=SENTRY_DSN,
-        integrations=[DjangoIntegration(), CeleryIntegration()],
-        send_default_pii=False,
-        before_send=scrub_sentry_event,
-        environment=env.str("DJANGO_ENV", default="development"),
+        **sentry_options(dsn=SENTRY_DSN, environment=env.str("DJANGO_ENV", default="development"))
     )

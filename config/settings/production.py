@@ -31,5 +31,6 @@ if not PUBLIC_BASE_URL.startswith("https://"):
         "PUBLIC_BASE_URL is not set: set it to this server's public https:// URL (customers "
         "return there from 3-D Secure)."
     )
+API_DOCS_REQUIRE_STAFF = True
 LOG_FORMAT = "json"
 LOGGING["handlers"]["console"]["formatter"] = "json"

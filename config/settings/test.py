@@ -1,7 +1,9 @@
 """Tests: real PostgreSQL (DATABASE_URL or the embedded one), fast hashing, high rate limits."""
 
+from config.hosts import TEST_CLIENT_HOST, require_loopback_hosts
+
 from .base import *  # noqa: F403
-from .base import DATABASES, REST_FRAMEWORK, env
+from .base import COLLECTION_ACCOUNTS, DATABASES, QR_SCHEME_ACCOUNTS, REST_FRAMEWORK, env
 
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -11,7 +13,14 @@ REST_FRAMEWORK = {
 }
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
-ALLOWED_HOSTS = ["*"]
+# Loopback names and the test client's host only: these settings carry a public SECRET_KEY and
+# a fixed vault keyring, so they refuse to serve a public host (config/hosts.py).
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", TEST_CLIENT_HOST]
+)
+require_loopback_hosts(ALLOWED_HOSTS, env_name="test", also_allowed=[TEST_CLIENT_HOST])
+# The demo data (known staff passwords) may be seeded here and in development only.
+DEMO_DATA_ALLOWED = True
 
 # Parallel test runs on one server (several checkouts, helpers) each take their own database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DB_NAME", default="test_qr_payments")}
@@ -19,3 +28,28 @@ DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DB_NAME", default="test_qr
 # Serve static files from the apps without collectstatic (and without a STATIC_ROOT warning).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# Collection accounts and QR scheme ids for test mode: valid example values (no real account).
+COLLECTION_ACCOUNTS = {
+    **COLLECTION_ACCOUNTS,
+    "test": {"iban": "DE89370400440532013000", "bic": "COBADEFFXXX", "name": "QR Payments Test"},
+}
+QR_SCHEME_ACCOUNTS = {
+    **QR_SCHEME_ACCOUNTS,
+    "test": {
+        "emvco": {"merchant_id": "4000123456789012", "merchant_name": "QR Payments Test",
+                  "merchant_city": "Berlin", "country": "DE"},
+        "pix": {"merchant_id": "pix-test@example.com", "merchant_name": "QR Payments Test",
+                "merchant_city": "Sao Paulo"},
+        "paynow": {"merchant_id": "201912345R", "merchant_name": "QR Payments Test",
+                   "merchant_city": "Singapore"},
+        "promptpay": {"merchant_id": "0812345678", "merchant_name": "QR Payments Test",
+                      "merchant_city": "Bangkok"},
+        "upi": {"merchant_id": "qrpayments@okaxis", "merchant_name": "QR Payments Test",
+                "merchant_city": "Mumbai"},
+    },
+}  # fmt: skip
+
+# Webhooks go to receivers on 127.0.0.1; a fixed, public key seals their secrets.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+WEBHOOK_SECRET_KEY = "test-webhook-secret-key-not-for-production-0123456789"

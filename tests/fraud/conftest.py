@@ -71,7 +71,7 @@ class RecordingRejectHandler:
     # Raised after the call is recorded: the PSP acted, then payments' side failed.
     error: Exception | None = None
 
-    def __call__(self, payment_id: str, actor: str, reason: str) -> str:
+    def __call__(self, payment_id: str, actor: str, reason: str, *, refund_allowed: bool) -> str:
         self.calls.append((payment_id, actor, reason))
         if self.error is not None:
             raise self.error

@@ -61,7 +61,9 @@ def test_review_lets_the_payment_proceed_and_rejecting_it_cancels(api, pay):
     previous = list(hooks._reject_handlers)
     hooks.register_reject_handler(reject_for_fraud)
     try:
-        services.reject_review(review_id=item.pk, actor="admin:agent", reason="stolen card")
+        services.reject_review(
+            review_id=item.pk, actor="admin:agent", reason="stolen card", refund_allowed=False
+        )
     finally:
         hooks._reject_handlers[:] = previous
     assert api.get(f"/api/payments/{payment['id']}").json()["status"] == "canceled"
@@ -81,7 +83,9 @@ def test_rejecting_a_captured_review_payment_refunds_it_and_blocklists_the_custo
     previous = list(hooks._reject_handlers)
     hooks.register_reject_handler(reject_for_fraud)
     try:
-        decided = services.reject_review(review_id=item.pk, actor="admin:agent", reason="mule")
+        decided = services.reject_review(
+            review_id=item.pk, actor="admin:agent", reason="mule", refund_allowed=True
+        )
     finally:
         hooks._reject_handlers[:] = previous
 

@@ -28,7 +28,9 @@ def open_review(**overrides) -> ReviewItem:
 @pytest.mark.django_db
 def test_reject_cancels_through_the_registered_handler_and_blocklists(reject_handler):
     item = open_review(card_fingerprint="fp_rev", email="Thief@Example.com", ip="198.51.100.7")
-    services.reject_review(review_id=item.pk, actor="admin:agent1", reason="chargeback history")
+    services.reject_review(
+        review_id=item.pk, actor="admin:agent1", reason="chargeback history", refund_allowed=False
+    )
     assert reject_handler.calls == [(item.payment_id, "admin:agent1", "chargeback history")]
     item.refresh_from_db()
     assert item.status == "rejected"
@@ -47,7 +49,9 @@ def test_reject_cancels_through_the_registered_handler_and_blocklists(reject_han
 def test_reject_reports_a_refund_when_the_payment_was_captured(reject_handler):
     reject_handler.answer = "refunded"
     item = open_review()
-    decided = services.reject_review(review_id=item.pk, actor="admin:agent1", reason="stolen")
+    decided = services.reject_review(
+        review_id=item.pk, actor="admin:agent1", reason="stolen", refund_allowed=False
+    )
     assert decided.action_taken.startswith("refunded")
 
 
@@ -62,7 +66,9 @@ def test_approve_records_who_and_why_and_a_second_decision_is_refused(reject_han
         "known customer",
     )
     with pytest.raises(InvalidState):
-        services.reject_review(review_id=item.pk, actor="admin:agent3", reason="changed my mind")
+        services.reject_review(
+            review_id=item.pk, actor="admin:agent3", reason="changed my mind", refund_allowed=False
+        )
     assert reject_handler.calls == []
 
 
@@ -70,7 +76,9 @@ def test_approve_records_who_and_why_and_a_second_decision_is_refused(reject_han
 def test_a_decision_without_a_reason_is_refused(reject_handler):
     item = open_review()
     with pytest.raises(InvalidRequest):
-        services.reject_review(review_id=item.pk, actor="admin:agent1", reason="   ")
+        services.reject_review(
+            review_id=item.pk, actor="admin:agent1", reason="   ", refund_allowed=False
+        )
     item.refresh_from_db()
     assert item.status == "open"
     assert reject_handler.calls == []
@@ -83,7 +91,9 @@ def test_reject_without_a_registered_handler_changes_nothing():
     try:
         item = open_review()
         with pytest.raises(hooks.NoRejectHandler):
-            services.reject_review(review_id=item.pk, actor="admin:a", reason="fraud")
+            services.reject_review(
+                review_id=item.pk, actor="admin:a", reason="fraud", refund_allowed=False
+            )
     finally:
         hooks._reject_handlers[:] = previous
     item.refresh_from_db()
@@ -100,7 +110,9 @@ def test_two_agents_rejecting_at_once_cancel_the_payment_only_once(reject_handle
     def agent(name: str) -> None:
         barrier.wait()
         try:
-            services.reject_review(review_id=item.pk, actor=f"admin:{name}", reason="fraud")
+            services.reject_review(
+                review_id=item.pk, actor=f"admin:{name}", reason="fraud", refund_allowed=False
+            )
             outcomes.append("rejected")
         except InvalidState:
             outcomes.append("already decided")
@@ -136,7 +148,7 @@ def test_handler_runs_outside_any_transaction_after_decision_and_blocklist_are_c
         finally:
             connection.close()
 
-    def handler(payment_id: str, actor: str, reason: str) -> str:
+    def handler(payment_id: str, actor: str, reason: str, *, refund_allowed: bool) -> str:
         seen["in_transaction"] = connection.in_atomic_block
         other = threading.Thread(target=look_from_another_connection)
         other.start()
@@ -144,7 +156,9 @@ def test_handler_runs_outside_any_transaction_after_decision_and_blocklist_are_c
         return "refunded"
 
     hooks.register_reject_handler(handler)
-    decided = services.reject_review(review_id=item.pk, actor="admin:agent1", reason="stolen")
+    decided = services.reject_review(
+        review_id=item.pk, actor="admin:agent1", reason="stolen", refund_allowed=False
+    )
     assert seen == {"in_transaction": False, "status": "rejecting", "listed": 3}
     assert decided.status == "rejected"
     assert decided.action_taken == "refunded; blocklisted card, email, ip"
@@ -155,7 +169,9 @@ def test_a_failing_handler_leaves_the_blocklist_and_an_item_an_agent_can_retry(r
     item = open_review(card_fingerprint="fp_retry", email="retry@example.com", ip="203.0.113.10")
     reject_handler.error = RuntimeError("ledger posting failed after the provider refunded")
     with pytest.raises(RuntimeError, match="ledger posting failed"):
-        services.reject_review(review_id=item.pk, actor="admin:agent1", reason="stolen")
+        services.reject_review(
+            review_id=item.pk, actor="admin:agent1", reason="stolen", refund_allowed=False
+        )
     item.refresh_from_db()
     assert item.status == "reject_failed"
     assert (item.decided_by, item.reason) == ("admin:agent1", "stolen")
@@ -169,7 +185,9 @@ def test_a_failing_handler_leaves_the_blocklist_and_an_item_an_agent_can_retry(r
 
     reject_handler.error = None
     reject_handler.answer = "refunded"
-    decided = services.reject_review(review_id=item.pk, actor="admin:agent2", reason="retry")
+    decided = services.reject_review(
+        review_id=item.pk, actor="admin:agent2", reason="retry", refund_allowed=False
+    )
     assert (decided.status, decided.decided_by, decided.last_error) == (
         "rejected",
         "admin:agent2",
@@ -191,11 +209,15 @@ def test_a_rejection_in_flight_is_refused_until_its_process_is_presumed_dead(rej
         rejecting_since=timezone.now(),
     )
     with pytest.raises(InvalidState):
-        services.reject_review(review_id=item.pk, actor="admin:agent2", reason="fraud")
+        services.reject_review(
+            review_id=item.pk, actor="admin:agent2", reason="fraud", refund_allowed=False
+        )
     assert reject_handler.calls == []
 
     long_ago = timezone.now() - timedelta(seconds=services.REJECTING_STALE_S + 1)
     ReviewItem.objects.filter(pk=item.pk).update(rejecting_since=long_ago)
-    decided = services.reject_review(review_id=item.pk, actor="admin:agent2", reason="fraud")
+    decided = services.reject_review(
+        review_id=item.pk, actor="admin:agent2", reason="fraud", refund_allowed=False
+    )
     assert decided.status == "rejected"
     assert len(reject_handler.calls) == 1

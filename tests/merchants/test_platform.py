@@ -15,7 +15,7 @@ def test_healthz_and_readyz_answer_json(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.content
-    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    assert ready.json()["checks"] == {"database": True, "broker": True}
 
 
 def test_readyz_reports_an_unreachable_broker(client, settings):
@@ -28,7 +28,7 @@ def test_readyz_reports_an_unreachable_broker(client, settings):
     finally:
         app.conf.broker_url = original
     assert response.status_code == 503
-    assert response.json()["checks"]["broker"].startswith("error")
+    assert response.json()["checks"]["broker"] is False
 
 
 def test_metrics_count_requests_per_route_and_status(client, api):

@@ -4,9 +4,19 @@ Creates the merchant when it does not exist yet and prints the new key (only) on
 script can capture it: KEY=$(python manage.py create_api_key shop --kind secret --mode test)
 """
 
+import getpass
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from merchants import services
+
+
+def _os_user() -> str:
+    """Who ran the command, for the key's audit trail."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment nor the password database
+        return "unknown"
 
 
 class Command(BaseCommand):
@@ -21,6 +31,10 @@ class Command(BaseCommand):
     def handle(self, *args, merchant_name: str, kind: str, mode: str, name: str, **options):
         merchant = services.get_or_create_merchant(name=merchant_name)
         created = services.create_api_key(
-            merchant=merchant, kind=kind, livemode=mode == "live", name=name
+            merchant=merchant,
+            kind=kind,
+            livemode=mode == "live",
+            name=name,
+            actor=f"cli:{_os_user()}",
         )
         self.stdout.write(created.plaintext)

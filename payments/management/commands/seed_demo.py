@@ -7,6 +7,10 @@ Demo keys are written once to .local/demo_keys.json (development only: stored ke
 so this file is the only place the plaintext survives). Staff users get a TOTP device; the
 command prints the otpauth:// URI to add to an authenticator app, and `manage.py totp_code
 <user>` prints the current code for the impatient.
+
+It refuses to run unless the settings allow demo data (development and test only: the staff
+passwords are in this file), and it prints keys, passwords and TOTP seeds only to a terminal —
+never into a log or a CI transcript.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from merchants import services
@@ -52,6 +56,11 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="Print nothing.")
 
     def handle(self, *args, quiet: bool = False, **options):
+        if not settings.DEMO_DATA_ALLOWED:
+            raise CommandError(
+                "seed_demo creates staff users with known passwords: it runs with "
+                "DJANGO_ENV=development (or test) only."
+            )
         sync_staff_groups()
         keys = self._demo_keys()
         staff = [self._staff_user(*row) for row in STAFF]
@@ -60,6 +69,11 @@ class Command(BaseCommand):
             return
         write = self.stdout.write
         write(self.style.SUCCESS(f"Demo merchant: {DEMO_MERCHANT}"))
+        if not self.stdout.isatty():
+            write(f"  keys: in {settings.LOCAL_DIR / 'demo_keys.json'}")
+            write(f"  staff users: {', '.join(row[0] for row in STAFF)}")
+            write("  (passwords and authenticator URIs are printed on a terminal only)")
+            return
         write(f"  secret key:      {keys['secret']}")
         write(f"  publishable key: {keys['publishable']}")
         write(self.style.SUCCESS("Staff users (admin sign-in needs the TOTP code):"))
@@ -90,7 +104,7 @@ class Command(BaseCommand):
                 keys[kind] = plaintext
             else:
                 keys[kind] = services.create_api_key(
-                    merchant=merchant, kind=kind, livemode=False, name="demo"
+                    merchant=merchant, kind=kind, livemode=False, name="demo", actor="seed_demo"
                 ).plaintext
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(keys, indent=2))
