@@ -6,20 +6,25 @@ Two small registries, filled in the higher apps' `AppConfig.ready()`:
   timed-out authorization is resolved by a status inquiry (payments moves the payment on);
 - `register_webhook_handler(prefix, fn)`: fn(event) is called for each verified provider event
   whose type starts with `prefix` ("payment." → payments, "dispute." → disputes). An event no
-  handler claims is stored and marked ignored.
+  handler claims is stored and marked ignored;
+- `register_dispute_handler(fn)`: fn(notice) is called with a `DisputeNotice` for each verified
+  provider dispute event (types "dispute.…"). Until one is registered dispute events stay
+  stored as received, so none is lost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from routing.interface import ProviderResult, WebhookEvent
+from routing.interface import DisputeNotice, ProviderResult, WebhookEvent
 
 AttemptResolvedHandler = Callable[[str, str, ProviderResult], None]
 WebhookHandler = Callable[[WebhookEvent], None]
+DisputeHandler = Callable[[DisputeNotice], None]
 
 _attempt_resolved_handlers: list[AttemptResolvedHandler] = []
 _webhook_handlers: dict[str, WebhookHandler] = {}
+_dispute_handler: list[DisputeHandler] = []  # at most one
 
 
 def register_attempt_resolved_handler(fn: AttemptResolvedHandler) -> None:
@@ -63,3 +68,16 @@ def webhook_handler_for(event_type: str) -> WebhookHandler | None:
     """The handler with the longest matching prefix, if any."""
     matches = [p for p in _webhook_handlers if event_type.startswith(p)]
     return _webhook_handlers[max(matches, key=len)] if matches else None
+
+
+def register_dispute_handler(handler: DisputeHandler) -> None:
+    """One handler for all dispute events; registering again replaces it."""
+    _dispute_handler[:] = [handler]
+
+
+def unregister_dispute_handler() -> None:
+    _dispute_handler.clear()
+
+
+def dispute_handler() -> DisputeHandler | None:
+    return _dispute_handler[0] if _dispute_handler else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -67,6 +68,10 @@ class AuthorizeRequest:
     three_ds_return_url: str = ""
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    # A QR payment (method "qr"): the payment's reference the customer's scheme reports back,
+    # and when the code stops being payable.
+    collection_reference: str = ""
+    collection_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,8 @@ class WebhookEvent:
 
     provider: str
     event_id: str
-    # dispute.opened | dispute.updated | dispute.closed | payment.succeeded | payment.failed |
+    # dispute.opened | dispute.updated | dispute.funds_withdrawn | dispute.funds_reinstated |
+    # dispute.closed (data: the rest of a DisputeNotice) | payment.succeeded | payment.failed |
     # payment.captured | payment.capture_failed | payment.refunded | payment.refund_failed | …
     type: str
     reference: str = ""  # our attempt reference when the provider echoes it
@@ -101,6 +107,52 @@ class WebhookEvent:
     amount_minor: int | None = None
     currency: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+
+
+class DisputeEventKind(enum.StrEnum):
+    """What a provider says happened to a dispute (a chargeback or an inquiry)."""
+
+    OPENED = "opened"
+    UPDATED = "updated"
+    FUNDS_WITHDRAWN = "funds_withdrawn"
+    FUNDS_REINSTATED = "funds_reinstated"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class DisputeNotice:
+    """One provider dispute event, verified and normalized, handed to the disputes app.
+
+    `event_id` deduplicates redeliveries; `occurred_at` orders events that arrive out of order.
+    `reason` is normalized to Stripe's vocabulary (fraudulent, product_not_received, duplicate,
+    subscription_canceled, credit_not_processed, unrecognized, general, …); `status` is the
+    state the dispute is in after this event (warning_needs_response, warning_under_review,
+    warning_closed, needs_response, under_review, won, lost) or "" when the provider does not
+    say. `raw` is the event as received, scrubbed of card data.
+    """
+
+    provider: str
+    event_id: str
+    kind: DisputeEventKind
+    dispute_reference: str
+    payment_reference: str
+    attempt_id: str
+    amount_minor: int
+    currency: str
+    reason: str
+    status: str
+    evidence_due_by: datetime | None
+    fee_minor: int
+    occurred_at: datetime
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvidenceSubmission:
+    """What a provider answered to evidence submitted for a dispute."""
+
+    accepted: bool
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,3 +197,7 @@ class Adapter(Protocol):
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> list[WebhookEvent]: ...
 
     def settlement_report(self, *, date: str) -> list[SettlementLine]: ...
+
+    def submit_dispute_evidence(
+        self, *, dispute_reference: str, evidence: dict[str, str], file_names: list[str]
+    ) -> EvidenceSubmission: ...

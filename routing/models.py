@@ -14,7 +14,7 @@ from config.ids import PrefixedIdField
 from routing.fees import validate_fee_schedule
 
 PROVIDER_KINDS = [("simulator", "Simulator"), ("stripe", "Stripe"), ("adyen", "Adyen")]
-METHODS = ["card", "wallet"]
+METHODS = ["card", "wallet", "qr"]
 STRATEGIES = ["rules", "approval_rate", "cost", "volume_split", "priority"]
 
 

@@ -11,7 +11,9 @@
   to the unknown attempt; `status()` therefore reports TIMEOUT_UNKNOWN until it arrives;
 - webhooks: each NotificationRequestItem is verified with `Adyen.util.is_valid_hmac_notification`
   against each configured HMAC key (rotation). Adyen signs no timestamp, so replays are stopped
-  by deduplication on (pspReference, eventCode, success), the event id we store.
+  by deduplication on (pspReference, eventCode, success), the event id we store. Dispute
+  eventCodes (CHARGEBACK, NOTIFICATION_OF_CHARGEBACK, …) become dispute events;
+- dispute evidence: the Disputes API (supplyDefenseDocument, then defendDispute);
 
 resultCode mapping: Authorised → APPROVED; RedirectShopper / ChallengeShopper / IdentifyShopper
 → REQUIRES_ACTION; Refused → SOFT or HARD decline by `REFUSAL_REASONS`; Cancelled → HARD_DECLINE;
@@ -23,6 +25,8 @@ answer → by `transport_outcome`.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -33,9 +37,13 @@ from Adyen import util as adyen_util
 
 from routing.adapters import AdapterError, SettlementReportError, WebhookVerificationError
 from routing.adapters.common import Stopwatch, scrub, transport_outcome
+from routing.adapters.disputes import dispute_event, from_iso, scheme_reason
+from routing.adapters.pdf import text_pdf
 from routing.conf import credential
 from routing.interface import (
     AuthorizeRequest,
+    DisputeEventKind,
+    EvidenceSubmission,
     Outcome,
     ProviderResult,
     SettlementLine,
@@ -43,6 +51,7 @@ from routing.interface import (
 )
 
 CHECKOUT_VERSION = "v72"
+DISPUTES_PATH = "/ca/services/DisputeService/v30"
 MAX_NOTIFICATION_ITEMS = 100
 # Validation errors: the request was refused as invalid (not the provider failing).
 VALIDATION_STATUSES = frozenset({400, 422})
@@ -89,11 +98,35 @@ EVENT_TYPES = {
     ("REFUND", False): "payment.refund_failed",
     ("REFUND_FAILED", True): "payment.refund_failed",
     ("CANCELLATION", True): "payment.canceled",
-    ("NOTIFICATION_OF_CHARGEBACK", True): "dispute.opened",
-    ("CHARGEBACK", True): "dispute.opened",
-    ("SECOND_CHARGEBACK", True): "dispute.updated",
-    ("CHARGEBACK_REVERSED", True): "dispute.closed",
 }
+# Dispute eventCodes (docs.adyen.com/risk-management/disputes-api/dispute-notifications) →
+# (kind, the status when additionalData.disputeStatus is absent, e.g. for Brazil).
+# A CHARGEBACK moves the money (NOTIFICATION_OF_CHARGEBACK only announces it); a reversed
+# chargeback or won pre-arbitration returns it; a second chargeback takes it again.
+DISPUTE_EVENTS: dict[str, tuple[DisputeEventKind, str]] = {
+    "NOTIFICATION_OF_CHARGEBACK": (DisputeEventKind.OPENED, "needs_response"),
+    "DISPUTE_OPENED_WITH_CHARGEBACK": (DisputeEventKind.OPENED, "needs_response"),
+    "REQUEST_FOR_INFORMATION": (DisputeEventKind.OPENED, "warning_needs_response"),
+    "CHARGEBACK": (DisputeEventKind.FUNDS_WITHDRAWN, "needs_response"),
+    "INFORMATION_SUPPLIED": (DisputeEventKind.UPDATED, "under_review"),
+    "DISPUTE_DEFENSE_PERIOD_ENDED": (DisputeEventKind.CLOSED, "lost"),
+    "CHARGEBACK_REVERSED": (DisputeEventKind.FUNDS_REINSTATED, "won"),
+    "SECOND_CHARGEBACK": (DisputeEventKind.FUNDS_WITHDRAWN, "lost"),
+    "PREARBITRATION_WON": (DisputeEventKind.FUNDS_REINSTATED, "won"),
+    "PREARBITRATION_LOST": (DisputeEventKind.CLOSED, "lost"),
+}
+# additionalData.disputeStatus → normalized status.
+DISPUTE_STATUSES = {
+    "Undefended": "needs_response",
+    "Pending": "under_review",
+    "Responded": "under_review",
+    "Won": "won",
+    "Lost": "lost",
+    "Accepted": "lost",
+    "Expired": "lost",
+}
+DEFAULT_DEFENSE_REASON = "SupplyDefenseMaterial"
+DEFAULT_DEFENSE_DOCUMENT_TYPE = "DefenseMaterial"
 
 
 def refusal(reason_code: str) -> tuple[str, Outcome]:
@@ -130,6 +163,7 @@ class AdyenAdapter:
             base = f"{api_base.rstrip('/')}/{CHECKOUT_VERSION}"
             self._adyen.checkout.payments_api.baseUrl = base
             self._adyen.checkout.modifications_api.baseUrl = base
+            self._adyen.disputes.disputes_api.baseUrl = f"{api_base.rstrip('/')}{DISPUTES_PATH}"
 
     @staticmethod
     def settings_from_env(prefix: str) -> dict[str, Any]:
@@ -233,6 +267,37 @@ class AdyenAdapter:
             "amount": {"value": amount_minor, "currency": currency},
         }
 
+    # -- disputes -------------------------------------------------------------------------
+
+    def submit_dispute_evidence(
+        self, *, dispute_reference: str, evidence: dict[str, str], file_names: list[str]
+    ) -> EvidenceSubmission:
+        """Disputes API: supply the evidence text as one PDF defense document, then defend the
+        dispute. `evidence` may name Adyen's `defense_reason_code` and
+        `defense_document_type_code` (from retrieveApplicableDefenseReasons); the defaults are
+        SupplyDefenseMaterial / DefenseMaterial. Attached files stay with us: their names are
+        listed in the document."""
+        api = self._adyen.disputes.disputes_api
+        common = {"disputePspReference": dispute_reference,
+                  "merchantAccountCode": self.merchant_account}  # fmt: skip
+        document = {
+            "content": base64.b64encode(_evidence_pdf(evidence, file_names)).decode(),
+            "contentType": "application/pdf",
+            "defenseDocumentTypeCode": evidence.get(
+                "defense_document_type_code", DEFAULT_DEFENSE_DOCUMENT_TYPE
+            ),
+        }
+        reason = evidence.get("defense_reason_code", DEFAULT_DEFENSE_REASON)
+        steps = (
+            lambda: api.supply_defense_document({**common, "defenseDocuments": [document]}),
+            lambda: api.defend_dispute({**common, "defenseReasonCode": reason}),
+        )
+        for step in steps:
+            refused = _dispute_call(step)
+            if refused is not None:
+                return refused
+        return EvidenceSubmission(accepted=True, message="defended")
+
     # -- webhooks and reports -------------------------------------------------------------
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
@@ -257,6 +322,8 @@ class AdyenAdapter:
     def _event(self, item: dict[str, Any]) -> WebhookEvent:
         success = str(item.get("success", "")).lower() == "true"
         event_code = str(item.get("eventCode", ""))
+        if event_code in DISPUTE_EVENTS:
+            return self._dispute_event(item, event_code)
         amount = item.get("amount") or {}
         psp = str(item.get("pspReference", ""))
         original = str(item.get("originalReference") or "")
@@ -280,6 +347,37 @@ class AdyenAdapter:
             amount_minor=amount.get("value") if isinstance(amount.get("value"), int) else None,
             currency=str(amount.get("currency") or "").upper(),
             data=data,
+        )
+
+    def _dispute_event(self, item: dict[str, Any], event_code: str) -> WebhookEvent:
+        """pspReference is the dispute's (the same on all its events), originalReference the
+        disputed payment's, merchantReference our attempt id. Adyen states no dispute fee in
+        the notification. The event id adds eventDate: a dispute can see the same eventCode
+        twice (two chargeback cycles), a redelivery repeats the eventDate."""
+        kind, default_status = DISPUTE_EVENTS[event_code]
+        extra = item.get("additionalData") or {}
+        amount = item.get("amount") or {}
+        psp = str(item.get("pspReference", ""))
+        success = str(item.get("success", "")).lower()
+        event_date = str(item.get("eventDate") or "")
+        reason_code = str(extra.get("chargebackReasonCode") or extra.get("rfiReasonCode") or "")
+        return dispute_event(
+            provider=self.name,
+            event_id=f"{psp}:{event_code}:{success}:{event_date}",
+            kind=kind,
+            dispute_reference=psp,
+            payment_reference=str(item.get("originalReference") or ""),
+            attempt_id=str(item.get("merchantReference") or ""),
+            amount_minor=amount.get("value") if isinstance(amount.get("value"), int) else 0,
+            currency=str(amount.get("currency") or ""),
+            reason=scheme_reason(reason_code) if reason_code else str(item.get("reason") or ""),
+            status=_dispute_status(event_code, str(extra.get("disputeStatus") or ""))
+            or default_status,
+            evidence_due_by=from_iso(extra.get("defensePeriodEndsAt")),
+            fee_minor=0,
+            occurred_at=from_iso(event_date) or dt.datetime.now(dt.UTC),
+            raw={k: v for k, v in item.items() if k != "additionalData"}
+            | {"additionalData": {k: v for k, v in extra.items() if k != "hmacSignature"}},
         )
 
     def settlement_report(self, *, date: str) -> list[SettlementLine]:
@@ -310,6 +408,45 @@ class AdyenAdapter:
             return ProviderResult(**common, latency_ms=watch.ms, **_from_error(exc))
         body = result.message if isinstance(result.message, dict) else {}
         return ProviderResult(**common, latency_ms=watch.ms, raw=scrub(body), **on_success(body))
+
+
+def _dispute_status(event_code: str, dispute_status: str) -> str:
+    """The normalized status from Adyen's disputeStatus. A request for information is the
+    inquiry stage (warning_…); "" when Adyen does not say."""
+    status = DISPUTE_STATUSES.get(dispute_status, "")
+    if event_code == "REQUEST_FOR_INFORMATION" and status:
+        return {"needs_response": "warning_needs_response", "under_review":
+                "warning_under_review"}.get(status, "warning_closed")  # fmt: skip
+    return status
+
+
+def _dispute_call(call: Callable[[], Any]) -> EvidenceSubmission | None:
+    """None when Adyen's disputeServiceResult says success, else why not."""
+    try:
+        result = call()
+    except requests.exceptions.RequestException as exc:
+        return EvidenceSubmission(accepted=False, message=type(exc).__name__)
+    except Adyen.AdyenError as exc:
+        status = getattr(exc, "status_code", "") or ""
+        return EvidenceSubmission(accepted=False, message=f"Adyen error {status}".strip())
+    body = result.message if isinstance(result.message, dict) else {}
+    outcome = body.get("disputeServiceResult") or {}
+    if outcome.get("success") is True:
+        return None
+    return EvidenceSubmission(
+        accepted=False, message=str(outcome.get("errorMessage") or "refused by Adyen")
+    )
+
+
+def _evidence_pdf(evidence: dict[str, str], file_names: list[str]) -> bytes:
+    lines = [
+        f"{name.replace('_', ' ').capitalize()}: {text}"
+        for name, text in evidence.items()
+        if name not in ("defense_reason_code", "defense_document_type_code")
+    ]
+    if file_names:
+        lines.append(f"Documents held by the merchant: {', '.join(file_names)}")
+    return text_pdf("Dispute defense", lines)
 
 
 def _check_item_shape(item: Any) -> None:

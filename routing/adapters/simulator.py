@@ -14,6 +14,10 @@ It maps the simulator's answers onto the normalized `Outcome`s of `routing.inter
 - a status inquiry for a reference the provider never saw → HARD_DECLINE with
   `decline_code="not_found"` ("never authorized": safe to authorize elsewhere).
 
+Dispute events (`dispute.opened` … `dispute.closed`) already use Stripe's reasons and statuses
+and become dispute events as `routing.adapters.disputes` describes; evidence is submitted with
+`POST /v1/disputes/{id}/evidence`.
+
 `capture`, `refund` and `void` accept an empty `provider_reference` (our call timed out before
 we learned the provider's id): they look the authorization up by our reference first.
 """
@@ -21,6 +25,7 @@ we learned the provider's id): they look the authorization up by our reference f
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -43,9 +48,12 @@ from urllib3.exceptions import (
 )
 
 from routing.adapters import SettlementReportError, WebhookVerificationError
+from routing.adapters.disputes import dispute_event, from_unix
 from routing.adapters.scrubbing import scrub
 from routing.interface import (
     AuthorizeRequest,
+    DisputeEventKind,
+    EvidenceSubmission,
     Outcome,
     ProviderResult,
     SettlementLine,
@@ -95,6 +103,7 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # and is then a PROVIDER_ERROR (nothing was sent). Idle connections are kept alive for reuse.
 MAX_CONNECTIONS = 100
 JSON_HEADERS = {"Content-Type": "application/json"}
+DISPUTE_KINDS = frozenset(kind.value for kind in DisputeEventKind)
 
 
 def decline_outcome(decline_code: str) -> Outcome:
@@ -131,7 +140,7 @@ SuccessMapper = Callable[[dict[str, Any]], dict[str, Any]]
 class SimulatorAdapter:
     """`routing.interface.Adapter` for one named provider of the simulator."""
 
-    supported_methods = frozenset({"card", "wallet"})
+    supported_methods = frozenset({"card", "wallet", "qr"})
 
     def __init__(
         self,
@@ -164,8 +173,37 @@ class SimulatorAdapter:
     # -- payments -------------------------------------------------------------------------
 
     def authorize(self, request: AuthorizeRequest) -> ProviderResult:
-        reply = self._send("POST", "/v1/authorizations", body=_authorize_body(request))
+        if request.method == "qr":
+            # Registered to be paid later: requires_action until the customer pays the code,
+            # then reported by a payment.succeeded webhook naming the QR reference.
+            reply = self._send("POST", "/v1/qr_payments", body=_qr_body(request))
+        else:
+            reply = self._send("POST", "/v1/authorizations", body=_authorize_body(request))
         return self._result(reply, request.reference, _from_authorization)
+
+    def simulate_qr_payment(self, *, qr_reference: str, amount_minor: int | None) -> str:
+        """Test mode: the customer pays the QR code (the simulator's control API), and the
+        simulator sends its webhook. Returns "" when it took the payment, else why not."""
+        base_path = self._path_prefix.rsplit("/", 1)[0]  # the simulator's root, before the name
+        path = (
+            f"{base_path}/_control/{quote(self.name, safe='')}/qr/"
+            f"{quote(qr_reference, safe='')}/scan"
+        )
+        body = {} if amount_minor is None else {"amount": amount_minor}
+        payload = json.dumps(body).encode()
+        try:
+            response = self._pool.urlopen(
+                "POST", path, body=payload, headers=JSON_HEADERS, redirect=False
+            )
+        except HTTPError as exc:
+            return _name(exc)
+        if response.status == 200:
+            return ""
+        try:
+            error = json.loads(response.data).get("error") or {}
+        except (ValueError, AttributeError):
+            error = {}
+        return str(error.get("code") or f"HTTP {response.status}")
 
     def capture(
         self, *, reference: str, provider_reference: str, amount_minor: int, currency: str
@@ -207,6 +245,23 @@ class SimulatorAdapter:
         Never seen → HARD_DECLINE / decline_code "not_found"."""
         reply = self._send("GET", "/v1/authorizations", params={"reference": reference})
         return self._result(reply, reference, _from_authorization)
+
+    # -- disputes -------------------------------------------------------------------------
+
+    def submit_dispute_evidence(
+        self, *, dispute_reference: str, evidence: dict[str, str], file_names: list[str]
+    ) -> EvidenceSubmission:
+        """Send and submit evidence; the simulator decides the dispute a few seconds later by
+        `uncategorized_text` (winning_evidence / losing_evidence), as Stripe's test mode does."""
+        path = f"/v1/disputes/{quote(dispute_reference, safe='')}/evidence"
+        body = {"evidence": evidence, "file_names": file_names, "submit": True}
+        reply = self._send("POST", path, body=body)
+        if reply.failure is not None:
+            return EvidenceSubmission(accepted=False, message=reply.message)
+        if reply.status != 200:
+            message = reply.error_message or f"HTTP {reply.status}"
+            return EvidenceSubmission(accepted=False, message=message)
+        return EvidenceSubmission(accepted=True, message=str(reply.body.get("status") or ""))
 
     # -- webhooks and reports -------------------------------------------------------------
 
@@ -325,6 +380,8 @@ class SimulatorAdapter:
 
     def _event(self, payload: dict[str, Any]) -> WebhookEvent:
         data = payload["data"]
+        if str(payload.get("type", "")).startswith("dispute."):
+            return self._dispute_event(payload)
         amount = data.get("amount")
         return WebhookEvent(
             provider=self.name,
@@ -335,6 +392,30 @@ class SimulatorAdapter:
             amount_minor=amount if isinstance(amount, int) else None,
             currency=str(data.get("currency") or "").upper(),
             data=scrub(data),
+        )
+
+    def _dispute_event(self, payload: dict[str, Any]) -> WebhookEvent:
+        """The simulator's dispute object already speaks Stripe's vocabulary (reason, status)."""
+        dispute = payload["data"]
+        kind_name = str(payload.get("type", "")).removeprefix("dispute.")
+        if kind_name not in DISPUTE_KINDS:
+            raise WebhookVerificationError(f"unknown dispute event {kind_name!r}")
+        amount, fee = dispute.get("amount"), dispute.get("fee")
+        return dispute_event(
+            provider=self.name,
+            event_id=str(payload.get("id", "")),
+            kind=DisputeEventKind(kind_name),
+            dispute_reference=str(dispute.get("id") or ""),
+            payment_reference=str(dispute.get("authorization_id") or ""),
+            attempt_id=str(dispute.get("reference") or ""),
+            amount_minor=amount if isinstance(amount, int) else 0,
+            currency=str(dispute.get("currency") or ""),
+            reason=str(dispute.get("reason") or ""),
+            status=str(dispute.get("status") or ""),
+            evidence_due_by=from_unix(dispute.get("evidence_due_by")),
+            fee_minor=fee if isinstance(fee, int) and kind_name == "funds_withdrawn" else 0,
+            occurred_at=from_unix(payload.get("created")) or dt.datetime.now(dt.UTC),
+            raw=dispute,
         )
 
 
@@ -433,6 +514,17 @@ def _authorize_body(request: AuthorizeRequest) -> dict[str, Any]:
     if request.wallet is not None:
         body["wallet"] = {"type": request.wallet.type, "token": request.wallet.token}
     return body
+
+
+def _qr_body(request: AuthorizeRequest) -> dict[str, Any]:
+    expires_at = request.collection_expires_at
+    return {
+        "reference": request.reference,
+        "amount": request.amount_minor,
+        "currency": request.currency,
+        "qr_reference": request.collection_reference,
+        "expires_at": int(expires_at.timestamp()) if expires_at else None,
+    }
 
 
 def parse_settlement_csv(text: str) -> list[SettlementLine]:

@@ -8,7 +8,9 @@
   up to about a minute, so an empty result is NOT taken as "never authorized": it stays
   TIMEOUT_UNKNOWN and the inquiry is repeated with backoff;
 - webhooks: `Stripe-Signature` verified with the SDK (`WebhookSignature.verify_header`, 300 s
-  tolerance) against each configured secret (rotation);
+  tolerance) against each configured secret (rotation); `charge.dispute.*` events become
+  dispute events (routing.adapters.disputes);
+- dispute evidence: the dispute updated with `submit=true`;
 - settlement: balance transactions of the day.
 
 Status inquiry mapping (`_from_intent_inquiry`): requires_capture / succeeded → APPROVED;
@@ -29,6 +31,7 @@ inquiry decide what happens next.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -37,9 +40,12 @@ import stripe
 
 from routing.adapters import AdapterError, SettlementReportError, WebhookVerificationError
 from routing.adapters.common import Stopwatch, scrub, transport_outcome
+from routing.adapters.disputes import dispute_event, from_unix
 from routing.conf import credential
 from routing.interface import (
     AuthorizeRequest,
+    DisputeEventKind,
+    EvidenceSubmission,
     Outcome,
     ProviderResult,
     SettlementLine,
@@ -67,10 +73,24 @@ EVENT_TYPES = {
     "payment_intent.payment_failed": "payment.failed",
     "payment_intent.canceled": "payment.canceled",
     "charge.refunded": "payment.refunded",
-    "charge.dispute.created": "dispute.opened",
-    "charge.dispute.updated": "dispute.updated",
-    "charge.dispute.closed": "dispute.closed",
 }
+DISPUTE_EVENTS = {
+    "charge.dispute.created": DisputeEventKind.OPENED,
+    "charge.dispute.updated": DisputeEventKind.UPDATED,
+    "charge.dispute.funds_withdrawn": DisputeEventKind.FUNDS_WITHDRAWN,
+    "charge.dispute.funds_reinstated": DisputeEventKind.FUNDS_REINSTATED,
+    "charge.dispute.closed": DisputeEventKind.CLOSED,
+}
+# The dispute evidence fields Stripe takes as text (the others take uploaded file ids).
+EVIDENCE_TEXT_FIELDS = frozenset(
+    {"access_activity_log", "billing_address", "cancellation_policy_disclosure",
+     "cancellation_rebuttal", "customer_email_address", "customer_name", "customer_purchase_ip",
+     "duplicate_charge_explanation", "duplicate_charge_id", "product_description",
+     "refund_policy_disclosure", "refund_refusal_explanation", "service_date",
+     "shipping_address", "shipping_carrier", "shipping_date", "shipping_tracking_number",
+     "uncategorized_text"}
+)  # fmt: skip
+METADATA_VALUE_MAX_CHARS = 500
 SETTLEMENT_TYPES = {"charge": "capture", "payment": "capture", "refund": "refund",
                     "adjustment": "chargeback", "stripe_fee": "fee"}  # fmt: skip
 
@@ -212,6 +232,30 @@ class StripeAdapter:
             _from_intent_inquiry,
         )
 
+    # -- disputes -------------------------------------------------------------------------
+
+    def submit_dispute_evidence(
+        self, *, dispute_reference: str, evidence: dict[str, str], file_names: list[str]
+    ) -> EvidenceSubmission:
+        """Update the dispute's evidence with `submit=true` (docs.stripe.com/api/disputes/update).
+        Text fields Stripe does not know are appended to `uncategorized_text`; the files stay
+        with us (Stripe takes uploaded file ids only), their names go in the dispute's
+        metadata. The Idempotency-Key is derived from the evidence, so a retried call after a
+        lost answer submits nothing twice."""
+        params = stripe_evidence_params(evidence, file_names)
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:32]
+        try:
+            dispute = self._client.v1.disputes.update(
+                dispute_reference,
+                params=params,
+                options={"idempotency_key": f"{dispute_reference}:evidence:{digest}"},
+            )
+        except stripe.StripeError as exc:
+            message = exc.user_message or type(exc).__name__
+            return EvidenceSubmission(accepted=False, message=str(message))
+        status = dispute.to_dict().get("status") if hasattr(dispute, "to_dict") else ""
+        return EvidenceSubmission(accepted=True, message=str(status or ""))
+
     # -- webhooks and reports -------------------------------------------------------------
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
@@ -237,11 +281,10 @@ class StripeAdapter:
     def _event(self, payload: dict[str, Any]) -> WebhookEvent:
         obj = (payload.get("data") or {}).get("object") or {}
         stripe_type = str(payload.get("type", ""))
+        if stripe_type in DISPUTE_EVENTS and obj.get("object") == "dispute":
+            return self._dispute_event(payload, obj, DISPUTE_EVENTS[stripe_type])
         metadata = obj.get("metadata") or {}
-        if obj.get("object") == "dispute":
-            provider_reference = str(obj.get("payment_intent") or obj.get("charge") or "")
-        else:
-            provider_reference = str(obj.get("payment_intent") or obj.get("id") or "")
+        provider_reference = str(obj.get("payment_intent") or obj.get("id") or "")
         error = obj.get("last_payment_error") or {}
         data = scrub(obj)
         if error:
@@ -257,6 +300,31 @@ class StripeAdapter:
             amount_minor=obj.get("amount") if isinstance(obj.get("amount"), int) else None,
             currency=str(obj.get("currency") or "").upper(),
             data=data,
+        )
+
+    def _dispute_event(
+        self, payload: dict[str, Any], dispute: dict[str, Any], kind: DisputeEventKind
+    ) -> WebhookEvent:
+        """Stripe's dispute reasons and statuses are the normalized ones. The disputed payment
+        is its PaymentIntent (our attempt's provider reference), else the charge; our attempt
+        id is only there if the dispute's metadata carries it."""
+        details = dispute.get("evidence_details") or {}
+        amount = dispute.get("amount")
+        return dispute_event(
+            provider=self.name,
+            event_id=str(payload.get("id", "")),
+            kind=kind,
+            dispute_reference=str(dispute.get("id") or ""),
+            payment_reference=str(dispute.get("payment_intent") or dispute.get("charge") or ""),
+            attempt_id=str((dispute.get("metadata") or {}).get("reference") or ""),
+            amount_minor=amount if isinstance(amount, int) else 0,
+            currency=str(dispute.get("currency") or ""),
+            reason=str(dispute.get("reason") or ""),
+            status=str(dispute.get("status") or ""),
+            evidence_due_by=from_unix(details.get("due_by")),
+            fee_minor=_dispute_fee(dispute, kind),
+            occurred_at=from_unix(payload.get("created")) or dt.datetime.now(dt.UTC),
+            raw=dispute,
         )
 
     def settlement_report(self, *, date: str) -> list[SettlementLine]:
@@ -297,6 +365,48 @@ class StripeAdapter:
             return ProviderResult(**common, latency_ms=watch.ms, **_from_http_error(exc))
         body = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
         return ProviderResult(**common, latency_ms=watch.ms, raw=scrub(body), **on_success(body))
+
+
+def stripe_evidence_params(evidence: dict[str, str], file_names: list[str]) -> dict[str, Any]:
+    """The `POST /v1/disputes/{id}` parameters that submit `evidence`."""
+    known = {k: v for k, v in evidence.items() if k in EVIDENCE_TEXT_FIELDS}
+    unknown = [f"{k}: {v}" for k, v in evidence.items() if k not in EVIDENCE_TEXT_FIELDS]
+    if unknown:
+        known["uncategorized_text"] = "\n".join(
+            [*([known["uncategorized_text"]] if known.get("uncategorized_text") else []), *unknown]
+        )
+    params: dict[str, Any] = {"evidence": known, "submit": True}
+    if file_names:
+        names = ", ".join(file_names)[:METADATA_VALUE_MAX_CHARS]
+        params["metadata"] = {"evidence_files": names}
+    return params
+
+
+def _dispute_fee(dispute: dict[str, Any], kind: DisputeEventKind) -> int:
+    """What a money event says of the dispute fee, from the balance transaction that moved the
+    money (when the event carries them; 0 otherwise): on `funds_withdrawn` the fee charged with
+    the withdrawal (negative amount); on `funds_reinstated` the fee given back with the
+    reinstatement (positive amount, negative fee) — never the withdrawal's fee again. Other
+    events state no fee."""
+    if kind == DisputeEventKind.FUNDS_WITHDRAWN:
+        withdrawals = [bt for bt in _balance_transactions(dispute) if bt["amount"] < 0]
+        fee = withdrawals[-1].get("fee") if withdrawals else 0
+        return fee if isinstance(fee, int) and fee > 0 else 0
+    if kind == DisputeEventKind.FUNDS_REINSTATED:
+        reinstatements = [bt for bt in _balance_transactions(dispute) if bt["amount"] > 0]
+        fee = reinstatements[-1].get("fee") if reinstatements else 0
+        return -fee if isinstance(fee, int) and fee < 0 else 0
+    return 0
+
+
+def _balance_transactions(dispute: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        bt
+        for bt in dispute.get("balance_transactions") or []
+        if isinstance(bt, dict)
+        and isinstance(bt.get("amount"), int)
+        and not isinstance(bt["amount"], bool)
+    ]
 
 
 def _from_intent(intent: dict[str, Any]) -> dict[str, Any]:

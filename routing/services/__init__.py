@@ -1,5 +1,6 @@
 """routing's write side: authorize with routing and cascade, follow-up calls (capture, refund,
-void), resolution of unknown outcomes, incoming provider webhooks, provider setup.
+void), resolution of unknown outcomes, incoming provider webhooks, dispute evidence, provider
+setup.
 
 The public names other apps call are re-exported here; each lives in the module named for what
 it does. `sent_as_sale` is a read (routing.selectors), re-exported because payments asks it
@@ -13,8 +14,10 @@ from routing.services.authorize import (
     PaymentRoutingRequest,
     authorize,
 )
+from routing.services.disputes import submit_dispute_evidence
 from routing.services.followups import capture, refund, resolve_unknown_attempt, void
 from routing.services.setup import seed_providers
+from routing.services.simulation import simulate_qr_payment
 from routing.services.webhooks import process_incoming_event, receive_webhook
 
 __all__ = [
@@ -29,5 +32,7 @@ __all__ = [
     "resolve_unknown_attempt",
     "seed_providers",
     "sent_as_sale",
+    "simulate_qr_payment",
+    "submit_dispute_evidence",
     "void",
 ]

@@ -53,7 +53,7 @@ NO_PROVIDER = "no_provider_available"
 # The partial unique index that allows one live authorization per payment (routing.models).
 LIVE_AUTHORIZATION_INDEX = "attempt_one_live_authorization"
 ATTEMPT_LIMIT = "attempt_limit_exceeded"
-METHODS = ("card", "wallet")
+METHODS = ("card", "wallet", "qr")
 _DECLINED = ("soft_decline", "hard_decline")
 
 
@@ -64,7 +64,7 @@ class PaymentRoutingRequest:
     livemode: bool
     amount_minor: int
     currency: str
-    method: str  # "card" | "wallet"
+    method: str  # "card" | "wallet" | "qr"
     token_id: str = ""
     wallet: WalletData | None = None
     brand: str = ""
@@ -86,6 +86,9 @@ class PaymentRoutingRequest:
     # them (no provider, the attempt limit, a failure first) `authorize` stores them on its own
     # before it returns or raises.
     carried: tuple[models.Model, ...] = ()
+    # A QR payment: its reference and expiry, registered with the provider that reports it.
+    collection_reference: str = ""
+    collection_expires_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -497,6 +500,8 @@ def _call(
         three_ds_required=request.three_ds_required,
         three_ds_return_url=request.return_url,
         metadata={"payment_id": request.payment_id},
+        collection_reference=request.collection_reference,
+        collection_expires_at=request.collection_expires_at,
     )
     try:
         return adapter_for_config(config).authorize(provider_request)

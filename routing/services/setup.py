@@ -8,6 +8,8 @@ from routing import conf
 from routing.models import Provider, RoutingProfile
 
 CURRENCIES = ["EUR", "USD", "GBP", "JPY", "CHF", "SEK", "DKK", "NOK", "PLN", "CAD", "AUD"]
+# The simulator also reports QR payments, in the currencies of the QR schemes.
+SIM_CURRENCIES = [*CURRENCIES, "BRL", "SGD", "THB", "INR"]
 # The simulator's default fee schedules (routing/simulator/config.py DEFAULT_FEES).
 SIM_PROVIDERS = {
     "sim-a": {"priority": 1, "fee_schedule": {"*": {"percent_bp": 290, "fixed_minor": 30}}},
@@ -33,8 +35,8 @@ def seed_providers(*, sim_base_url: str = "") -> list[str]:
                 defaults={
                     "kind": "simulator",
                     "enabled": True,
-                    "methods": ["card", "wallet"],
-                    "currencies": CURRENCIES,
+                    "methods": ["card", "wallet", "qr"],
+                    "currencies": SIM_CURRENCIES,
                     "fee_schedule": spec["fee_schedule"],
                     "priority": spec["priority"],
                     "weight": 1,

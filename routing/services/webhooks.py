@@ -5,14 +5,16 @@ adapter's `parse_webhook`: Standard Webhooks for the simulator, Stripe-Signature
 5-minute timestamp tolerance, several secrets during a rotation), stores each event keyed by
 (provider, event_id) — a redelivery finds the row and does nothing — and queues processing on
 commit. `process_incoming_event` runs in Celery: under a row lock it hands the event to the
-registered handler (routing.events) exactly once; events no handler claims are marked ignored;
-a failing handler leaves the event `failed` for the retry sweep, at most
-`webhook_max_process_tries` times.
+registered handler (routing.events) exactly once — dispute events as a `DisputeNotice` to the
+disputes app's handler, kept as received until one is registered; other events no handler
+claims are marked ignored; a failing handler leaves the event `failed` for the retry sweep, at
+most `webhook_max_process_tries` times.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -25,8 +27,10 @@ from routing.interface import Outcome, ProviderResult, WebhookEvent
 from routing.models import PENDING, Attempt, AttemptKind, IncomingEvent
 from routing.providers import provider_configs
 from routing.services.adapters import adapter_for
+from routing.services.disputes import dispute_notice, is_dispute_event
 from routing.services.recording import complete_attempt
 from routing.tasks import process_incoming_event as process_task
+from tokenization.scrubbing import scrub_text
 
 logger = logging.getLogger("qr.routing.webhooks")
 
@@ -100,7 +104,8 @@ def _fields(event: WebhookEvent, body: bytes, headers: dict[str, str]) -> dict:
         "amount_minor": event.amount_minor,
         "currency": event.currency[:3],
         "data": event.data,
-        "raw_body": body.decode("utf-8", errors="replace"),
+        # Kept for support, with card numbers masked like `data` (a provider may echo them).
+        "raw_body": scrub_text(body.decode("utf-8", errors="replace")),
         "headers": headers,
     }
 
@@ -116,9 +121,11 @@ def process_incoming_event(*, event_pk: int) -> str:
         if row.tries >= conf.webhook_max_process_tries():
             return row.status
         event = _event(row)
+        if is_dispute_event(event.type) and events.dispute_handler() is None:
+            return row.status  # kept as received: the retry sweep hands it over once registered
         _settle_authorization(event)
         _fail_modification(event)
-        handler = events.webhook_handler_for(event.type)
+        handler = _handler(event)
         row.tries += 1
         if handler is None:
             row.status = IncomingEvent.IGNORED
@@ -136,6 +143,15 @@ def process_incoming_event(*, event_pk: int) -> str:
         row.processed_at = timezone.now()
         row.save(update_fields=["status", "tries", "processed_at"])
         return row.status
+
+
+def _handler(event: WebhookEvent) -> Callable[[WebhookEvent], None] | None:
+    """Dispute events go to the disputes app as a `DisputeNotice`; the others to the handler
+    registered for their type's prefix."""
+    if not is_dispute_event(event.type):
+        return events.webhook_handler_for(event.type)
+    handle = events.dispute_handler()
+    return None if handle is None else (lambda e: handle(dispute_notice(e)))
 
 
 def _event(row: IncomingEvent) -> WebhookEvent:

@@ -25,6 +25,10 @@ class CardVerdict:
     verdict: Verdict
     decline_code: str = ""
     message: str = ""
+    # Stripe's dispute test cards: a captured payment is disputed for this reason shortly
+    # after capture; `inquiry` opens an inquiry (warning_needs_response) instead of a chargeback.
+    dispute_reason: str = ""
+    inquiry: bool = False
 
 
 # The public test cards, honoured exactly regardless of the approval-rate knobs.
@@ -45,6 +49,9 @@ TEST_CARDS: dict[str, CardVerdict] = {
     "4100000000000019": CardVerdict(
         Verdict.DECLINE, "fraudulent", "The payment was blocked as suspected fraud."
     ),
+    "4000000000000259": CardVerdict(Verdict.APPROVE, dispute_reason="fraudulent"),
+    "4000000000002685": CardVerdict(Verdict.APPROVE, dispute_reason="product_not_received"),
+    "4000000000001976": CardVerdict(Verdict.APPROVE, dispute_reason="general", inquiry=True),
 }
 
 APPROVED = CardVerdict(Verdict.APPROVE)

@@ -35,7 +35,13 @@ KNOBS = (
     "timeout_s",
     "outage",
     "seed",
+    "dispute_delay_s",
+    "dispute_fee_minor",
 )
+# Stripe's dispute test cards are disputed "within seconds"; tests set the delay near 0.
+DEFAULT_DISPUTE_DELAY_S = 2.0
+DEFAULT_DISPUTE_FEE_MINOR = 1500  # like Stripe's dispute fee (15.00 in the charge's currency)
+MAX_DISPUTE_FEE_MINOR = 10**9
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class ProviderConfig:
     timeout_s: float = 30.0
     outage: bool = False
     seed: int | None = None
+    # After a dispute test card's capture, and after evidence is submitted, events follow
+    # this long after.
+    dispute_delay_s: float = DEFAULT_DISPUTE_DELAY_S
+    dispute_fee_minor: int = DEFAULT_DISPUTE_FEE_MINOR
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +75,8 @@ class ProviderConfig:
             "timeout_s": self.timeout_s,
             "outage": self.outage,
             "seed": self.seed,
+            "dispute_delay_s": self.dispute_delay_s,
+            "dispute_fee_minor": self.dispute_fee_minor,
         }
 
 
@@ -116,6 +128,21 @@ def apply_update(config: ProviderConfig, payload: dict[str, Any]) -> ProviderCon
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise bad_request("invalid_setting", "must be an integer or null", "seed")
         changes["seed"] = seed
+    if "dispute_delay_s" in payload:
+        changes["dispute_delay_s"] = _number(
+            payload["dispute_delay_s"], "dispute_delay_s", MAX_TIMEOUT_S
+        )
+    if "dispute_fee_minor" in payload:
+        fee = payload["dispute_fee_minor"]
+        if (
+            isinstance(fee, bool)
+            or not isinstance(fee, int)
+            or not 0 <= fee <= MAX_DISPUTE_FEE_MINOR
+        ):
+            raise bad_request(
+                "invalid_setting", "must be an integer in minor units", "dispute_fee_minor"
+            )
+        changes["dispute_fee_minor"] = fee
     return dataclasses.replace(config, **changes)
 
 

@@ -6,6 +6,7 @@ and only a `CardSummary` (brand, BIN, last4, expiry, country) and the verdict tr
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from routing.simulator.records import CardSummary
 
 MAX_AMOUNT_MINOR = 10**15
 MAX_REFERENCE_LENGTH = 200
+MAX_QR_REFERENCE_LENGTH = 35
+MAX_EVIDENCE_CHARS = 150_000  # Stripe's limit for all evidence text fields together
 METHODS = ("card", "wallet")
 
 
@@ -64,8 +67,37 @@ def parse_authorize(body: dict[str, Any]) -> AuthorizeInput:
     card, verdict = _judge(body.get("card"))
     if three_ds and verdict.verdict in (Verdict.APPROVE, Verdict.RATE):
         # The merchant (our fraud engine) asked for a challenge: step up whatever the card.
-        verdict = CardVerdict(Verdict.THREE_DS)
+        verdict = dataclasses.replace(verdict, verdict=Verdict.THREE_DS)
     return AuthorizeInput(**common, card=card, verdict=verdict)
+
+
+@dataclass(frozen=True)
+class QrInput:
+    """A QR payment to report when the customer pays it (`POST /{p}/v1/qr_payments`)."""
+
+    reference: str  # the merchant's attempt reference, as for an authorization
+    amount: int
+    currency: str
+    qr_reference: str  # the payment reference the QR code carries, what the scheme reports
+    expires_at: int | None  # unix seconds; a scan after it is refused
+
+
+def parse_qr(body: dict[str, Any]) -> QrInput:
+    expires_at = body.get("expires_at")
+    if expires_at is not None and not _is_int(expires_at):
+        raise bad_request("invalid_request", "expires_at must be unix seconds", "expires_at")
+    qr_reference = reference_param(body, "qr_reference")
+    if len(qr_reference) > MAX_QR_REFERENCE_LENGTH or not qr_reference.isalnum():
+        raise bad_request(
+            "invalid_request", "qr_reference must be up to 35 letters and digits", "qr_reference"
+        )
+    return QrInput(
+        reference=reference_param(body, "reference"),
+        amount=amount_param(body, "amount"),
+        currency=currency_param(body),
+        qr_reference=qr_reference.upper(),
+        expires_at=expires_at,
+    )
 
 
 def _judge(card: Any) -> tuple[CardSummary, CardVerdict]:
@@ -99,6 +131,24 @@ def _wallet_type(wallet: Any) -> str:
     if not wallet.get("token"):
         raise bad_request("invalid_request", "wallet.token is required", "wallet.token")
     return wallet["type"]
+
+
+def parse_evidence(body: dict[str, Any]) -> tuple[dict[str, str], list[str], bool]:
+    """`{evidence: {field: text}, file_names: [...], submit: bool}` of a dispute evidence call."""
+    evidence = body.get("evidence") or {}
+    if not isinstance(evidence, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in evidence.items()
+    ):
+        raise bad_request("invalid_request", "evidence must map field names to text", "evidence")
+    if sum(len(v) for v in evidence.values()) > MAX_EVIDENCE_CHARS:
+        raise bad_request("invalid_request", "evidence text is too long", "evidence")
+    file_names = body.get("file_names") or []
+    if not isinstance(file_names, list) or not all(isinstance(n, str) for n in file_names):
+        raise bad_request("invalid_request", "file_names must be a list of names", "file_names")
+    submit = body.get("submit", False)
+    if not isinstance(submit, bool):
+        raise bad_request("invalid_request", "submit must be true or false", "submit")
+    return evidence, file_names, submit
 
 
 def reference_param(body: dict[str, Any], name: str) -> str:

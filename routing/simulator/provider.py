@@ -24,14 +24,20 @@ from routing.simulator.config import (
 )
 from routing.simulator.errors import ApiError, bad_request, not_found
 from routing.simulator.fees import fee_minor
-from routing.simulator.payloads import AuthorizeInput
+from routing.simulator.payloads import AuthorizeInput, QrInput
 from routing.simulator.records import Authorization, Dispute, Refund, new_id, now_s
 
 # emit(provider, event_type, data) -> the event as queued for delivery
 EmitFn = Callable[[str, str, dict[str, Any]], dict[str, Any]]
 
 DISPUTE_RESPONSE_WINDOW_S = 7 * 24 * 3600
-DISPUTE_STATUSES = ("under_review", "won", "lost")
+# Statuses a test may move a dispute to over the control API.
+DISPUTE_STATUSES = (
+    "under_review", "won", "lost", "warning_under_review", "warning_closed", "needs_response"
+)  # fmt: skip
+# Stripe's test-mode evidence: this `uncategorized_text` wins the dispute, that one loses it.
+WINNING_EVIDENCE = "winning_evidence"
+LOSING_EVIDENCE = "losing_evidence"
 PAYMENT_EVENTS = ("payment.succeeded", "payment.failed")
 
 
@@ -49,10 +55,13 @@ class Provider:
         self._init_state()
 
     def _init_state(self) -> None:
+        # Timers scheduled before a reset see another generation and do nothing.
+        self._generation = getattr(self, "_generation", 0) + 1
         self._config = default_config(self.name, self._initial_seed)
         self._rng = random.Random(self._initial_seed)
         self._auths: dict[str, Authorization] = {}
         self._auth_by_reference: dict[str, Authorization] = {}
+        self._auth_by_qr_reference: dict[str, Authorization] = {}
         self._refund_by_reference: dict[str, Refund] = {}
         self._disputes: dict[str, Dispute] = {}
         self._settlement: list[settlement.SettlementEntry] = []
@@ -126,6 +135,8 @@ class Provider:
             return_url=request.return_url,
             card=request.card,
             wallet_type=request.wallet_type,
+            dispute_reason=request.verdict.dispute_reason,
+            dispute_inquiry=request.verdict.inquiry,
         )
         verdict = request.verdict
         if verdict.verdict is Verdict.RATE:
@@ -278,9 +289,73 @@ class Provider:
             event_type = "payment.succeeded" if success else "payment.failed"
             self._emit(self.name, event_type, _payment_data(auth))
 
+    # -- QR payments ----------------------------------------------------------------------
+
+    def register_qr(self, request: QrInput) -> tuple[dict[str, Any], bool]:
+        """A QR payment waiting to be paid (`requires_action`), created if new, idempotent on
+        the merchant's reference. Returns (json, created)."""
+        with self._lock:
+            existing = self._auth_by_reference.get(request.reference)
+            if existing is not None:
+                if (existing.amount, existing.currency, existing.qr_reference) != (
+                    request.amount,
+                    request.currency,
+                    request.qr_reference,
+                ):
+                    raise ApiError(
+                        409,
+                        "idempotency_conflict",
+                        "reference already used for a different QR payment",
+                        "reference",
+                    )
+                return existing.to_json(), False
+            if request.qr_reference in self._auth_by_qr_reference:
+                raise ApiError(
+                    409, "qr_reference_taken", "qr_reference already registered", "qr_reference"
+                )
+            auth = Authorization(
+                id=new_id("sa"),
+                provider=self.name,
+                reference=request.reference,
+                method="qr",
+                amount=request.amount,
+                currency=request.currency,
+                status="requires_action",
+                capture_requested=True,
+                created=now_s(),
+                qr_reference=request.qr_reference,
+                expires_at=request.expires_at,
+            )
+            self._auths[auth.id] = auth
+            self._auth_by_reference[auth.reference] = auth
+            self._auth_by_qr_reference[auth.qr_reference] = auth
+            return auth.to_json(), True
+
+    def scan_qr(self, qr_reference: str, amount: int | None) -> dict[str, Any]:
+        """The customer scanned the code and paid (`amount`, default the amount asked): the
+        payment is captured and reported by a `payment.succeeded` webhook. Paying a code twice,
+        or after it expired, is refused."""
+        with self._lock:
+            auth = self._auth_by_qr_reference.get(qr_reference.upper())
+            if auth is None:
+                raise not_found("not_found", "no QR payment with this reference")
+            _require_status(auth, "requires_action")
+            if auth.expires_at is not None and now_s() >= auth.expires_at:
+                raise bad_request("qr_expired", "this QR code has expired")
+            paid = auth.amount if amount is None else amount
+            auth.status = "approved"
+            self._book_capture(auth, paid)
+            data = {**_payment_data(auth), "qr_reference": auth.qr_reference, "amount_paid": paid}
+            self._emit(self.name, "payment.succeeded", data)
+            return auth.to_json()
+
     # -- disputes -------------------------------------------------------------------------
 
-    def open_dispute(self, auth_id: str, amount: int | None, reason: str) -> dict[str, Any]:
+    def open_dispute(
+        self, auth_id: str, amount: int | None, reason: str, *, inquiry: bool = False
+    ) -> dict[str, Any]:
+        """Open a dispute on a captured payment: dispute.opened, then for a chargeback the
+        money and the dispute fee leave at once (dispute.funds_withdrawn), as at Stripe."""
         with self._lock:
             auth = self._auth(auth_id)
             if not auth.amount_captured:
@@ -288,47 +363,150 @@ class Provider:
             amount = auth.amount_captured if amount is None else amount
             if amount > auth.amount_captured:
                 raise bad_request("invalid_amount", "dispute exceeds the captured amount", "amount")
-            created = now_s()
-            dispute = Dispute(
-                id=new_id("sdp"),
-                authorization_id=auth.id,
-                reference=auth.reference,
-                amount=amount,
-                currency=auth.currency,
-                reason=reason,
-                created=created,
-                evidence_due_by=created + DISPUTE_RESPONSE_WINDOW_S,
-            )
-            self._disputes[dispute.id] = dispute
-            self._book("chargeback", auth.reference, dispute.id, -amount, 0, auth.currency, created)
-            self._emit(self.name, "dispute.opened", dispute.to_json())
-            return dispute.to_json()
+            return self._open_dispute(auth, amount, reason, inquiry=inquiry)
+
+    def _open_dispute(
+        self, auth: Authorization, amount: int, reason: str, *, inquiry: bool
+    ) -> dict[str, Any]:
+        created = now_s()
+        dispute = Dispute(
+            id=new_id("sdp"),
+            authorization_id=auth.id,
+            reference=auth.reference,
+            amount=amount,
+            currency=auth.currency,
+            reason=reason,
+            created=created,
+            evidence_due_by=created + DISPUTE_RESPONSE_WINDOW_S,
+            status="warning_needs_response" if inquiry else "needs_response",
+            is_inquiry=inquiry,
+        )
+        self._disputes[dispute.id] = dispute
+        self._emit(self.name, "dispute.opened", dispute.to_json())
+        if not inquiry:
+            self._withdraw(dispute)
+        return dispute.to_json()
 
     def update_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
-        """under_review sends dispute.updated; won/lost close it (dispute.closed). A won
-        dispute returns the money (chargeback_reversal)."""
+        """Move a dispute on as the card network would (see `_move`)."""
         if status not in DISPUTE_STATUSES:
             raise bad_request("invalid_request", f"status must be one of {DISPUTE_STATUSES}")
+        with self._lock:
+            dispute = self._open(dispute_id)
+            self._move(dispute, status)
+            return dispute.to_json()
+
+    def submit_evidence(
+        self, dispute_id: str, evidence: dict[str, str], file_names: list[str], *, submit: bool
+    ) -> tuple[dict[str, Any], bool]:
+        """Stage evidence, or submit it: the dispute goes under review (dispute.updated) and,
+        in Stripe's test mode, `uncategorized_text` "winning_evidence" or "losing_evidence"
+        decides it `dispute_delay_s` later. Submitting the same evidence again replays;
+        different evidence after a submission is refused. Returns (json, changed)."""
         with self._lock:
             dispute = self._disputes.get(dispute_id)
             if dispute is None:
                 raise not_found("not_found", "no such dispute")
+            if dispute.submission_count:
+                if (dispute.evidence, dispute.file_names) == (evidence, file_names) and submit:
+                    return dispute.to_json(), False
+                raise bad_request("evidence_already_submitted", "evidence was already submitted")
             if dispute.closed:
                 raise bad_request("dispute_closed", f"dispute is already {dispute.status}")
-            dispute.status = status
-            if status == "won":
-                self._book(
-                    "chargeback_reversal",
-                    dispute.reference,
-                    dispute.id,
-                    dispute.amount,
-                    0,
-                    dispute.currency,
-                    now_s(),
-                )
-            event_type = "dispute.closed" if dispute.closed else "dispute.updated"
-            self._emit(self.name, event_type, dispute.to_json())
-            return dispute.to_json()
+            dispute.evidence, dispute.file_names = dict(evidence), list(file_names)
+            if not submit:
+                return dispute.to_json(), True
+            dispute.submission_count += 1
+            self._move(dispute, "warning_under_review" if dispute.is_inquiry else "under_review")
+            verdict = evidence.get("uncategorized_text", "")
+            if verdict in (WINNING_EVIDENCE, LOSING_EVIDENCE):
+                self._later(self._decide, dispute.id, verdict == WINNING_EVIDENCE)
+            return dispute.to_json(), True
+
+    def _decide(self, dispute_id: str, won: bool) -> None:
+        """The network's decision on submitted evidence. A lost inquiry escalates to a
+        chargeback, which needs a response of its own."""
+        dispute = self._disputes.get(dispute_id)
+        if dispute is None or dispute.closed:
+            return
+        if dispute.is_inquiry:
+            self._move(dispute, "warning_closed" if won else "needs_response")
+        else:
+            self._move(dispute, "won" if won else "lost")
+
+    def _move(self, dispute: Dispute, status: str) -> None:
+        """Set `status` and send what a provider sends: a won chargeback first returns the
+        money (dispute.funds_reinstated, the fee is kept), then dispute.closed; an inquiry
+        escalated to a chargeback is dispute.updated, then dispute.funds_withdrawn."""
+        escalated = dispute.is_inquiry and status == "needs_response"
+        if escalated:
+            dispute.is_inquiry = False
+            dispute.evidence, dispute.file_names, dispute.submission_count = {}, [], 0
+            dispute.evidence_due_by = now_s() + DISPUTE_RESPONSE_WINDOW_S
+        dispute.status = status
+        if status == "won" and dispute.funds_withdrawn and not dispute.funds_reinstated:
+            dispute.funds_reinstated = True
+            self._book(
+                "chargeback_reversal",
+                dispute.reference,
+                dispute.id,
+                dispute.amount,
+                0,
+                dispute.currency,
+                now_s(),
+            )
+            self._emit(self.name, "dispute.funds_reinstated", dispute.to_json())
+        event_type = "dispute.closed" if dispute.closed else "dispute.updated"
+        self._emit(self.name, event_type, dispute.to_json())
+        if escalated:
+            self._withdraw(dispute)
+
+    def _withdraw(self, dispute: Dispute) -> None:
+        dispute.funds_withdrawn = True
+        dispute.fee = self._config.dispute_fee_minor
+        self._book(
+            "chargeback",
+            dispute.reference,
+            dispute.id,
+            -dispute.amount,
+            dispute.fee,
+            dispute.currency,
+            now_s(),
+        )
+        self._emit(self.name, "dispute.funds_withdrawn", dispute.to_json())
+
+    def _open(self, dispute_id: str) -> Dispute:
+        dispute = self._disputes.get(dispute_id)
+        if dispute is None:
+            raise not_found("not_found", "no such dispute")
+        if dispute.closed:
+            raise bad_request("dispute_closed", f"dispute is already {dispute.status}")
+        return dispute
+
+    def _dispute_test_card(self, auth_id: str) -> None:
+        """A captured payment with one of Stripe's dispute test cards is disputed."""
+        auth = self._auths.get(auth_id)
+        if auth is None or not auth.amount_captured:
+            return
+        if any(d.authorization_id == auth_id for d in self._disputes.values()):
+            return
+        self._open_dispute(
+            auth, auth.amount_captured, auth.dispute_reason, inquiry=auth.dispute_inquiry
+        )
+
+    def _later(self, action: Callable[..., None], *args: Any) -> None:
+        """Run `action(*args)` under the lock `dispute_delay_s` from now, unless the provider
+        was reset meanwhile. Called with the lock held."""
+        generation = self._generation
+
+        def run() -> None:
+            with self._lock:
+                if self._generation == generation:
+                    action(*args)
+
+        timer = threading.Timer(self._config.dispute_delay_s, run)
+        timer.daemon = True
+        timer.start()
 
     # -- reports --------------------------------------------------------------------------
 
@@ -359,6 +537,8 @@ class Provider:
         self._book(
             "capture", auth.reference, auth.id, amount, auth.fee, auth.currency, auth.captured_at
         )
+        if auth.dispute_reason:
+            self._later(self._dispute_test_card, auth.id)
 
     def _book(
         self,

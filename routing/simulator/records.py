@@ -91,6 +91,11 @@ class Authorization:
     card: CardSummary | None = None
     wallet_type: str = ""
     refunds: list[Refund] = field(default_factory=list)
+    qr_reference: str = ""  # a QR payment: the reference its code carries
+    expires_at: int | None = None  # a QR payment: unix seconds after which it cannot be paid
+    # A dispute test card's plan, kept instead of the card number: disputed after capture.
+    dispute_reason: str = ""
+    dispute_inquiry: bool = False
 
     @property
     def refundable(self) -> int:
@@ -120,12 +125,21 @@ class Authorization:
             "captured_at": self.captured_at,
             "voided_at": self.voided_at,
             "refunds": [refund.to_json() for refund in self.refunds],
+            **self._qr_json(),
         }
+
+    def _qr_json(self) -> dict[str, Any]:
+        if self.method != "qr":
+            return {}
+        return {"qr": {"reference": self.qr_reference, "expires_at": self.expires_at}}
 
 
 @dataclass
 class Dispute:
-    """A chargeback. Status: needs_response → under_review → won | lost."""
+    """A dispute, in Stripe's vocabulary. A chargeback: needs_response → under_review → won |
+    lost. An inquiry (no money moved yet): warning_needs_response → warning_under_review →
+    warning_closed, or escalated to a chargeback (needs_response). `evidence` holds the text
+    fields as submitted (no card data is ever asked for) and the names of attached files."""
 
     id: str
     authorization_id: str
@@ -136,10 +150,17 @@ class Dispute:
     created: int
     evidence_due_by: int
     status: str = "needs_response"
+    is_inquiry: bool = False
+    fee: int = 0  # the dispute fee, charged when the funds are withdrawn
+    funds_withdrawn: bool = False
+    funds_reinstated: bool = False
+    evidence: dict[str, str] = field(default_factory=dict)
+    file_names: list[str] = field(default_factory=list)
+    submission_count: int = 0
 
     @property
     def closed(self) -> bool:
-        return self.status in ("won", "lost")
+        return self.status in ("won", "lost", "warning_closed")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -151,6 +172,13 @@ class Dispute:
             "currency": self.currency,
             "reason": self.reason,
             "status": self.status,
+            "is_inquiry": self.is_inquiry,
+            "fee": self.fee,
+            "funds_withdrawn": self.funds_withdrawn,
+            "funds_reinstated": self.funds_reinstated,
             "created": self.created,
             "evidence_due_by": self.evidence_due_by,
+            "evidence": dict(self.evidence),
+            "file_names": list(self.file_names),
+            "submission_count": self.submission_count,
         }

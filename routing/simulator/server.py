@@ -127,12 +127,15 @@ class Simulator:
             ("POST", rf"/_control/{p}/disputes/(?P<dispute_id>[A-Za-z0-9_]+)", self.dispute_update),
             ("GET", rf"/_control/{p}/events", self.events_list),
             ("POST", rf"/_control/{p}/events", self.event_send),
+            ("POST", rf"/_control/{p}/qr/(?P<qr_reference>[A-Za-z0-9]+)/scan", self.qr_scan),
+            ("POST", rf"/{p}/v1/qr_payments", self.qr_register),
             ("POST", rf"/{p}/v1/authorizations", self.authorize),
             ("GET", rf"/{p}/v1/authorizations", self.inquiry),
             ("GET", auth, self.retrieve),
             ("POST", rf"{auth}/capture", self.capture),
             ("POST", rf"{auth}/refunds", self.refund),
             ("POST", rf"{auth}/void", self.void),
+            ("POST", rf"/{p}/v1/disputes/(?P<dispute_id>[A-Za-z0-9_]+)/evidence", self.evidence),
             (
                 "GET",
                 rf"/{p}/v1/settlements/(?P<date>\d{{4}}-\d{{2}}-\d{{2}})\.csv",
@@ -192,6 +195,14 @@ class Simulator:
 
         return self._provider_call(provider, run, mutating=True)
 
+    def qr_register(self, request: Request, provider: str) -> Response:
+        body = request.json()
+
+        def run(p: Provider) -> Response:
+            return created_or_replayed(*p.register_qr(payloads.parse_qr(body)))
+
+        return self._provider_call(provider, run, mutating=True)
+
     def inquiry(self, request: Request, provider: str) -> Response:
         reference = payloads.reference_param(request.query, "reference")
         return self._provider_call(
@@ -225,6 +236,15 @@ class Simulator:
     def void(self, request: Request, provider: str, auth_id: str) -> Response:
         def run(p: Provider) -> Response:
             data, changed = p.void(auth_id)
+            return json_response(200, data, replayed=not changed)
+
+        return self._provider_call(provider, run, mutating=True)
+
+    def evidence(self, request: Request, provider: str, dispute_id: str) -> Response:
+        evidence, file_names, submit = payloads.parse_evidence(request.json())
+
+        def run(p: Provider) -> Response:
+            data, changed = p.submit_evidence(dispute_id, evidence, file_names, submit=submit)
             return json_response(200, data, replayed=not changed)
 
         return self._provider_call(provider, run, mutating=True)
@@ -281,7 +301,11 @@ class Simulator:
         reason = body.get("reason") or "fraudulent"
         if not isinstance(reason, str):
             raise bad_request("invalid_request", "reason must be a string", "reason")
-        return json_response(201, self._provider(provider).open_dispute(auth_id, amount, reason))
+        inquiry = body.get("inquiry", False)
+        if not isinstance(inquiry, bool):
+            raise bad_request("invalid_request", "inquiry must be true or false", "inquiry")
+        dispute = self._provider(provider).open_dispute(auth_id, amount, reason, inquiry=inquiry)
+        return json_response(201, dispute)
 
     def dispute_update(self, request: Request, provider: str, dispute_id: str) -> Response:
         status = request.json().get("status", "")
@@ -293,6 +317,11 @@ class Simulator:
         decline_code = body.get("decline_code") or ""
         event = self._provider(provider).payment_event(body.get("type", ""), auth_id, decline_code)
         return json_response(201, event)
+
+    def qr_scan(self, request: Request, provider: str, qr_reference: str) -> Response:
+        """The customer pays a QR code (`{amount?}`): its webhook follows."""
+        amount = payloads.amount_param(request.json(), "amount", required=False)
+        return json_response(200, self._provider(provider).scan_qr(qr_reference, amount))
 
     def events_list(self, request: Request, provider: str) -> Response:
         self._provider(provider)

@@ -87,11 +87,16 @@ def routing_events_only() -> Iterator[None]:
     (payments, disputes) are taken out for the test and put back after it."""
     resolved_handlers = events.attempt_resolved_handlers()
     webhook_handlers = events.webhook_handlers()
+    dispute_handler = events.dispute_handler()
     for fn in resolved_handlers:
         events.unregister_attempt_resolved_handler(fn)
     for prefix in webhook_handlers:
         events.unregister_webhook_handler(prefix)
+    events.unregister_dispute_handler()
     yield
+    events.unregister_dispute_handler()
+    if dispute_handler is not None:
+        events.register_dispute_handler(dispute_handler)
     for fn in events.attempt_resolved_handlers():
         events.unregister_attempt_resolved_handler(fn)
     for prefix in events.webhook_handlers():

@@ -463,15 +463,21 @@ def test_dispute_lifecycle_sends_signed_events(sim, webhook_receiver):
     dispute = sim.open_dispute("sim-a", auth["id"], reason="product_not_received")
     sim.update_dispute("sim-a", dispute["id"], "under_review")
     sim.update_dispute("sim-a", dispute["id"], "lost")
-    events = [verify(received) for received in webhook_receiver.wait(3)]
-    assert [e["type"] for e in events] == ["dispute.opened", "dispute.updated", "dispute.closed"]
+    events = [verify(received) for received in webhook_receiver.wait(4)]
+    assert [e["type"] for e in events] == [
+        "dispute.opened",
+        "dispute.funds_withdrawn",
+        "dispute.updated",
+        "dispute.closed",
+    ]
     opened = events[0]
     assert opened["id"].startswith("evt_sim_")
     assert opened["provider"] == "sim-a"
     assert opened["data"]["authorization_id"] == auth["id"]
     assert opened["data"]["reference"] == "att_d"
     assert (opened["data"]["amount"], opened["data"]["currency"]) == (1000, "EUR")
-    assert events[2]["data"]["status"] == "lost"
+    assert events[1]["data"]["fee"] == 1500
+    assert events[3]["data"]["status"] == "lost"
     closed_again = post(sim, f"/_control/sim-a/disputes/{dispute['id']}", {"status": "won"})
     assert closed_again.json()["error"]["code"] == "dispute_closed"
 

@@ -359,7 +359,7 @@ def test_signed_webhook_is_verified_and_normalized(adapter, dispute_webhook):
     assert event.type == "dispute.opened"
     assert (event.reference, event.provider_reference) == ("att_d", auth.provider_reference)
     assert (event.amount_minor, event.currency) == (400, "EUR")
-    assert event.data["id"].startswith("sdp_")
+    assert event.data["dispute_reference"].startswith("sdp_")
 
 
 def test_tampered_webhook_is_rejected(adapter, dispute_webhook):

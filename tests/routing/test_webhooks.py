@@ -143,7 +143,7 @@ def test_unknown_provider_path_is_404(providers):
 
 
 def test_event_without_handler_is_stored_and_ignored(providers, django_capture_on_commit_callbacks):
-    event = _event("dispute.opened")
+    event = _event("payout.paid")
 
     with django_capture_on_commit_callbacks(execute=True):
         _post(event)
