@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from merchants import idempotency, webhooks
+from merchants import delivery, idempotency
 
 
 @shared_task
@@ -12,13 +12,18 @@ def purge_idempotency_keys() -> int:
 
 @shared_task
 def deliver_webhook(delivery_id: str) -> str:
-    return webhooks.deliver(delivery_id=delivery_id).status
+    """One attempt; when it ends, the endpoint's next waiting delivery gets its own task."""
+    delivered = delivery.deliver(delivery_id=delivery_id)
+    for waiting_id in delivered.next_ids:
+        deliver_webhook.delay(waiting_id)
+    return delivered.delivery.status
 
 
 @shared_task
 def redeliver_webhooks() -> int:
     """Start deliveries whose backoff has elapsed (and any whose first send or worker was lost),
     each in its own task."""
-    due = webhooks.due_deliveries()
-    webhooks.dispatch(due)
+    due = delivery.due_deliveries()
+    for delivery_id in due:
+        deliver_webhook.delay(delivery_id)
     return len(due)

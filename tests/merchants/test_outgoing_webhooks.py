@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from merchants import delivery as webhook_delivery
 from merchants import services, webhooks
 from merchants.models import WebhookDelivery
 from merchants.tasks import redeliver_webhooks
@@ -79,10 +80,13 @@ def test_failed_delivery_backs_off_then_gives_up(merchant):
     assert (delivery.status, delivery.attempts) == ("pending", 1)
     assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=5)
     assert delivery.last_error
-    for _ in range(webhooks.MAX_DELIVERY_ATTEMPTS):
+    for _ in range(webhook_delivery.MAX_DELIVERY_ATTEMPTS):
         WebhookDelivery.objects.filter(pk=delivery_id, status="pending").update(
             next_attempt_at=timezone.now()
         )
         redeliver_webhooks()
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts) == ("failed", webhooks.MAX_DELIVERY_ATTEMPTS)
+    assert (delivery.status, delivery.attempts) == (
+        "failed",
+        webhook_delivery.MAX_DELIVERY_ATTEMPTS,
+    )

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from merchants import delivery as webhook_delivery
 from merchants import services, tasks, webhooks
 from merchants.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import make_merchant
@@ -105,7 +106,7 @@ def test_a_slow_endpoint_does_not_delay_another_merchants_delivery(merchant, rec
 def test_an_endpoint_takes_a_limited_number_of_attempts_at_once_and_the_rest_follow(
     merchant, receivers, workers, monkeypatch
 ):
-    monkeypatch.setattr(webhooks, "ENDPOINT_MAX_IN_FLIGHT", 1)
+    monkeypatch.setattr(webhook_delivery, "ENDPOINT_MAX_IN_FLIGHT", 1)
     receiver = receivers(delay_s=0.5)
     endpoint = endpoint_for(merchant.merchant.pk, receiver.url)
     first = due_delivery(endpoint, "evt_1", age_s=10)
@@ -114,9 +115,9 @@ def test_an_endpoint_takes_a_limited_number_of_attempts_at_once_and_the_rest_fol
     tasks.deliver_webhook.delay(first)
     assert receiver.started.wait(5)
     # While the first is in flight the second does not start; it waits for a hand-off.
-    waiting = webhooks.deliver(delivery_id=second)
+    waiting = webhook_delivery.deliver(delivery_id=second).delivery
     assert (waiting.status, waiting.attempts) == ("pending", 0)
-    assert webhooks.due_deliveries() == []  # the sweep would not start it either
+    assert webhook_delivery.due_deliveries() == []  # the sweep would not start it either
 
     received = receiver.wait(2, timeout_s=5)
     assert [json_id(request.body) for request in received] == ["evt_1", "evt_2"]
@@ -147,26 +148,26 @@ def test_an_attempt_lost_with_its_worker_is_retried_when_its_lease_runs_out(merc
 
 
 def test_retries_back_off_for_about_three_days_then_give_up(merchant, receivers):
-    assert 60 * 3600 <= sum(webhooks.BACKOFF_S) <= 72 * 3600
-    assert list(webhooks.BACKOFF_S[:8]) == sorted(webhooks.BACKOFF_S[:8])
+    assert 60 * 3600 <= sum(webhook_delivery.BACKOFF_S) <= 72 * 3600
+    assert list(webhook_delivery.BACKOFF_S[:8]) == sorted(webhook_delivery.BACKOFF_S[:8])
     receiver = receivers(status=500)
     endpoint = endpoint_for(merchant.merchant.pk, receiver.url)
     delivery_id = due_delivery(endpoint, "evt_retry")
 
     waits_s = []
-    for _ in range(webhooks.MAX_DELIVERY_ATTEMPTS):
+    for _ in range(webhook_delivery.MAX_DELIVERY_ATTEMPTS):
         before = timezone.now()
-        delivery = webhooks.deliver(delivery_id=delivery_id)
+        delivery = webhook_delivery.deliver(delivery_id=delivery_id).delivery
         if delivery.next_attempt_at:
             waits_s.append(round((delivery.next_attempt_at - before).total_seconds()))
         WebhookDelivery.objects.filter(pk=delivery_id, status="pending").update(
             next_attempt_at=timezone.now()
         )
-    assert waits_s == list(webhooks.BACKOFF_S)
+    assert waits_s == list(webhook_delivery.BACKOFF_S)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
         "failed",
-        webhooks.MAX_DELIVERY_ATTEMPTS,
+        webhook_delivery.MAX_DELIVERY_ATTEMPTS,
         500,
     )
-    assert len(receiver.received) == webhooks.MAX_DELIVERY_ATTEMPTS
+    assert len(receiver.received) == webhook_delivery.MAX_DELIVERY_ATTEMPTS

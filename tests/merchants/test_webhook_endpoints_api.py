@@ -11,6 +11,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from merchants import delivery as webhook_delivery
 from merchants import sealed, services, webhooks
 from merchants.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import client_for
@@ -30,7 +31,7 @@ def emit_and_deliver(merchant_id: str) -> list[WebhookDelivery]:
         merchant_id=merchant_id, livemode=False, event_type="payment.captured", data={"id": "p"}
     )
     # The test's transaction never commits, so the tasks queued on commit are run here.
-    return [webhooks.deliver(delivery_id=delivery_id) for delivery_id in ids]
+    return [webhook_delivery.deliver(delivery_id=delivery_id).delivery for delivery_id in ids]
 
 
 def test_the_seventeenth_endpoint_of_a_mode_is_refused(merchant):

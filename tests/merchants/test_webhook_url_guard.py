@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from config.api.errors import InvalidRequest
+from merchants import delivery as webhook_delivery
 from merchants import egress, services, webhooks
 from merchants.admin import WebhookEndpointForm
 from merchants.models import WebhookDelivery, WebhookEndpoint
@@ -90,7 +91,7 @@ def deliver_one(endpoint: WebhookEndpoint) -> WebhookDelivery:
         data={"id": "pay_1"},
     )
     # The test's transaction never commits, so the task queued on commit is run here.
-    return webhooks.deliver(delivery_id=delivery_id)
+    return webhook_delivery.deliver(delivery_id=delivery_id).delivery
 
 
 def assert_not_sent(delivery: WebhookDelivery) -> None:
