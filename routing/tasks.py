@@ -1,7 +1,7 @@
 """routing's Celery tasks: thin wrappers over routing.services.
 
-Services import this module (to queue work on commit), so it imports the service *modules*
-lazily by submodule, never the package's names, to keep the import graph acyclic at load time.
+Services queue these by name (routing/jobs.py) and never import this module, so it imports the
+services it runs at the top like any other caller.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from routing import conf
 from routing.models import PENDING, Attempt, AttemptKind, IncomingEvent
+from routing.services import followups, webhooks
 
 # A pending attempt older than this lost its process mid-call (no provider timeout lasts longer).
 PENDING_STALE_S = 120
@@ -24,8 +25,6 @@ SWEEP_BATCH = 100
 def resolve_unknown_attempt(attempt_id: str, try_number: int = 1) -> str:
     """Ask the provider for the outcome; ask again with exponential backoff while it cannot
     say, at most `inquiry_max_tries` times."""
-    from routing.services import followups
-
     result = followups.resolve_unknown_attempt(attempt_id=attempt_id)
     if result.outcome.value not in ("timeout_unknown", "provider_error"):
         return result.outcome.value
@@ -67,8 +66,6 @@ def sweep_unresolved_attempts() -> int:
 
 @shared_task(name="routing.tasks.process_incoming_event", acks_late=True)
 def process_incoming_event(event_pk: int) -> str:
-    from routing.services import webhooks
-
     return webhooks.process_incoming_event(event_pk=event_pk)
 
 
