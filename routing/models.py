@@ -231,9 +231,11 @@ class BreakerState(models.Model):
 
 class IncomingEvent(models.Model):
     """A verified provider event, stored before it is processed; (provider, event_id) is the
-    deduplication key."""
+    deduplication key. `rejected`: signed, but it does not match the attempt it names (another
+    provider, amount or currency); nothing was changed and `last_error` says why."""
 
     RECEIVED, PROCESSED, IGNORED, FAILED = "received", "processed", "ignored", "failed"
+    REJECTED = "rejected"
 
     provider = models.CharField(max_length=40)
     event_id = models.CharField(max_length=200)
@@ -247,7 +249,7 @@ class IncomingEvent(models.Model):
     headers = models.JSONField(default=dict)  # ids and timestamps only, no signatures
     status = models.CharField(
         max_length=10,
-        choices=[(s, s) for s in (RECEIVED, PROCESSED, IGNORED, FAILED)],
+        choices=[(s, s) for s in (RECEIVED, PROCESSED, IGNORED, FAILED, REJECTED)],
         default=RECEIVED,
     )
     tries = models.PositiveIntegerField(default=0)

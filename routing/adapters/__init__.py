@@ -17,8 +17,18 @@ class WebhookVerificationError(AdapterError):
     and never act on its body."""
 
 
+class WebhookAuthenticationError(WebhookVerificationError):
+    """The request itself did not authenticate (the provider's HTTP Basic credentials are
+    missing or wrong): refuse it with 401, before looking at its body."""
+
+
 class SettlementReportError(AdapterError):
     """A settlement report could not be fetched or parsed; the reconciliation run retries."""
 
 
-__all__ = ["AdapterError", "SettlementReportError", "WebhookVerificationError"]
+__all__ = [
+    "AdapterError",
+    "SettlementReportError",
+    "WebhookAuthenticationError",
+    "WebhookVerificationError",
+]

@@ -9,11 +9,23 @@
 - status inquiry: the Checkout API has no lookup by merchant reference. Adyen's answer to a
   lost response is the AUTHORISATION notification, which routing's webhook processing applies
   to the unknown attempt; `status()` therefore reports TIMEOUT_UNKNOWN until it arrives;
-- webhooks: each NotificationRequestItem is verified with `Adyen.util.is_valid_hmac_notification`
-  against each configured HMAC key (rotation). Adyen signs no timestamp, so replays are stopped
-  by deduplication on (pspReference, eventCode, success), the event id we store. Dispute
-  eventCodes (CHARGEBACK, NOTIFICATION_OF_CHARGEBACK, …) become dispute events;
+- webhooks: the request's HTTP Basic credentials are checked when configured (required in
+  production: <PREFIX>_WEBHOOK_USERNAME / _PASSWORD, compared in constant time), then each
+  NotificationRequestItem is verified with `Adyen.util.is_valid_hmac_notification` against each
+  configured HMAC key (rotation) and must name our merchant account. The HMAC covers only
+  pspReference, originalReference, merchantAccountCode, merchantReference, value, currency,
+  eventCode and success: the event id we store (deduplication; Adyen signs no timestamp, so a
+  replay is stopped only by it) is built from signed fields alone, and the unsigned ones
+  (eventDate, reason, additionalData) are advisory: they label an event, never decide what it
+  does. Dispute eventCodes (CHARGEBACK, NOTIFICATION_OF_CHARGEBACK, …) become dispute events;
 - dispute evidence: the Disputes API (supplyDefenseDocument, then defendDispute);
+- settlement: Adyen's Settlement details report is made per payable batch, not per day, and
+  is not asked for through an API. When <PREFIX>_SETTLEMENT_REPORT_URL is set (a URL template
+  with `{date}` and `{merchant_account}`, e.g. a report store file name with a date, or an
+  internal drop the operator fills), the day's file is downloaded from it with the API key
+  (<PREFIX>_REPORT_API_KEY, else _API_KEY, of a user with the report role); otherwise
+  `settlement_report` raises `SettlementReportError` and the file is uploaded by hand (parsed by
+  `routing.adapters.reports.parse_adyen_report`);
 
 resultCode mapping: Authorised → APPROVED; RedirectShopper / ChallengeShopper / IdentifyShopper
 → REQUIRES_ACTION; Refused → SOFT or HARD decline by `REFUSAL_REASONS`; Cancelled → HARD_DECLINE;
@@ -26,7 +38,9 @@ answer → by `transport_outcome`.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
+import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -35,10 +49,16 @@ import Adyen
 import requests
 from Adyen import util as adyen_util
 
-from routing.adapters import AdapterError, SettlementReportError, WebhookVerificationError
+from routing.adapters import (
+    AdapterError,
+    SettlementReportError,
+    WebhookAuthenticationError,
+    WebhookVerificationError,
+)
 from routing.adapters.common import Stopwatch, scrub, transport_outcome
 from routing.adapters.disputes import dispute_event, from_iso, scheme_reason
 from routing.adapters.pdf import text_pdf
+from routing.adapters.reports import parse_adyen_report
 from routing.conf import credential
 from routing.interface import (
     AuthorizeRequest,
@@ -46,7 +66,7 @@ from routing.interface import (
     EvidenceSubmission,
     Outcome,
     ProviderResult,
-    SettlementLine,
+    SettlementReport,
     WebhookEvent,
 )
 
@@ -149,10 +169,20 @@ class AdyenAdapter:
         timeout_s: float = 15.0,
         api_base: str = "",
         platform: str = "test",
+        webhook_username: str = "",
+        webhook_password: str = "",
+        basic_auth_required: bool = False,
+        settlement_report_url: str = "",
+        report_api_key: str = "",
     ) -> None:
         self.name = name
+        self._settlement_report_url = settlement_report_url
+        self._report_api_key = report_api_key or api_key
+        self._timeout_s = timeout_s
         self.merchant_account = merchant_account
         self._hmac_keys = tuple(hmac_keys)
+        self._basic_auth = (webhook_username, webhook_password)
+        self._basic_auth_required = basic_auth_required
         self._adyen = Adyen.Adyen(
             xapikey=api_key or "unset",
             platform=platform,
@@ -167,7 +197,9 @@ class AdyenAdapter:
 
     @staticmethod
     def settings_from_env(prefix: str) -> dict[str, Any]:
-        """<PREFIX>_API_KEY, _MERCHANT_ACCOUNT, _HMAC_KEYS (comma list), _API_BASE, _PLATFORM."""
+        """<PREFIX>_API_KEY, _MERCHANT_ACCOUNT, _HMAC_KEYS (comma list), _API_BASE, _PLATFORM,
+        _WEBHOOK_USERNAME, _WEBHOOK_PASSWORD (the Basic credentials set on the webhook in
+        Adyen's Customer Area)."""
         keys = credential(prefix, "HMAC_KEYS")
         return {
             "api_key": credential(prefix, "API_KEY"),
@@ -175,7 +207,17 @@ class AdyenAdapter:
             "hmac_keys": tuple(k.strip() for k in keys.split(",") if k.strip()),
             "api_base": credential(prefix, "API_BASE"),
             "platform": credential(prefix, "PLATFORM") or "test",
+            "webhook_username": credential(prefix, "WEBHOOK_USERNAME"),
+            "webhook_password": credential(prefix, "WEBHOOK_PASSWORD"),
+            "settlement_report_url": credential(prefix, "SETTLEMENT_REPORT_URL"),
+            "report_api_key": credential(prefix, "REPORT_API_KEY"),
         }
+
+    @staticmethod
+    def required_settings(prefix: str) -> tuple[str, ...]:
+        """The variables an enabled Adyen provider needs in production."""
+        names = ("API_KEY", "MERCHANT_ACCOUNT", "HMAC_KEYS", "WEBHOOK_USERNAME", "WEBHOOK_PASSWORD")
+        return tuple(f"{prefix}_{name}" for name in names)
 
     # -- payments -------------------------------------------------------------------------
 
@@ -301,6 +343,7 @@ class AdyenAdapter:
     # -- webhooks and reports -------------------------------------------------------------
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        self._check_basic_auth(headers)
         if not self._hmac_keys:
             raise WebhookVerificationError("no HMAC key configured")
         try:
@@ -316,8 +359,29 @@ class AdyenAdapter:
         for item in items:
             if not any(_valid_hmac(item, key) for key in self._hmac_keys):
                 raise WebhookVerificationError("bad HMAC signature")
+            # Signed, so this is Adyen's word: a notification for another merchant account
+            # (another of our accounts at Adyen, or anyone's) is not about our payments.
+            account = str(item.get("merchantAccountCode") or "")
+            if not self.merchant_account or account != self.merchant_account:
+                raise WebhookVerificationError(f"notification for merchant account {account!r}")
             events.append(self._event(item))
         return events
+
+    def _check_basic_auth(self, headers: Mapping[str, str]) -> None:
+        """The HTTP Basic credentials Adyen sends with each notification, when configured;
+        production requires them (`basic_auth_required`)."""
+        username, password = self._basic_auth
+        if not (username and password):
+            if self._basic_auth_required:
+                raise WebhookAuthenticationError("no webhook Basic credentials configured")
+            return
+        lowered = {k.lower(): v for k, v in headers.items()}
+        sent_user, sent_password = _basic_credentials(lowered.get("authorization", ""))
+        # Both compared, in constant time, whatever the first comparison says.
+        user_ok = hmac.compare_digest(sent_user.encode(), username.encode())
+        password_ok = hmac.compare_digest(sent_password.encode(), password.encode())
+        if not (user_ok and password_ok):
+            raise WebhookAuthenticationError("missing or wrong Basic credentials")
 
     def _event(self, item: dict[str, Any]) -> WebhookEvent:
         success = str(item.get("success", "")).lower() == "true"
@@ -329,18 +393,16 @@ class AdyenAdapter:
         original = str(item.get("originalReference") or "")
         data = scrub({k: v for k, v in item.items() if k != "additionalData"})
         if event_code == "AUTHORISATION" and not success:
+            # Unsigned: a label for the merchant; the decline itself is the signed success.
             data["decline_code"] = refusal(
                 str((item.get("additionalData") or {}).get("refusalReasonCode") or "2")
             )[0]
-        event_id = f"{psp}:{event_code}:{str(success).lower()}"
-        if event_code == "CAPTURE" and success:
-            # After a CAPTURE_FAILED Adyen may capture again by itself and say so with another
-            # successful CAPTURE of the same pspReference: its eventDate tells it apart from a
-            # redelivery of the first (a redelivery repeats the eventDate).
-            event_id += f":{item.get('eventDate') or ''}"
+        # Signed fields only. Adyen's recapture after a CAPTURE_FAILED repeats these exactly
+        # (the eventDate differs, but it is not signed): routing tells it from a replay by the
+        # state of the capture (`routing.services.webhooks`).
         return WebhookEvent(
             provider=self.name,
-            event_id=event_id,
+            event_id=_signed_event_id(item),
             type=EVENT_TYPES.get((event_code, success), f"adyen.{event_code.lower()}"),
             reference=str(item.get("merchantReference") or ""),
             provider_reference=original or psp,
@@ -352,18 +414,20 @@ class AdyenAdapter:
     def _dispute_event(self, item: dict[str, Any], event_code: str) -> WebhookEvent:
         """pspReference is the dispute's (the same on all its events), originalReference the
         disputed payment's, merchantReference our attempt id. Adyen states no dispute fee in
-        the notification. The event id adds eventDate: a dispute can see the same eventCode
-        twice (two chargeback cycles), a redelivery repeats the eventDate."""
+        the notification. The event id is made of signed fields (with the amount: a later
+        chargeback cycle of one dispute may repeat an eventCode for another amount); the
+        unsigned eventDate only orders the dispute's events, and never lies in the future."""
         kind, default_status = DISPUTE_EVENTS[event_code]
         extra = item.get("additionalData") or {}
         amount = item.get("amount") or {}
         psp = str(item.get("pspReference", ""))
-        success = str(item.get("success", "")).lower()
+        signed_amount = f"{amount.get('value', '')}{amount.get('currency', '')}"
         event_date = str(item.get("eventDate") or "")
+        now = dt.datetime.now(dt.UTC)
         reason_code = str(extra.get("chargebackReasonCode") or extra.get("rfiReasonCode") or "")
         return dispute_event(
             provider=self.name,
-            event_id=f"{psp}:{event_code}:{success}:{event_date}",
+            event_id=f"{_signed_event_id(item)}:{signed_amount}",
             kind=kind,
             dispute_reference=psp,
             payment_reference=str(item.get("originalReference") or ""),
@@ -375,15 +439,35 @@ class AdyenAdapter:
             or default_status,
             evidence_due_by=from_iso(extra.get("defensePeriodEndsAt")),
             fee_minor=0,
-            occurred_at=from_iso(event_date) or dt.datetime.now(dt.UTC),
+            occurred_at=min(from_iso(event_date) or now, now),
             raw={k: v for k, v in item.items() if k != "additionalData"}
             | {"additionalData": {k: v for k, v in extra.items() if k != "hmacSignature"}},
         )
 
-    def settlement_report(self, *, date: str) -> list[SettlementLine]:
-        # Adyen publishes settlement detail reports per batch, not per day, from the Customer
-        # Area report store with separate report credentials; not wired up yet.
-        raise SettlementReportError(f"{self.name}: settlement reports are not fetched for Adyen")
+    def settlement_report(self, *, date: str) -> SettlementReport:
+        """The day's Settlement details report from the configured URL (see the module
+        docstring); without one, or before the file is there, `SettlementReportError`."""
+        if not self._settlement_report_url:
+            raise SettlementReportError(
+                f"{self.name}: no settlement report URL configured; upload the report"
+            )
+        url = self._settlement_report_url.format(date=date, merchant_account=self.merchant_account)
+        try:
+            response = requests.get(
+                url, headers={"X-API-Key": self._report_api_key}, timeout=self._timeout_s
+            )
+        except requests.exceptions.RequestException as exc:
+            raise SettlementReportError(f"{self.name}: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise SettlementReportError(f"{self.name}: HTTP {response.status_code}")
+        filename = url.rsplit("/", 1)[-1] or f"{self.name}-{date}.csv"
+        return self.parse_settlement_report(raw=response.content, filename=filename, date=date)
+
+    def parse_settlement_report(self, *, raw: bytes, filename: str, date: str) -> SettlementReport:
+        lines = parse_adyen_report(raw, filename)
+        return SettlementReport(
+            provider=self.name, date=date, filename=filename, raw=raw, lines=lines
+        )
 
     # -- internals ------------------------------------------------------------------------
 
@@ -457,6 +541,26 @@ def _check_item_shape(item: Any) -> None:
     for name in ("additionalData", "amount"):
         if item.get(name) is not None and not isinstance(item[name], dict):
             raise WebhookVerificationError(f"NotificationRequestItem.{name} is not an object")
+
+
+def _signed_event_id(item: dict[str, Any]) -> str:
+    """(pspReference, eventCode, success): every part covered by the HMAC."""
+    success = str(item.get("success", "")).lower() == "true"
+    return f"{item.get('pspReference', '')}:{item.get('eventCode', '')}:{str(success).lower()}"
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    """(username, password) from an `Authorization: Basic …` header; ("", "") when absent or
+    malformed."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    username, _, password = decoded.partition(":")
+    return username, password
 
 
 def _valid_hmac(item: dict[str, Any], key: str) -> bool:

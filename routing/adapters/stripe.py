@@ -11,7 +11,10 @@
   tolerance) against each configured secret (rotation); `charge.dispute.*` events become
   dispute events (routing.adapters.disputes);
 - dispute evidence: the dispute updated with `submit=true`;
-- settlement: balance transactions of the day.
+- settlement: Stripe's itemized payout reconciliation report for the day, through the
+  Reporting API (a report run is asked for, then its file downloaded once Stripe has made it;
+  until then `SettlementReportError` says it is not ready and the caller retries), parsed by
+  `routing.adapters.reports.parse_stripe_report`.
 
 Status inquiry mapping (`_from_intent_inquiry`): requires_capture / succeeded → APPROVED;
 requires_action → REQUIRES_ACTION; canceled → HARD_DECLINE `canceled`; requires_payment_method →
@@ -41,6 +44,7 @@ import stripe
 from routing.adapters import AdapterError, SettlementReportError, WebhookVerificationError
 from routing.adapters.common import Stopwatch, scrub, transport_outcome
 from routing.adapters.disputes import dispute_event, from_unix
+from routing.adapters.reports import STRIPE_COLUMNS, parse_stripe_report
 from routing.conf import credential
 from routing.interface import (
     AuthorizeRequest,
@@ -48,13 +52,15 @@ from routing.interface import (
     EvidenceSubmission,
     Outcome,
     ProviderResult,
-    SettlementLine,
+    SettlementReport,
     WebhookEvent,
 )
 
 WEBHOOK_TOLERANCE_S = 300
-SETTLEMENT_PAGE_LIMIT = 100
-SETTLEMENT_MAX_PAGES = 50
+# The report whose interval is the payouts' effective date: one day's file holds the payouts
+# of that day and every transaction each paid out (docs.stripe.com/reports/report-types).
+SETTLEMENT_REPORT_TYPE = "payout_reconciliation.itemized.5"
+REPORT_RUNS_LISTED = 100  # recent report runs searched for the day's before asking for a new one
 # Validation errors: the request was refused as invalid (not Stripe failing).
 VALIDATION_STATUSES = frozenset({400, 422})
 # Stripe decline codes (docs.stripe.com/declines/codes) that another acquirer may approve.
@@ -91,8 +97,6 @@ EVIDENCE_TEXT_FIELDS = frozenset(
      "uncategorized_text"}
 )  # fmt: skip
 METADATA_VALUE_MAX_CHARS = 500
-SETTLEMENT_TYPES = {"charge": "capture", "payment": "capture", "refund": "refund",
-                    "adjustment": "chargeback", "stripe_fee": "fee"}  # fmt: skip
 
 
 def normalize_decline(code: str) -> str:
@@ -120,8 +124,9 @@ class StripeAdapter:
         self.name = name
         self._api_key = api_key
         self._webhook_secrets = tuple(webhook_secrets)
+        self._http_client = stripe.RequestsClient(timeout=timeout_s)
         options: dict[str, Any] = {
-            "http_client": stripe.RequestsClient(timeout=timeout_s),
+            "http_client": self._http_client,
             "max_network_retries": 0,
         }
         if api_base:
@@ -137,6 +142,11 @@ class StripeAdapter:
             "webhook_secrets": tuple(s.strip() for s in secrets.split(",") if s.strip()),
             "api_base": credential(prefix, "API_BASE"),
         }
+
+    @staticmethod
+    def required_settings(prefix: str) -> tuple[str, ...]:
+        """The variables an enabled Stripe provider needs in production."""
+        return (f"{prefix}_API_KEY", f"{prefix}_WEBHOOK_SECRETS")
 
     # -- payments -------------------------------------------------------------------------
 
@@ -327,25 +337,62 @@ class StripeAdapter:
             raw=dispute,
         )
 
-    def settlement_report(self, *, date: str) -> list[SettlementLine]:
+    def settlement_report(self, *, date: str) -> SettlementReport:
+        """The day's payout reconciliation report. Stripe builds report files asynchronously:
+        the day's report run is looked up among the recent ones, asked for when there is none,
+        and its file downloaded once it has succeeded; before that `SettlementReportError`
+        says so and the caller tries again later."""
         day = dt.date.fromisoformat(date)
         start = int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp())
-        params: dict[str, Any] = {
-            "created": {"gte": start, "lt": start + 86_400},
-            "limit": SETTLEMENT_PAGE_LIMIT,
-        }
-        lines: list[SettlementLine] = []
+        interval = {"interval_start": start, "interval_end": start + 86_400}
         try:
-            for _ in range(SETTLEMENT_MAX_PAGES):
-                page = self._client.v1.balance_transactions.list(params=params)
-                items = [item.to_dict() for item in page.data]
-                lines.extend(_settlement_line(item, date) for item in items)
-                if not page.has_more or not items:
-                    return lines
-                params["starting_after"] = items[-1]["id"]
+            run = self._report_run(interval)
+            if run is None:
+                self._client.v1.reporting.report_runs.create(
+                    params={
+                        "report_type": SETTLEMENT_REPORT_TYPE,
+                        "parameters": {**interval, "columns": list(STRIPE_COLUMNS)},
+                    },
+                    options={"idempotency_key": f"settlement-report:{date}"},
+                )
+                raise SettlementReportError(f"{self.name}: report for {date} requested")
+            if run.get("status") != "succeeded":
+                raise SettlementReportError(f"{self.name}: report for {date} {run.get('status')}")
+            raw = self._download((run.get("result") or {}).get("url") or "")
         except stripe.StripeError as exc:
             raise SettlementReportError(f"{self.name}: {type(exc).__name__}") from exc
-        raise SettlementReportError(f"{self.name}: more than {SETTLEMENT_MAX_PAGES} pages")
+        return self.parse_settlement_report(raw=raw, filename=f"{run['id']}.csv", date=date)
+
+    def parse_settlement_report(self, *, raw: bytes, filename: str, date: str) -> SettlementReport:
+        lines = parse_stripe_report(raw, filename)
+        return SettlementReport(
+            provider=self.name, date=date, filename=filename, raw=raw, lines=lines
+        )
+
+    def _report_run(self, interval: dict[str, int]) -> dict[str, Any] | None:
+        """The newest report run for this day that has not failed, if any."""
+        page = self._client.v1.reporting.report_runs.list(params={"limit": REPORT_RUNS_LISTED})
+        for item in page.data:
+            run = item.to_dict()
+            parameters = run.get("parameters") or {}
+            if (
+                run.get("report_type") == SETTLEMENT_REPORT_TYPE
+                and parameters.get("interval_start") == interval["interval_start"]
+                and parameters.get("interval_end") == interval["interval_end"]
+                and run.get("status") != "failed"
+            ):
+                return run
+        return None
+
+    def _download(self, url: str) -> bytes:
+        """A report file's contents (files.stripe.com), authenticated with the API key."""
+        if not url:
+            raise SettlementReportError(f"{self.name}: report run has no file")
+        headers = {"Authorization": f"Bearer {self._api_key}"}
+        content, status, _ = self._http_client.request("get", url, headers)
+        if status != 200:
+            raise SettlementReportError(f"{self.name}: report file HTTP {status}")
+        return content
 
     # -- internals ------------------------------------------------------------------------
 
@@ -532,17 +579,3 @@ def _from_http_error(exc: stripe.StripeError) -> dict[str, Any]:
         "message": exc.user_message or f"HTTP {status}",
         "raw": raw,
     }
-
-
-def _settlement_line(item: dict[str, Any], date: str) -> SettlementLine:
-    source = item.get("source")
-    return SettlementLine(
-        type=SETTLEMENT_TYPES.get(str(item.get("type")), str(item.get("type"))),
-        reference=str(item.get("description") or ""),
-        provider_reference=str(source if isinstance(source, str) else item.get("id", "")),
-        gross_minor=int(item.get("amount", 0)),
-        fee_minor=int(item.get("fee", 0)),
-        net_minor=int(item.get("net", 0)),
-        currency=str(item.get("currency", "")).upper(),
-        date=date,
-    )

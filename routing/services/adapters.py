@@ -58,6 +58,26 @@ def _builder(config: ProviderConfig) -> tuple[tuple, Callable[[], Adapter]]:
     if config.kind == "adyen":
         args = AdyenAdapter.settings_from_env(prefix)
         args["api_base"] = args["api_base"] or config.base_url
+        args["basic_auth_required"] = conf.webhook_credentials_required()
         key = ("adyen", config.name, timeout_s, tuple(sorted(args.items())))
         return key, lambda: AdyenAdapter(config.name, timeout_s=timeout_s, **args)
     raise NotFound(f"Provider '{config.name}' has an unknown kind '{config.kind}'")
+
+
+def missing_settings(*, kind: str, credentials_env: str) -> list[str]:
+    """The variables a provider of this kind needs that are empty in this process: the webhook
+    secrets that authenticate its events, and its API credentials ("credentials_env" when the
+    provider row names no variable prefix)."""
+    if kind == "simulator":
+        return [] if conf.sim_webhook_secrets() else ["PSP_SIM_WEBHOOK_SECRETS"]
+    adapter_class = {"stripe": StripeAdapter, "adyen": AdyenAdapter}.get(kind)
+    if adapter_class is None:
+        return []
+    prefix = credentials_env
+    if not prefix:
+        return ["credentials_env"]  # the row names no variables: nothing can be read
+    return [
+        name
+        for name in adapter_class.required_settings(prefix)
+        if not conf.credential(prefix, name.removeprefix(f"{prefix}_")).strip()
+    ]

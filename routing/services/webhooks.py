@@ -9,6 +9,12 @@ registered handler (routing.events) exactly once — dispute events as a `Disput
 disputes app's handler, kept as received until one is registered; other events no handler
 claims are marked ignored; a failing handler leaves the event `failed` for the retry sweep, at
 most `webhook_max_process_tries` times.
+
+A signed event is still checked against the attempt it names before anything acts on it: an
+event of one provider naming another provider's attempt (a leaked or weak secret of one must
+not settle the payments of another), or stating another amount or currency than the attempt
+it settles, is `rejected` — nothing changes, `last_error` says why, and it is logged as an
+error and counted in `qr_routing_webhook_events_rejected_total` (the alert).
 """
 
 from __future__ import annotations
@@ -20,16 +26,15 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from config.api.errors import InvalidRequest, NotFound
-from routing import conf, events
-from routing.adapters import WebhookVerificationError
+from config.api.errors import AuthenticationFailed, InvalidRequest, NotFound
+from routing import conf, events, jobs, metrics
+from routing.adapters import WebhookAuthenticationError, WebhookVerificationError
 from routing.interface import Outcome, ProviderResult, WebhookEvent
 from routing.models import PENDING, Attempt, AttemptKind, IncomingEvent
 from routing.providers import provider_configs
 from routing.services.adapters import adapter_for
 from routing.services.disputes import dispute_notice, is_dispute_event
 from routing.services.recording import complete_attempt
-from routing.tasks import process_incoming_event as process_task
 from tokenization.scrubbing import scrub_text
 
 logger = logging.getLogger("qr.routing.webhooks")
@@ -45,6 +50,9 @@ _AUTH_OUTCOME_BY_EVENT = {
     "payment.succeeded": Outcome.APPROVED,
     "payment.failed": Outcome.HARD_DECLINE,
 }
+# Events that change an attempt or a payment: their amount and currency must be the attempt's.
+_CAPTURE_EVENTS = ("payment.captured", "payment.capture_failed")
+_REFUND_EVENTS = ("payment.refund_failed",)
 
 
 @dataclass(frozen=True)
@@ -62,16 +70,37 @@ def receive_webhook(*, provider: str, body: bytes, headers: dict[str, str]) -> R
         for event in verified:
             row, created = IncomingEvent.objects.get_or_create(
                 provider=event.provider,
-                event_id=event.event_id,
+                event_id=_stored_event_id(event),
                 defaults=_fields(event, body, kept),
             )
             if created:
                 stored += 1
                 # robust: the event is stored; the retry sweep processes it if queueing fails.
-                transaction.on_commit(lambda pk=row.pk: process_task.delay(pk), robust=True)
+                transaction.on_commit(
+                    lambda pk=row.pk: jobs.queue(jobs.PROCESS_INCOMING_EVENT, pk), robust=True
+                )
             else:
                 duplicates += 1
     return Received(stored=stored, duplicates=duplicates)
+
+
+def _stored_event_id(event: WebhookEvent) -> str:
+    """The deduplication key: the adapter's event id (signed fields only). Adyen's recapture
+    after a CAPTURE_FAILED repeats every signed field of its first successful CAPTURE, so a
+    copy of that notification — Adyen's or anyone's — is told apart by our capture's state
+    instead: while the capture attempt stands failed, it is a new event, keyed by the failure
+    it follows (one per failure); once the capture is approved again, any further copy is a
+    redelivery."""
+    if event.type != "payment.captured":
+        return event.event_id
+    failed = _capture_attempts(event).filter(
+        outcome=Outcome.HARD_DECLINE.value, decline_code="capture_failed"
+    )
+    attempt = failed.first()
+    if attempt is None:
+        return event.event_id
+    failure = str(attempt.raw.get("changed_by_event") or "")
+    return f"{event.event_id}:after:{failure}"[:200]
 
 
 def _verify(provider: str, body: bytes, headers: dict[str, str]) -> list[WebhookEvent]:
@@ -86,6 +115,13 @@ def _verify(provider: str, body: bytes, headers: dict[str, str]) -> list[Webhook
     for name in names:
         try:
             found = adapter_for(name).parse_webhook(body=body, headers=headers)
+        except WebhookAuthenticationError as exc:
+            logger.warning("webhook for %s refused: %s", provider, exc)
+            raise AuthenticationFailed(
+                "Webhook authentication failed.",
+                code="webhook_unauthenticated",
+                headers={"WWW-Authenticate": 'Basic realm="webhooks"'},
+            ) from None
         except WebhookVerificationError as exc:
             reason = str(exc)
             continue
@@ -116,11 +152,15 @@ def process_incoming_event(*, event_pk: int) -> str:
         row = IncomingEvent.objects.select_for_update().filter(pk=event_pk).first()
         if row is None:
             return "missing"
-        if row.status in (IncomingEvent.PROCESSED, IncomingEvent.IGNORED):
+        if row.status in (IncomingEvent.PROCESSED, IncomingEvent.IGNORED, IncomingEvent.REJECTED):
             return row.status  # a duplicate delivery of the task
         if row.tries >= conf.webhook_max_process_tries():
             return row.status
         event = _event(row)
+        refusal = _refusal(event)
+        if refusal is not None:
+            _reject(row, *refusal)
+            return row.status
         if is_dispute_event(event.type) and events.dispute_handler() is None:
             return row.status  # kept as received: the retry sweep hands it over once registered
         _settle_authorization(event)
@@ -143,6 +183,95 @@ def process_incoming_event(*, event_pk: int) -> str:
         row.processed_at = timezone.now()
         row.save(update_fields=["status", "tries", "processed_at"])
         return row.status
+
+
+def _refusal(event: WebhookEvent) -> tuple[str, str] | None:
+    """(reason, why) when the event must not act: it names an attempt of another provider, or
+    states another amount or currency than the attempt it settles. A QR payment's event
+    reports money the customer has already paid: payments compares it with the payment and
+    holds a difference as unapplied funds, so it is not refused here."""
+    named = Attempt.objects.filter(pk=event.reference).first() if event.reference else None
+    if named is not None and named.provider != event.provider:
+        return "provider_mismatch", f"names attempt {named.id} of provider {named.provider}"
+    if event.data.get("qr_reference"):
+        return None
+    attempt = _settled_attempt(event, named)
+    if attempt is None:
+        return None
+    if event.amount_minor is not None and event.amount_minor != attempt.amount_minor:
+        return "amount_mismatch", (
+            f"states {event.amount_minor}, attempt {attempt.id} is for {attempt.amount_minor}"
+        )
+    if event.currency and event.currency.upper() != attempt.currency.upper():
+        return "currency_mismatch", (
+            f"states {event.currency}, attempt {attempt.id} is in {attempt.currency}"
+        )
+    return None
+
+
+def _settled_attempt(event: WebhookEvent, named: Attempt | None) -> Attempt | None:
+    """The attempt whose outcome the event decides: the authorization for a payment event,
+    the capture or refund (by the provider's reference of the modification) for a modification
+    event; None for other events."""
+    if event.type in _AUTH_OUTCOME_BY_EVENT:
+        if named is not None:
+            return named if named.kind == AttemptKind.AUTHORIZE else None
+        if event.reference or not event.provider_reference:
+            return None
+        return (
+            Attempt.objects.filter(
+                kind=AttemptKind.AUTHORIZE,
+                provider=event.provider,
+                provider_reference=event.provider_reference,
+            )
+            .order_by("-created")
+            .first()
+        )
+    if event.type in _CAPTURE_EVENTS:
+        return _capture_attempts(event).first()
+    if event.type in _REFUND_EVENTS and event.data.get("pspReference"):
+        return Attempt.objects.filter(
+            kind=AttemptKind.REFUND,
+            provider=event.provider,
+            refund_reference=event.reference,
+            provider_reference=str(event.data["pspReference"]),
+        ).first()
+    return None
+
+
+def _capture_attempts(event: WebhookEvent):
+    """Our capture attempts a capture event names by the provider's reference of the capture
+    (Adyen's pspReference; merchantReference is the authorization's attempt); none without."""
+    modification = str(event.data.get("pspReference") or "")
+    if not (event.reference and modification):
+        return Attempt.objects.none()
+    return Attempt.objects.filter(
+        kind=AttemptKind.CAPTURE,
+        provider=event.provider,
+        parent_id=event.reference,
+        provider_reference=modification,
+    )
+
+
+def _reject(row: IncomingEvent, reason: str, why: str) -> None:
+    row.status = IncomingEvent.REJECTED
+    row.tries += 1
+    row.last_error = f"{reason}: {why}"[:ERROR_MAX_CHARS]
+    row.processed_at = timezone.now()
+    row.save(update_fields=["status", "tries", "last_error", "processed_at"])
+    # logger.error is the alert (it reaches Sentry / the on-call channel), with the counter.
+    logger.error(
+        "refused %s event %s (%s, reference %s): %s; nothing was changed",
+        row.provider,
+        row.event_id,
+        row.type,
+        row.reference,
+        row.last_error,
+    )
+    provider = row.provider
+    transaction.on_commit(
+        lambda: metrics.webhook_events_rejected_total.labels(provider, reason).inc()
+    )
 
 
 def _handler(event: WebhookEvent) -> Callable[[WebhookEvent], None] | None:

@@ -82,7 +82,10 @@ def test_lost_adyen_answer_is_settled_by_the_authorisation_notification(
     with django_capture_on_commit_callbacks(execute=True):
         response = APIClient().post(
             "/api/webhooks/adyen",
-            data=_notification(outcome.attempt_id, success=True),
+            # The amount of our payment: a notification of another amount is refused.
+            data=_notification(
+                outcome.attempt_id, success=True, amount={"currency": "EUR", "value": 1000}
+            ),
             content_type="application/json",
         )
 
