@@ -8,12 +8,18 @@ variable prefix (`Provider.credentials_env`), never a secret.
 Variables:
     PSP_SIM_URL                      simulator base URL (default http://127.0.0.1:8100)
     PSP_SIM_WEBHOOK_SECRETS          comma list of Standard Webhooks secrets accepted for the
-                                     simulator (default: the simulator's fixed dev secret)
+                                     simulator (default: settings.PSP_SIM_WEBHOOK_SECRETS, which
+                                     only development and test settings fill, with the
+                                     simulator's public dev secret; elsewhere none: every
+                                     simulator event is refused)
     ROUTING_MAX_ATTEMPTS_PER_PAYMENT authorization attempts per card per payment (default 3)
     ROUTING_MAX_DECLINES_PER_CARD_24H declined attempts per card per 24 h (default 10)
     ROUTING_BREAKER_*                circuit breaker tuning, see `BreakerSettings`
     ROUTING_INQUIRY_MAX_TRIES        status inquiries after a timeout before giving up (default 8)
     ROUTING_PROVIDER_CACHE_TTL_S     provider metadata cache TTL (default 3600)
+    ROUTING_SETTLEMENT_DELAY_DAYS    per provider name, days a capture may take to appear in its
+                                     settlement report ("stripe-eu=7,sim-a=0"); a provider not
+                                     listed takes its kind's default (SETTLEMENT_DELAY_DAYS)
     <PREFIX>_API_KEY, <PREFIX>_WEBHOOK_SECRET, …  credentials of a real provider, see adapters.
 """
 
@@ -26,7 +32,8 @@ from django.conf import settings
 
 env = environ.Env()
 
-# The simulator's fixed development secret (routing.simulator.webhooks.DEFAULT_WEBHOOK_SECRET).
+# The simulator's fixed development secret (routing.simulator.webhooks.DEFAULT_WEBHOOK_SECRET),
+# public in this repository: development and test settings use it, production refuses it.
 # Copied, not imported: the Django side must not depend on the simulator package at runtime.
 DEFAULT_SIM_WEBHOOK_SECRET = "whsec_cXItcGF5bWVudHMtcHNwLXNpbXVsYXRvci1rZXkhIQ=="
 
@@ -39,7 +46,16 @@ def sim_base_url() -> str:
 
 
 def sim_webhook_secrets() -> list[str]:
-    return env.list("PSP_SIM_WEBHOOK_SECRETS", default=[DEFAULT_SIM_WEBHOOK_SECRET])
+    """The environment at call time (a rotation needs no restart), else the settings' value;
+    never a default of routing's own."""
+    configured = list(getattr(settings, "PSP_SIM_WEBHOOK_SECRETS", []))
+    return [s for s in env.list("PSP_SIM_WEBHOOK_SECRETS", default=configured) if s]
+
+
+def webhook_credentials_required() -> bool:
+    """Production: every enabled provider's webhook credentials must be set (`manage.py check`
+    fails otherwise), and Adyen's notifications must carry Basic credentials."""
+    return bool(getattr(settings, "PROVIDER_WEBHOOK_CREDENTIALS_REQUIRED", False))
 
 
 def max_attempts_per_payment() -> int:
@@ -55,6 +71,20 @@ def max_declines_per_card_24h() -> int:
 
 def provider_cache_ttl_s() -> int:
     return env.int("ROUTING_PROVIDER_CACHE_TTL_S", default=3600)
+
+
+# Days from capture to the provider's settlement report, by provider kind: the simulator
+# settles the same day (one day of slack); Stripe's standard payout schedule is T+2 and Adyen's
+# default settlement delay two business days.
+SETTLEMENT_DELAY_DAYS = {"simulator": 1, "stripe": 2, "adyen": 2}
+
+
+def settlement_delay_days(*, name: str, kind: str) -> int:
+    for item in env.list("ROUTING_SETTLEMENT_DELAY_DAYS", default=[]):
+        key, _, days = item.partition("=")
+        if key.strip() == name:
+            return int(days)
+    return SETTLEMENT_DELAY_DAYS.get(kind, 2)
 
 
 def inquiry_max_tries() -> int:

@@ -155,11 +155,25 @@ class EvidenceSubmission:
     message: str = ""
 
 
+SETTLEMENT_LINE_TYPES = ("capture", "refund", "chargeback", "chargeback_reversal", "fee", "payout")
+
+
 @dataclass(frozen=True)
 class SettlementLine:
-    """One line of a provider's settlement report."""
+    """One line of a provider's settlement report, in minor units of `currency`.
 
-    type: str  # capture | refund | chargeback | fee | …
+    `type` is one of SETTLEMENT_LINE_TYPES. `reference` is the id we sent the provider (our
+    att_… for a capture, our refund id for a refund) when the provider echoes it, and
+    `provider_reference` the provider's own id. Amounts are signed from our side: money the
+    provider owes us is positive (a capture's gross), money going back is negative (a refund's
+    or chargeback's gross, a payout's net leaving the provider balance for our bank); `fee_minor`
+    is what the provider kept, and net = gross - fee. A `fee` line (a fee not tied to one
+    payment) has gross 0 and net = -fee. `payout_reference` is the payout the line is paid out
+    in, and on a payout line the payout's own id. `date` is the day the provider booked the
+    line (a payout: the day it was paid).
+    """
+
+    type: str
     reference: str
     provider_reference: str
     gross_minor: int
@@ -167,6 +181,18 @@ class SettlementLine:
     net_minor: int
     currency: str
     date: str  # ISO date
+    payout_reference: str = ""
+
+
+@dataclass(frozen=True)
+class SettlementReport:
+    """One provider report as received (`raw`, kept byte for byte) and its parsed lines."""
+
+    provider: str
+    date: str  # ISO date the report covers
+    filename: str
+    raw: bytes = field(repr=False)
+    lines: tuple[SettlementLine, ...]
 
 
 class Adapter(Protocol):
@@ -196,7 +222,11 @@ class Adapter(Protocol):
 
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> list[WebhookEvent]: ...
 
-    def settlement_report(self, *, date: str) -> list[SettlementLine]: ...
+    def settlement_report(self, *, date: str) -> SettlementReport: ...
+
+    def parse_settlement_report(
+        self, *, raw: bytes, filename: str, date: str
+    ) -> SettlementReport: ...
 
     def submit_dispute_evidence(
         self, *, dispute_reference: str, evidence: dict[str, str], file_names: list[str]

@@ -51,12 +51,14 @@ from routing.adapters import SettlementReportError, WebhookVerificationError
 from routing.adapters.disputes import dispute_event, from_unix
 from routing.adapters.scrubbing import scrub
 from routing.interface import (
+    SETTLEMENT_LINE_TYPES,
     AuthorizeRequest,
     DisputeEventKind,
     EvidenceSubmission,
     Outcome,
     ProviderResult,
     SettlementLine,
+    SettlementReport,
     WebhookEvent,
 )
 
@@ -97,7 +99,10 @@ SETTLEMENT_HEADER = [
     "net",
     "currency",
     "date",
+    "payout_reference",
 ]
+# Reports written before the simulator paid out (no payout_reference column) still parse.
+SETTLEMENT_HEADER_WITHOUT_PAYOUTS = SETTLEMENT_HEADER[:-1]
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Requests in flight at once per adapter; one more waits up to `timeout_s` for a free connection
 # and is then a PROVIDER_ERROR (nothing was sent). Idle connections are kept alive for reuse.
@@ -275,7 +280,8 @@ class SimulatorAdapter:
             raise WebhookVerificationError("event belongs to another provider")
         return [self._event(payload)]
 
-    def settlement_report(self, *, date: str) -> list[SettlementLine]:
+    def settlement_report(self, *, date: str) -> SettlementReport:
+        """GET the day's CSV report (`/v1/settlements/{date}.csv`) and parse it."""
         if not ISO_DATE.match(date):
             raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
         try:
@@ -284,7 +290,22 @@ class SimulatorAdapter:
             raise SettlementReportError(f"{self.name}: {_name(exc)}") from exc
         if response.status != 200:
             raise SettlementReportError(f"{self.name}: HTTP {response.status}")
-        return parse_settlement_csv(response.data.decode("utf-8", errors="replace"))
+        return self.parse_settlement_report(
+            raw=response.data, filename=f"{self.name}-{date}.csv", date=date
+        )
+
+    def parse_settlement_report(self, *, raw: bytes, filename: str, date: str) -> SettlementReport:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SettlementReportError(f"{filename}: not UTF-8 text") from exc
+        return SettlementReport(
+            provider=self.name,
+            date=date,
+            filename=filename,
+            raw=raw,
+            lines=tuple(parse_settlement_csv(text)),
+        )
 
     # -- internals ------------------------------------------------------------------------
 
@@ -529,25 +550,32 @@ def _qr_body(request: AuthorizeRequest) -> dict[str, Any]:
 
 def parse_settlement_csv(text: str) -> list[SettlementLine]:
     """Parse a simulator settlement report; a malformed one raises SettlementReportError."""
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames != SETTLEMENT_HEADER:
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
+    if reader.fieldnames not in (SETTLEMENT_HEADER, SETTLEMENT_HEADER_WITHOUT_PAYOUTS):
         raise SettlementReportError(f"unexpected settlement header: {reader.fieldnames}")
     try:
-        return [
-            SettlementLine(
-                type=row["type"],
-                reference=row["reference"],
-                provider_reference=row["provider_reference"],
-                gross_minor=int(row["gross"]),
-                fee_minor=int(row["fee"]),
-                net_minor=int(row["net"]),
-                currency=row["currency"],
-                date=row["date"],
-            )
-            for row in reader
-        ]
+        return [_settlement_line(row) for row in reader]
     except (TypeError, ValueError) as exc:
         raise SettlementReportError(f"malformed settlement line: {exc}") from exc
+
+
+def _settlement_line(row: dict[str, str]) -> SettlementLine:
+    line = SettlementLine(
+        type=row["type"],
+        reference=row["reference"],
+        provider_reference=row["provider_reference"],
+        gross_minor=int(row["gross"]),
+        fee_minor=int(row["fee"]),
+        net_minor=int(row["net"]),
+        currency=row["currency"],
+        date=dt.date.fromisoformat(row["date"]).isoformat(),
+        payout_reference=row.get("payout_reference") or "",
+    )
+    if line.type not in SETTLEMENT_LINE_TYPES:
+        raise ValueError(f"unknown line type {line.type!r}")
+    if line.net_minor != line.gross_minor - line.fee_minor:
+        raise ValueError(f"net is not gross - fee for {line.reference or line.provider_reference}")
+    return line
 
 
 def _ms_since(started: float) -> int:

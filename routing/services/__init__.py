@@ -1,6 +1,6 @@
 """routing's write side: authorize with routing and cascade, follow-up calls (capture, refund,
-void), resolution of unknown outcomes, incoming provider webhooks, dispute evidence, provider
-setup.
+void), resolution of unknown outcomes, incoming provider webhooks, dispute evidence, settlement
+reports, provider setup.
 
 The public names other apps call are re-exported here; each lives in the module named for what
 it does. `sent_as_sale` is a read (routing.selectors), re-exported because payments asks it
@@ -16,6 +16,11 @@ from routing.services.authorize import (
 )
 from routing.services.disputes import submit_dispute_evidence
 from routing.services.followups import capture, refund, resolve_unknown_attempt, void
+from routing.services.settlement import (
+    fetch_settlement_report,
+    parse_settlement_report,
+    settlement_delay_days,
+)
 from routing.services.setup import seed_providers
 from routing.services.simulation import simulate_qr_payment
 from routing.services.webhooks import process_incoming_event, receive_webhook
@@ -26,12 +31,15 @@ __all__ = [
     "adapter_for",
     "authorize",
     "capture",
+    "fetch_settlement_report",
+    "parse_settlement_report",
     "process_incoming_event",
     "receive_webhook",
     "refund",
     "resolve_unknown_attempt",
     "seed_providers",
     "sent_as_sale",
+    "settlement_delay_days",
     "simulate_qr_payment",
     "submit_dispute_evidence",
     "void",

@@ -37,11 +37,17 @@ KNOBS = (
     "seed",
     "dispute_delay_s",
     "dispute_fee_minor",
+    "settlement_delay_days",
+    "settlement_breaks",
 )
 # Stripe's dispute test cards are disputed "within seconds"; tests set the delay near 0.
 DEFAULT_DISPUTE_DELAY_S = 2.0
 DEFAULT_DISPUTE_FEE_MINOR = 1500  # like Stripe's dispute fee (15.00 in the charge's currency)
 MAX_DISPUTE_FEE_MINOR = 10**9
+MAX_SETTLEMENT_DELAY_DAYS = 30
+# What a test can do to one reference's line in the served settlement report: leave it out,
+# report it twice, or report it with this many minor units more (an int, may be negative).
+SETTLEMENT_BREAKS = ("drop", "duplicate")
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,11 @@ class ProviderConfig:
     # this long after.
     dispute_delay_s: float = DEFAULT_DISPUTE_DELAY_S
     dispute_fee_minor: int = DEFAULT_DISPUTE_FEE_MINOR
+    # Days between a movement and the settlement report that carries it.
+    settlement_delay_days: int = 0
+    # reference → "drop" | "duplicate" | amount change in minor units, applied when the report
+    # is served (see routing.simulator.settlement.apply_breaks).
+    settlement_breaks: dict[str, str | int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +88,8 @@ class ProviderConfig:
             "seed": self.seed,
             "dispute_delay_s": self.dispute_delay_s,
             "dispute_fee_minor": self.dispute_fee_minor,
+            "settlement_delay_days": self.settlement_delay_days,
+            "settlement_breaks": dict(self.settlement_breaks),
         }
 
 
@@ -143,7 +156,39 @@ def apply_update(config: ProviderConfig, payload: dict[str, Any]) -> ProviderCon
                 "invalid_setting", "must be an integer in minor units", "dispute_fee_minor"
             )
         changes["dispute_fee_minor"] = fee
+    if "settlement_delay_days" in payload:
+        days = payload["settlement_delay_days"]
+        whole = isinstance(days, int) and not isinstance(days, bool)
+        if not whole or not 0 <= days <= MAX_SETTLEMENT_DELAY_DAYS:
+            raise bad_request(
+                "invalid_setting",
+                f"must be a whole number of days, 0 to {MAX_SETTLEMENT_DELAY_DAYS}",
+                "settlement_delay_days",
+            )
+        changes["settlement_delay_days"] = days
+    if "settlement_breaks" in payload:
+        changes["settlement_breaks"] = _merge_breaks(
+            config.settlement_breaks, payload["settlement_breaks"]
+        )
     return dataclasses.replace(config, **changes)
+
+
+def _merge_breaks(current: dict[str, str | int], update: Any) -> dict[str, str | int]:
+    if not isinstance(update, dict):
+        raise bad_request("invalid_setting", "must be an object", "settlement_breaks")
+    merged = dict(current)
+    for reference, value in update.items():
+        if value is None:
+            merged.pop(reference, None)
+        elif value in SETTLEMENT_BREAKS or (isinstance(value, int) and not isinstance(value, bool)):
+            merged[reference] = value
+        else:
+            raise bad_request(
+                "invalid_setting",
+                'each break is "drop", "duplicate" or an amount change in minor units',
+                "settlement_breaks",
+            )
+    return merged
 
 
 def _merge_fees(current: FeeSchedule, update: Any) -> FeeSchedule:

@@ -9,6 +9,7 @@ authorize or refund twice. Operations return JSON snapshots taken under the lock
 from __future__ import annotations
 
 import random
+import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +66,8 @@ class Provider:
         self._refund_by_reference: dict[str, Refund] = {}
         self._disputes: dict[str, Dispute] = {}
         self._settlement: list[settlement.SettlementEntry] = []
+        # Makes payout ids unique to this generation: a reset never reuses one.
+        self._payout_token = secrets.token_hex(8)
 
     def reset(self) -> None:
         with self._lock:
@@ -519,8 +522,11 @@ class Provider:
             return [dispute.to_json() for dispute in self._disputes.values()]
 
     def settlement_csv(self, date: str) -> str:
+        """The report for `date`: its lines (with any test breaks) and their payouts."""
         with self._lock:
-            return settlement.render_csv(e for e in self._settlement if e.date == date)
+            day = [e for e in self._settlement if e.date == date]
+            shown = settlement.apply_breaks(day, self._config.settlement_breaks)
+            return settlement.render_csv(settlement.with_payouts(shown))
 
     # -- internals ------------------------------------------------------------------------
 
@@ -550,6 +556,7 @@ class Provider:
         currency: str,
         at_s: int,
     ) -> None:
+        date = settlement.settlement_date(at_s, self._config.settlement_delay_days)
         entry = settlement.SettlementEntry(
             type=kind,
             reference=reference,
@@ -557,7 +564,8 @@ class Provider:
             gross=gross,
             fee=fee,
             currency=currency,
-            date=settlement.settlement_date(at_s),
+            date=date,
+            payout_reference=settlement.payout_id(self._payout_token, self.name, date, currency),
         )
         self._settlement.append(entry)
         if self._data_dir:

@@ -1,9 +1,9 @@
 """A tiny threaded HTTP server that replays recorded provider exchanges to the real SDKs.
 
 Each exchange (tests/routing/fixtures/<provider>/<name>.json) names the request it expects
-(method and path) and the response to send, optionally after `delay_s` (to make the client time
-out). The server keeps every request it received, so tests can check what the SDK sent
-(idempotency keys, that the body went only to the provider).
+(method and path) and the response to send (a JSON `body`, or a file's `text`), optionally after
+`delay_s` (to make the client time out). The server keeps every request it received, so tests
+can check what the SDK sent (idempotency keys, that the body went only to the provider).
 """
 
 from __future__ import annotations
@@ -76,10 +76,15 @@ class ReplayServer:
                     exchange = {"response": {"status": 599, "body": {"unexpected": self.path}}}
                 time.sleep(exchange.get("delay_s", 0))
                 response = exchange["response"]
-                payload = json.dumps(response["body"]).encode()
+                # "text": a file's contents (a report download) instead of a JSON body.
+                content_type = "text/csv" if "text" in response else "application/json"
+                if "text" in response:
+                    payload = response["text"].encode()
+                else:
+                    payload = json.dumps(response["body"]).encode()
                 try:
                     self.send_response(response["status"])
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)

@@ -414,12 +414,24 @@ def test_settlement_report_lists_captures_and_refunds_with_scheduled_fees(sim):
         ("capture", "att_eur", "10000", "165", "9835", "EUR"),  # 25 + 1.40 %
         ("capture", "att_usd", "10000", "320", "9680", "USD"),  # sim-a default 30 + 2.90 %
         ("refund", "re_1", "-2500", "0", "-2500", "EUR"),
+        ("payout", "", "-7335", "0", "-7335", "EUR"),  # the day's EUR net, paid out
+        ("payout", "", "-9680", "0", "-9680", "USD"),
     ]
     assert rows[0]["provider_reference"] == eur["id"]
     assert rows[1]["provider_reference"] == usd["id"]
     assert {r["date"] for r in rows} == {date}
+    eur_payout, usd_payout = rows[3]["provider_reference"], rows[4]["provider_reference"]
+    assert eur_payout.startswith("po_") and eur_payout != usd_payout
+    assert [r["payout_reference"] for r in rows] == [
+        eur_payout,
+        usd_payout,
+        eur_payout,
+        eur_payout,
+        usd_payout,
+    ]
     written = (sim.data_dir / "sim-a" / "settlements" / f"{date}.csv").read_text()
-    assert list(csv.DictReader(io.StringIO(written))) == rows
+    assert list(csv.DictReader(io.StringIO(written))) == rows[:3]  # movements as they happen
+    assert settlement_rows(sim, "sim-a", date) == rows  # fetched again: the same report
 
 
 def test_providers_have_different_default_fees(sim):

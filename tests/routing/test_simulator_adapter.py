@@ -314,7 +314,8 @@ def test_settlement_report_parses_into_lines(sim, adapter):
     )
     captured_at = sim.records("sim-a")[0]["captured_at"]
     date = dt.datetime.fromtimestamp(captured_at, dt.UTC).date().isoformat()
-    capture, refund = adapter.settlement_report(date=date)
+    report = adapter.settlement_report(date=date)
+    capture, refund, payout = report.lines
     assert (capture.type, capture.reference, capture.provider_reference) == (
         "capture",
         "att_1",
@@ -327,7 +328,10 @@ def test_settlement_report_parses_into_lines(sim, adapter):
         -1_000,
         -1_000,
     )
-    assert adapter.settlement_report(date="2001-01-01") == []
+    assert (payout.type, payout.net_minor, payout.currency) == ("payout", -8_835, "EUR")
+    assert capture.payout_reference == refund.payout_reference == payout.provider_reference
+    assert report.raw.decode().count("\n") == 4  # header and three lines, as received
+    assert adapter.settlement_report(date="2001-01-01").lines == ()
 
 
 def test_settlement_report_errors(sim, adapter):

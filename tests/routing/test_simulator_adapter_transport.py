@@ -405,7 +405,7 @@ CSV = "type,reference,provider_reference,gross,fee,net,currency,date\r\n"
 def test_settlement_report_decodes_utf8(serve, adapters):
     line = "capture,att_é,sa_1,1000,59,941,EUR,2026-01-02\r\n"
     server = serve(answering(200, (CSV + line).encode(), "text/csv"))
-    [settled] = adapters(server.url).settlement_report(date="2026-01-02")
+    [settled] = adapters(server.url).settlement_report(date="2026-01-02").lines
     assert (settled.reference, settled.net_minor) == ("att_é", 941)
     assert server.received[0].request_line == "GET /sim-a/v1/settlements/2026-01-02.csv HTTP/1.1"
 

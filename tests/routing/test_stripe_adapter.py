@@ -210,17 +210,3 @@ def test_webhook_with_bad_stale_or_missing_signature_is_refused(adapter, case):
 
     with pytest.raises(WebhookVerificationError):
         adapter.parse_webhook(body=payload.encode(), headers=headers)
-
-
-def test_settlement_report_lists_the_days_balance_transactions(adapter, server):
-    server.expect(load("stripe", "balance_transactions"))
-
-    lines = adapter.settlement_report(date="2026-11-26")
-
-    assert [(line.type, line.gross_minor, line.fee_minor, line.net_minor) for line in lines] == [
-        ("capture", 2000, 55, 1945),
-        ("refund", -500, 0, -500),
-    ]
-    assert lines[0].currency == "EUR"
-    query = server.received[0].path
-    assert "created%5Bgte%5D=1795651200" in query and "created%5Blt%5D=1795737600" in query
