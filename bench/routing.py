@@ -33,6 +33,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("TEST_DB_NAME", "bench_routing")
 # Simulated traffic reuses a few card numbers; the per-card decline limit is for real cards.
 os.environ["ROUTING_MAX_DECLINES_PER_CARD_24H"] = "1000000"
+# Its non-test cards (the simulator's approval-rate knobs decide for them) in test mode.
+os.environ["VAULT_TEST_MODE_ANY_CARD"] = "true"
 
 import django  # noqa: E402
 

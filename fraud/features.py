@@ -2,9 +2,10 @@
 
 Shape (docs/fraud.md lists every field):
     {amount, amount_ref, amount_ref_known, currency, method, merchant_id, livemode, email,
-     email_domain,
+     email_domain, test_card,
      card: {fingerprint, bin, brand, country, last4}, ip: {address, country},
-     velocity: {card_1m, card_1h, card_24h, card_sum_1m, …, ip_cards_24h, email_cards_24h, …},
+     velocity: {card_1m, card_1h, card_24h, card_sum_1m, …, ip_cards_24h, email_cards_24h, …,
+                merchant_1h, merchant_declines_1h, key_1h, key_declines_1h, …},
      declines_1h, card_first_seen_s, card_new, blocklisted: {card, email, ip, bin},
      allowlisted: {card, email, ip, bin}, country_mismatch}
 Only fingerprint, BIN and last4 of a card are ever here: never its number.
@@ -38,6 +39,8 @@ def build_context(
         "method": request.method,
         "merchant_id": request.merchant_id,
         "livemode": request.livemode,
+        # A published test card (test mode only): the default per-card rules skip its repeats.
+        "test_card": request.test_card,
         "email": email,
         "email_domain": email.rpartition("@")[2],
         "card": {

@@ -20,6 +20,12 @@ class AssessmentRequest:
     last4: str = ""
     email: str = ""
     ip: str = ""
+    # The API key that made the payment: velocity counts by it (a merchant's server sends no
+    # customer IP; card testing through it still arrives on one key).
+    api_key_id: str = ""
+    # The card is one of the published test cards (the vault says so; only test mode has them):
+    # the default per-card velocity and decline rules leave its own repeats alone.
+    test_card: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """fraud: Prometheus metrics (served by /metrics through the default registry): decisions,
-assessment latency, rules disabled at run time (alert on any increase), velocity fallbacks."""
+assessment latency, rules disabled at run time (alert on any increase), velocity fallbacks,
+payments blocked by a decline-ratio spike (alert on any increase: card testing in progress)."""
 
 from __future__ import annotations
 
@@ -18,4 +19,9 @@ rules_disabled_total = Counter(
 )
 velocity_fallbacks_total = Counter(
     "qr_fraud_velocity_fallbacks_total", "Redis velocity errors answered by PostgreSQL"
+)
+spike_blocks_total = Counter(
+    "qr_fraud_spike_blocks_total",
+    "Payments blocked by a decline-ratio spike rule (card testing)",
+    ["rule"],
 )

@@ -3,7 +3,8 @@ reference currency, stored assessments (features, fired rules, score, decision, 
 review queue with its audited decisions.
 
 Stored assessments are also the PostgreSQL velocity store: the indexes on (fingerprint, created),
-(email, created), (ip, created) and (merchant_id, created) serve the velocity queries.
+(email, created), (ip, created), (merchant_id, created) and (api_key_id, created) serve the
+velocity queries.
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ class Assessment(models.Model):
     email = models.CharField(max_length=320, blank=True)
     ip = models.CharField(max_length=45, blank=True)
     ip_country = models.CharField(max_length=2, blank=True)
+    # The API key that made the payment ("" for hosted pages and the back office).
+    api_key_id = models.CharField(max_length=40, blank=True, default="")
     # The full CEL context the rules saw (never a card number: fingerprint, BIN, last4 only).
     features = models.JSONField(default=dict)
     rules = models.JSONField(default=list)
@@ -163,6 +166,7 @@ class Assessment(models.Model):
             models.Index(fields=["email", "created"], name="fraud_as_email_created"),
             models.Index(fields=["ip", "created"], name="fraud_as_ip_created"),
             models.Index(fields=["merchant_id", "created"], name="fraud_as_merchant_created"),
+            models.Index(fields=["api_key_id", "created"], name="fraud_as_key_created"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(score__lte=100), name="fraud_score_le_100")

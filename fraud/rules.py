@@ -47,6 +47,7 @@ CONTEXT_NAMES = frozenset(
         "method",
         "merchant_id",
         "livemode",
+        "test_card",
         "card",
         "ip",
         "email",

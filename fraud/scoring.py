@@ -4,6 +4,7 @@ score = 0 when an allow rule fired, else
         min(100, sum(weight of each fired rule) + feature_score)
 feature_score = min(20, 5 × (velocity.card_1h − 1))      repeated use of one card
               + min(30, 10 × declines_1h)                  recent declines of this card
+                (both 0 for a published test card: a test suite repeats it on purpose)
               + 10 if country_mismatch                     IP country ≠ card country
               + 10 if the card is new and amount_ref ≥ NEW_CARD_HIGH_AMOUNT_REF_MINOR (known)
               + 10 if velocity.ip_cards_24h ≥ IP_MANY_CARDS
@@ -33,8 +34,10 @@ STRENGTH = {Action.ALLOW: 0, Action.REVIEW: 1, Action.CHALLENGE: 2, Action.BLOCK
 
 def feature_score(context: dict[str, Any]) -> int:
     velocity = context["velocity"]
-    score = min(20, 5 * max(0, velocity["card_1h"] - 1))
-    score += min(30, 10 * context["declines_1h"])
+    score = 0
+    if not context.get("test_card"):
+        score += min(20, 5 * max(0, velocity["card_1h"] - 1))
+        score += min(30, 10 * context["declines_1h"])
     if context["country_mismatch"]:
         score += 10
     amount_ref = context["amount_ref"]  # None: no FX rate, so never "high"

@@ -21,7 +21,7 @@ from django.utils import timezone
 from config import rows
 from config.api.errors import InvalidRequest, InvalidState, NotFound
 from config.ids import new_id
-from fraud import fx, geo, hooks, lists, metrics, rules, scoring, sql, velocity
+from fraud import defaults, fx, geo, hooks, lists, metrics, rules, scoring, sql, velocity
 from fraud.features import build_context, sample_context
 from fraud.interface import AssessmentRequest, AssessmentResult
 from fraud.models import Action, Assessment, ListEntry, ListKind, ReviewItem, ReviewStatus, Rule
@@ -113,6 +113,8 @@ def assess_unrecorded(
         ip=request.ip,
         amount_ref_minor=amount_ref_minor,
         at=at,
+        api_key=request.api_key_id,
+        livemode=request.livemode,
     )
     hits, rules_stamp, observed = _lookup(request=request, attempt=attempt)
     context = build_context(
@@ -130,6 +132,7 @@ def assess_unrecorded(
         context=context,
     )
     fired_names = tuple(rule.name for rule in evaluation.fired)
+    _alert_on_spikes(fired_names, request=request)
     latency_ms = (time.perf_counter() - started) * 1000
     metrics.assessment_seconds.observe(latency_ms / 1000)
     assessment = Assessment(
@@ -147,6 +150,7 @@ def assess_unrecorded(
         email=context["email"],
         ip=request.ip,
         ip_country=ip_country,
+        api_key_id=request.api_key_id,
         features=context,
         rules=list(fired_names),
         score=score,
@@ -173,6 +177,31 @@ def assess_unrecorded(
         latency_ms=latency_ms,
     )
     return result, new_rows
+
+
+# A decline-ratio spike is card testing in progress: the on-call hears of it (logger.error goes
+# to Sentry / the alert channel), once per rule and merchant per ALERT_EVERY_S in a process.
+ALERT_EVERY_S = 300.0
+_alerted_at: dict[tuple[str, str], float] = {}
+
+
+def _alert_on_spikes(fired_names: tuple[str, ...], *, request: AssessmentRequest) -> None:
+    for name in fired_names:
+        if name not in defaults.ALERTING_RULES:
+            continue
+        metrics.spike_blocks_total.labels(name).inc()
+        key = (name, request.merchant_id)
+        now = time.monotonic()
+        if now - _alerted_at.get(key, float("-inf")) < ALERT_EVERY_S:
+            continue
+        _alerted_at[key] = now
+        logger.error(
+            "fraud: %s fired for merchant %s (API key %s): payments are blocked while the "
+            "decline ratio stays high",
+            name,
+            request.merchant_id,
+            request.api_key_id or "-",
+        )
 
 
 def _theirs(
@@ -247,10 +276,11 @@ def record_outcome(
 
 
 def remember_decline(*, payment_id: str, at: datetime) -> None:
-    """Count a declined payment in the card's, email's and IP's velocity (Redis, when used)."""
+    """Count a declined payment in the card's, email's, IP's, merchant's and API key's velocity
+    (Redis, when used)."""
     row = (
         Assessment.objects.filter(payment_id=payment_id)
-        .values("card_fingerprint", "email", "ip")
+        .values("card_fingerprint", "email", "ip", "merchant_id", "api_key_id", "livemode")
         .first()
     )
     if row is None:
@@ -261,6 +291,9 @@ def remember_decline(*, payment_id: str, at: datetime) -> None:
         ip=row["ip"],
         payment_id=payment_id,
         at=at,
+        merchant_id=row["merchant_id"],
+        api_key=row["api_key_id"],
+        livemode=row["livemode"],
     )
 
 

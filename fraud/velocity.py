@@ -1,6 +1,6 @@
-"""fraud: velocity features — counts and sums per card fingerprint, email, IP and merchant over
-1 minute / 1 hour / 24 hours, distinct cards per IP and per email, declines in the last hour and
-when the card was first seen.
+"""fraud: velocity features — counts and sums per card fingerprint, email, IP, merchant and API
+key over 1 minute / 1 hour / 24 hours, distinct cards per IP and per email, declines in the last
+hour (per card, IP, email, merchant and API key) and when the card was first seen.
 
 Two stores answer the same question:
 - Redis (when `settings.REDIS_URL` is set): sorted sets scored by time, one Lua script (one
@@ -43,7 +43,9 @@ REDIS_TIMEOUT_S = 0.05
 # Counts saturate here in both stores: the events read back per key are bounded (a card, IP or
 # merchant with more attempts in 24 h is past every rule's threshold anyway).
 VELOCITY_COUNT_CAP = 1000
-DIMENSIONS = ("card", "email", "ip", "merchant")
+DIMENSIONS = ("card", "email", "ip", "merchant", "key")
+# Counted without amounts (too many events to sum per payment): the merchant and its API keys.
+COUNT_ONLY = ("merchant", "key")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,11 @@ class Attempt:
     # None when the currency has no FX rate: it counts as an attempt, adds nothing to sums.
     amount_ref_minor: int | None
     at: datetime
+    # The API key that made the payment ("" for a hosted page or the back office): card testing
+    # through a merchant's server arrives without a customer IP, but always with its key.
+    api_key: str = ""
+    # A merchant's test payments (its CI paying decline cards) never count for its live ones.
+    livemode: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,25 +76,37 @@ class Velocity:
 
 
 def empty_features() -> dict[str, int]:
+    """Every feature at 0, in the order the Redis script answers them."""
     features: dict[str, int] = {}
-    for dim in DIMENSIONS:
+    for dim in ("card", "email", "ip", "merchant"):
         for window in ("1m", "1h", "24h"):
             features[f"{dim}_{window}"] = 0
             # A merchant has counts only: summing its whole day per payment costs too much.
-            if dim != "merchant":
+            if dim not in COUNT_ONLY:
                 features[f"{dim}_sum_{window}"] = 0
     for dim in ("ip", "email"):
         features[f"{dim}_cards_1h"] = 0
         features[f"{dim}_cards_24h"] = 0
     features["ip_declines_1h"] = 0
     features["email_declines_1h"] = 0
+    # The API key (counts only) and the merchant's and key's declines: the decline-ratio rules.
+    for window in ("1m", "1h", "24h"):
+        features[f"key_{window}"] = 0
+    features["merchant_declines_1h"] = 0
+    features["key_declines_1h"] = 0
     return features
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 _TABLE = Assessment._meta.db_table
-_DIM_COLUMN = {"card": "card_fingerprint", "email": "email", "ip": "ip", "merchant": "merchant_id"}
+_DIM_COLUMN = {
+    "card": "card_fingerprint",
+    "email": "email",
+    "ip": "ip",
+    "merchant": "merchant_id",
+    "key": "api_key_id",
+}
 
 
 def _pg_dimension_sql(dim: str) -> str:
@@ -101,15 +120,17 @@ def _pg_dimension_sql(dim: str) -> str:
         if dim == "card"
         else "NULL::timestamptz"
     )
-    # A merchant has counts only, so its rows come from the (merchant_id, created) index alone.
+    # A merchant counts per mode (an API key has one mode).
+    mode = " AND livemode = %(livemode)s" if dim == "merchant" else ""
+    # A merchant and an API key have counts and declines only (no sums, no distinct cards).
     columns = (
-        "created"
-        if dim == "merchant"
+        "created, approved, outcome_at"
+        if dim in COUNT_ONLY
         else "created, amount_ref_minor, card_fingerprint, approved, outcome_at"
     )
     aggregates = (
-        "0, 0, 0, 0, 0, 0"
-        if dim == "merchant"
+        "0, 0, 0, 0, 0, count(*) FILTER (WHERE approved = false AND outcome_at >= %(t1h)s)"
+        if dim in COUNT_ONLY
         else """coalesce(sum(amount_ref_minor) FILTER (WHERE created >= %(t1m)s), 0),
   coalesce(sum(amount_ref_minor) FILTER (WHERE created >= %(t1h)s), 0),
   coalesce(sum(amount_ref_minor), 0),
@@ -127,7 +148,7 @@ def _pg_dimension_sql(dim: str) -> str:
   {aggregates},
   {first_seen}
 FROM (SELECT {columns} FROM {_TABLE}
-      WHERE {column} = %({dim})s AND created >= %(t24h)s AND created <= %(now)s
+      WHERE {column} = %({dim})s{mode} AND created >= %(t24h)s AND created <= %(now)s
       ORDER BY created DESC LIMIT %(earlier_cap)s) AS recent)
 """  # noqa: S608
 
@@ -145,6 +166,8 @@ def postgres_query(attempt: Attempt) -> Query | None:
         "email": attempt.email,
         "ip": attempt.ip,
         "merchant": attempt.merchant_id,
+        "key": attempt.api_key,
+        "livemode": attempt.livemode,
         "earlier_cap": VELOCITY_COUNT_CAP - 1,
     }
     present = [dim for dim in DIMENSIONS if params[dim]]
@@ -166,7 +189,9 @@ def postgres_velocity(attempt: Attempt, rows: list[tuple]) -> Velocity:
         features[f"{dim}_1m"] = c1m + 1
         features[f"{dim}_1h"] = c1h + 1
         features[f"{dim}_24h"] = c24h + 1
-        if dim != "merchant":
+        if dim in COUNT_ONLY:
+            features[f"{dim}_declines_1h"] = declined
+        else:
             features[f"{dim}_sum_1m"] = int(s1m) + amount
             features[f"{dim}_sum_1h"] = int(s1h) + amount
             features[f"{dim}_sum_24h"] = int(s24h) + amount
@@ -252,6 +277,13 @@ def _declines_key(dim: str, value: str) -> str:
     return f"{_prefix()}d:{dim}:{value}"
 
 
+def _merchant_in_mode(merchant_id: str, livemode: bool) -> str:
+    """The merchant's velocity subject: its test and live payments are counted apart."""
+    if not merchant_id:
+        return ""
+    return f"{merchant_id}:{'live' if livemode else 'test'}"
+
+
 def _first_seen_key(card: str) -> str:
     return f"{_prefix()}f:{card}"
 
@@ -263,11 +295,12 @@ def _first_seen_key(card: str) -> str:
 # Redis and Lua's tonumber read the numbers Python computed; the trim below 24 h is exclusive,
 # every window inclusive at both ends. An error inside (e.g. a key of the wrong type) is a
 # ResponseError, a RedisError: PostgreSQL answers, as before.
-# KEYS, in order: the events key of each present dimension (card, email, ip, merchant); when
-# there is a card, its cards key for the IP, then the email (those present); the declines key of
-# the card, the IP, the email (those present); when there is a card, its first-seen key.
+# KEYS, in order: the events key of each present dimension (card, email, ip, merchant, API key);
+# when there is a card, its cards key for the IP, then the email (those present); the declines
+# key of the card, the IP, the email, the merchant, the API key (those present); when there is a
+# card, its first-seen key.
 # ARGV: member, now, now − 1 m, now − 1 h, now − 24 h, VELOCITY_COUNT_CAP, KEY_TTL_S, first-seen
-# TTL, which of card / email / ip / merchant are present ("1" or "0" each), card.
+# TTL, which of card / email / ip / merchant / key are present ("1" or "0" each), card.
 # Reply (integers): the features in empty_features() order, the card's declines in the last hour,
 # the seconds since the card was first seen. Sums are exact up to 2**53 (Lua numbers are doubles).
 _OBSERVE_LUA = """
@@ -275,7 +308,7 @@ local member, now, t1m, t1h, t24h = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local cap, ttl, first_ttl, present, card = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local trim, max_count = '(' .. t24h, tonumber(cap)
 local out = {}
-for i = 1, 29 do out[i] = 0 end
+for i = 1, 34 do out[i] = 0 end
 local k = 0
 local function record(value)
   k = k + 1
@@ -313,6 +346,13 @@ if has(4) then
   out[20] = math.min(redis.call('ZCOUNT', key, t1h, now), max_count)
   out[21] = math.min(redis.call('ZCOUNT', key, t24h, now), max_count)
 end
+-- API key: counted like the merchant (out[28..30]).
+if has(5) then
+  local key = record(member)
+  out[28] = math.min(redis.call('ZCOUNT', key, t1m, now), max_count)
+  out[29] = math.min(redis.call('ZCOUNT', key, t1h, now), max_count)
+  out[30] = math.min(redis.call('ZCOUNT', key, t24h, now), max_count)
+end
 -- distinct cards per ip (out[22], out[23]) and per email (out[24], out[25]), counted in Redis.
 if has(1) then
   for _, at in ipairs({{3, 22}, {2, 24}}) do
@@ -323,8 +363,9 @@ if has(1) then
     end
   end
 end
--- declines in the last hour: card (out[28]), ip (out[26]), email (out[27]).
-for _, at in ipairs({{1, 28}, {3, 26}, {2, 27}}) do
+-- declines in the last hour: card (out[33]), ip (out[26]), email (out[27]), merchant (out[31]),
+-- API key (out[32]).
+for _, at in ipairs({{1, 33}, {3, 26}, {2, 27}, {4, 31}, {5, 32}}) do
   if has(at[1]) then
     k = k + 1
     out[at[2]] = redis.call('ZCOUNT', KEYS[k], t1h, now)
@@ -336,7 +377,7 @@ if has(1) then
   local first = redis.call('GET', KEYS[k])
   if first and first ~= '' then
     local since = tonumber(now) - tonumber(first)
-    if since > 0 then out[29] = math.floor(since) end
+    if since > 0 then out[34] = math.floor(since) end
   end
 end
 return out
@@ -356,22 +397,25 @@ def _observe_script(client: redis.Redis) -> Script:
 def _redis(client: redis.Redis, attempt: Attempt) -> Velocity:
     now_s = attempt.at.timestamp()
     card, email, ip = attempt.card, attempt.email, attempt.ip
-    merchant = attempt.merchant_id
-    keys = [
-        _events_key(dim, value)
-        for dim, value in (("card", card), ("email", email), ("ip", ip), ("merchant", merchant))
-        if value
-    ]
+    merchant, api_key = _merchant_in_mode(attempt.merchant_id, attempt.livemode), attempt.api_key
+    dims = (("card", card), ("email", email), ("ip", ip), ("merchant", merchant), ("key", api_key))
+    keys = [_events_key(dim, value) for dim, value in dims if value]
     if card:
         keys += [_cards_key(dim, value) for dim, value in (("ip", ip), ("email", email)) if value]
     keys += [
         _declines_key(dim, value)
-        for dim, value in (("card", card), ("ip", ip), ("email", email))
+        for dim, value in (
+            ("card", card),
+            ("ip", ip),
+            ("email", email),
+            ("merchant", merchant),
+            ("key", api_key),
+        )
         if value
     ]
     if card:
         keys.append(_first_seen_key(card))
-    present = "".join("1" if value else "0" for value in (card, email, ip, merchant))
+    present = "".join("1" if value else "0" for _, value in dims)
     reply = _observe_script(client)(
         keys=keys,
         args=(
@@ -413,15 +457,27 @@ def observe(attempt: Attempt) -> Velocity:
     return observe_redis(attempt) or _postgres(attempt)
 
 
-def record_decline(*, card: str, email: str, ip: str, payment_id: str, at: datetime) -> None:
+def record_decline(
+    *,
+    card: str,
+    email: str,
+    ip: str,
+    payment_id: str,
+    at: datetime,
+    merchant_id: str = "",
+    api_key: str = "",
+    livemode: bool = False,
+) -> None:
     """Count a declined attempt in Redis; PostgreSQL reads declines from the assessments."""
     client = _client()
     if client is None:
         return
     now_s = at.timestamp()
+    merchant = _merchant_in_mode(merchant_id, livemode)
+    dims = (("card", card), ("email", email), ("ip", ip), ("merchant", merchant))
     try:
         pipe = client.pipeline(transaction=False)
-        for dim, value in (("card", card), ("email", email), ("ip", ip)):
+        for dim, value in (*dims, ("key", api_key)):
             if value:
                 key = _declines_key(dim, value)
                 pipe.zadd(key, {payment_id: now_s})

@@ -16,6 +16,11 @@ BIN table: a tiny built-in map of well-known *test* card prefixes to issuing cou
 funding type (longest prefix wins). The simulator's test cards (4242…, 4000 0000 0000 xxxx,
 4100…) are "US"; Stripe's country test cards (4000 0076 0000 0002 → BR, …) map to their country.
 A production deployment would load a licensed BIN file instead; unknown BINs give country "".
+
+Test cards: `TEST_CARDS` is THE list of what counts as a test card (Stripe's published test card
+numbers, https://docs.stripe.com/testing: by brand, by country, declines, fraud, 3-D Secure,
+disputes). Test mode accepts only these and live mode refuses them (`services.create_token`);
+the simulator's behaviour table (routing/simulator/cards.py) gives outcomes to a subset of them.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from datetime import date
 
 from stdnum import luhn
 
-from config.api.errors import InvalidRequest
+from config.api.errors import CardDeclined, InvalidRequest
 
 VISA = "visa"
 MASTERCARD = "mastercard"
@@ -217,3 +222,108 @@ def bin_info(digits: str) -> BinInfo:
         if found:
             return BinInfo(bin=digits[:6], country=found[0], funding=found[1])
     return BinInfo(bin=digits[:6], country="", funding="unknown")
+
+
+# --- test cards ----------------------------------------------------------------------------------
+
+# number → what Stripe documents it for (docs/api.md, "Test cards", shows the same table).
+TEST_CARDS: dict[str, str] = {
+    # by brand
+    "4242424242424242": "Visa",
+    "4000056655665556": "Visa (debit)",
+    "5555555555554444": "Mastercard",
+    "2223003122003222": "Mastercard (2-series)",
+    "5200828282828210": "Mastercard (debit)",
+    "5105105105105100": "Mastercard (prepaid)",
+    "378282246310005": "American Express",
+    "371449635398431": "American Express",
+    "6011111111111117": "Discover",
+    "6011000990139424": "Discover",
+    "6011981111111113": "Discover (debit)",
+    "3056930009020004": "Diners Club",
+    "36227206271667": "Diners Club (14-digit card)",
+    "6555900000604105": "BCcard and DinaCard",
+    "3566002020360505": "JCB",
+    "6200000000000005": "UnionPay",
+    "6200000000000047": "UnionPay (debit)",
+    "6205500000000000004": "UnionPay (19-digit card)",
+    # by country
+    "4000000760000002": "Brazil (BR)",
+    "4000001240000000": "Canada (CA)",
+    "4000004840008001": "Mexico (MX)",
+    "4000000400000008": "Austria (AT)",
+    "4000000560000004": "Belgium (BE)",
+    "4000002080000001": "Denmark (DK)",
+    "4000002460000001": "Finland (FI)",
+    "4000002500000003": "France (FR)",
+    "4000002760000016": "Germany (DE)",
+    "4000003720000005": "Ireland (IE)",
+    "4000003800000008": "Italy (IT)",
+    "4000005280000002": "Netherlands (NL)",
+    "4000005780000007": "Norway (NO)",
+    "4000006160000005": "Poland (PL)",
+    "4000006200000007": "Portugal (PT)",
+    "4000007240000007": "Spain (ES)",
+    "4000007520000008": "Sweden (SE)",
+    "4000007560000009": "Switzerland (CH)",
+    "4000008260000000": "United Kingdom (GB)",
+    "4000058260000005": "United Kingdom (GB, debit)",
+    "5555558265554449": "United Kingdom (GB, Mastercard)",
+    "4000007840000001": "United Arab Emirates (AE)",
+    "4000000360000006": "Australia (AU)",
+    "4000001560000002": "China (CN)",
+    "4000003440000004": "Hong Kong (HK)",
+    "4000003560000008": "India (IN)",
+    "4000003920000003": "Japan (JP)",
+    "3530111333300000": "Japan (JP, JCB)",
+    "4000005540000008": "New Zealand (NZ)",
+    "4000007020000003": "Singapore (SG)",
+    # declines
+    "4000000000000002": "declined: generic_decline",
+    "4000000000009995": "declined: insufficient_funds",
+    "4000000000009987": "declined: lost_card",
+    "4000000000009979": "declined: stolen_card",
+    "4000000000000069": "declined: expired_card",
+    "4000000000000127": "declined: incorrect_cvc",
+    "4000000000000119": "declined: processing_error",
+    "4000000000006975": "declined: card_velocity_exceeded",
+    # fraud
+    "4100000000000019": "always blocked as fraud (decline_code fraudulent)",
+    # 3-D Secure
+    "4000000000003220": "3-D Secure 2 required",
+    "4000000000003063": "3-D Secure required",
+    # disputes
+    "4000000000000259": "disputed after capture (fraudulent)",
+    "4000000000002685": "disputed after capture (product_not_received)",
+    "4000000000001976": "inquiry after capture",
+}
+# Stripe's answers, word for word where they apply (its sandbox names the mode, then the card).
+LIVE_MODE_TEST_CARD_MESSAGE = (
+    "Your card was declined. Your request was in live mode, but used a known test card."
+)
+TEST_MODE_LIVE_CARD_MESSAGE = (
+    "Your card was declined. Your request was in test mode, but used a non test (live) card. "
+    "For a list of valid test cards, see the API documentation (docs/api.md, Test cards)."
+)
+
+
+def is_test_card(digits: str) -> bool:
+    """Whether `digits` (a normalized number) is one of the published test cards."""
+    return digits in TEST_CARDS
+
+
+def check_mode(digits: str, *, livemode: bool, any_card_in_test_mode: bool = False) -> None:
+    """Test mode takes only test cards and live mode refuses them: 402 `card_declined` with
+    decline_code `live_mode_test_card` (test mode, a live card: one that is not a test card) or
+    `test_mode_live_card` (live mode, a test-mode card), the codes our API contract names
+    (docs/api.md). `any_card_in_test_mode` lifts the first refusal (VAULT_TEST_MODE_ANY_CARD,
+    for load benchmarks that need many distinct cards)."""
+    test_card = is_test_card(digits)
+    if livemode and test_card:
+        raise CardDeclined(
+            LIVE_MODE_TEST_CARD_MESSAGE, decline_code="test_mode_live_card", param="card[number]"
+        )
+    if not livemode and not test_card and not any_card_in_test_mode:
+        raise CardDeclined(
+            TEST_MODE_LIVE_CARD_MESSAGE, decline_code="live_mode_test_card", param="card[number]"
+        )

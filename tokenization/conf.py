@@ -8,6 +8,9 @@ Read from the environment with django-environ (config/settings stays untouched):
     VAULT_CVC_TTL_S=600                                          how long a CVC may wait for use
     VAULT_PAGE_MONITOR_URL=https://pay.example/hosted/fields?... what the integrity task fetches
     VAULT_DEMO_CHECKOUT=true|false                               serve /demo/checkout
+    VAULT_TEST_MODE_ANY_CARD=true|false                          test keys take any card
+                                                                 (load benchmarks; never in
+                                                                 production)
 
 Where a CVC waits for its authorization (`cvc_cache()`): the default cache when it is Redis
 (REDIS_URL set), else a process-local memory cache, never the database cache table: the CVC
@@ -225,3 +228,10 @@ def page_monitor_url() -> str:
 
 def demo_checkout_enabled() -> bool:
     return env.bool("VAULT_DEMO_CHECKOUT", default=django_env() != "production")
+
+
+def test_mode_any_card() -> bool:
+    """Whether test mode takes cards that are not test cards (default no: test mode is the
+    documented sandbox). Only load benchmarks and tests that need many distinct cards turn it
+    on; production ignores it."""
+    return django_env() != "production" and env.bool("VAULT_TEST_MODE_ANY_CARD", default=False)

@@ -16,6 +16,8 @@ from functools import cache
 from django.db import connection
 
 from config.api.errors import NotFound
+from tokenization import cards, crypto
+from tokenization.conf import vault_keys
 from tokenization.models import Token
 
 
@@ -31,6 +33,24 @@ class TokenInfo:
     country: str
     funding: str
     livemode: bool
+
+    @property
+    def test_card(self) -> bool:
+        """Whether the card is one of the published test cards (only test mode holds them)."""
+        return is_test_card_fingerprint(self.fingerprint)
+
+
+@cache
+def _test_card_fingerprints(fingerprint_key: bytes) -> frozenset[str]:
+    return frozenset(crypto.fingerprint(fingerprint_key, number) for number in cards.TEST_CARDS)
+
+
+def is_test_card_fingerprint(fingerprint: str) -> bool:
+    """Whether a card fingerprint is a published test card's (`cards.TEST_CARDS`): fraud's
+    default rules leave a test card's own repeats alone in test mode."""
+    return bool(fingerprint) and fingerprint in _test_card_fingerprints(
+        vault_keys().fingerprint_key
+    )
 
 
 def _info(token: Token) -> TokenInfo:

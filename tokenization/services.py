@@ -23,6 +23,7 @@ from tokenization.conf import (
     VaultKeys,
     cvc_cache,
     cvc_ttl_s,
+    test_mode_any_card,
     vault_keys,
 )
 from tokenization.models import (
@@ -97,10 +98,13 @@ def create_token(
     holder_name: str = "",
 ) -> Token:
     """Validate and store a card; the CVC (if any) waits encrypted in the cache, at most
-    VAULT_CVC_TTL_S, for the first authorization. Raises InvalidRequest naming the parameter."""
+    VAULT_CVC_TTL_S, for the first authorization. Raises InvalidRequest naming the parameter,
+    or CardDeclined (402) for a card of the other mode: test mode takes only the published
+    test cards (`cards.TEST_CARDS`), live mode refuses them."""
     digits, brand = cards.validate_number(number)
     exp_year = cards.validate_expiry(exp_month=exp_month, exp_year=exp_year)
     cvc = cards.validate_cvc(cvc, brand=brand)
+    cards.check_mode(digits, livemode=livemode, any_card_in_test_mode=test_mode_any_card())
     holder_name = (holder_name or "").strip()
     if len(holder_name) > MAX_HOLDER_NAME_CHARS:
         raise InvalidRequest(

@@ -1,8 +1,11 @@
 """Card handling inside the simulator: the public test cards, Luhn, brand and expiry checks.
 
 The test card numbers are the well-known public ones (Stripe's), so that a developer who has
-used any PSP's sandbox knows what to type. Nothing here keeps a card number: callers get a
-`CardVerdict` and keep only BIN and last4.
+used any PSP's sandbox knows what to type. Which numbers ARE test cards is the vault's list
+(tokenization/cards.py TEST_CARDS, which test mode accepts and live mode refuses); this table gives
+outcomes to some of them (the others approve, at the default approval rate of 1.0), and
+tests/routing/test_simulator_cards.py keeps it inside the vault's list. Nothing here keeps a
+card number: callers get a `CardVerdict` and keep only BIN and last4.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ TEST_CARDS: dict[str, CardVerdict] = {
     "4000000000009995": CardVerdict(
         Verdict.DECLINE, "insufficient_funds", "Your card has insufficient funds."
     ),
+    "4000000000009987": CardVerdict(Verdict.DECLINE, "lost_card", "Your card was declined."),
+    "4000000000009979": CardVerdict(Verdict.DECLINE, "stolen_card", "Your card was declined."),
+    "4000000000006975": CardVerdict(
+        Verdict.DECLINE, "card_velocity_exceeded", "Your card was declined."
+    ),
     "4000000000000069": CardVerdict(Verdict.DECLINE, "expired_card", "Your card has expired."),
     "4000000000000127": CardVerdict(
         Verdict.DECLINE, "incorrect_cvc", "Your card's security code is incorrect."
@@ -46,6 +54,7 @@ TEST_CARDS: dict[str, CardVerdict] = {
         Verdict.DECLINE, "processing_error", "An error occurred while processing your card."
     ),
     "4000000000003220": CardVerdict(Verdict.THREE_DS),
+    "4000000000003063": CardVerdict(Verdict.THREE_DS),
     "4100000000000019": CardVerdict(
         Verdict.DECLINE, "fraudulent", "The payment was blocked as suspected fraud."
     ),

@@ -17,14 +17,17 @@ from tests.fraud.conftest import make_request
 
 pytestmark = pytest.mark.django_db
 
-NO_RATE_CURRENCY = "XAF"  # the seed has no Central African franc rate
+# The seed has a rate for every currency payments accepts (test_card_testing_defaults.py); these
+# two it does not accept have none, as any currency whose rate finance deleted.
+NO_RATE_CURRENCY = "NGN"
+OTHER_NO_RATE_CURRENCY = "KES"
 
 
 def test_a_currency_without_a_rate_has_no_reference_amount_and_no_rule_fires_on_it():
     # Unconverted, 2,000,000.00 would trip every "high amount" rule.
     services.create_rule(name="big_one", expression="amount_ref >= 100000", action="review")
     request = make_request(
-        amount_minor=200_000_000, currency=NO_RATE_CURRENCY, card_fingerprint="fp_xaf"
+        amount_minor=200_000_000, currency=NO_RATE_CURRENCY, card_fingerprint="fp_ngn"
     )
     result = services.assess(request=request)
     assert (result.decision, result.rules) == ("allow", ())
@@ -59,18 +62,18 @@ def test_a_missing_rate_is_logged_once_per_currency_per_process(caplog):
     caplog.set_level(logging.WARNING, logger="qr.fraud")
     for _ in range(3):
         services.assess(request=make_request(currency=NO_RATE_CURRENCY))
-    services.assess(request=make_request(currency="xof"))
+    services.assess(request=make_request(currency=OTHER_NO_RATE_CURRENCY.lower()))
     missing = [r.getMessage() for r in caplog.records if "no FX rate" in r.getMessage()]
     assert len(missing) == 2
-    assert "XAF" in missing[0] and "XOF" in missing[1]
+    assert NO_RATE_CURRENCY in missing[0] and OTHER_NO_RATE_CURRENCY in missing[1]
 
 
 def test_fx_rate_currency_is_stored_upper_case_and_used_for_conversion():
-    rate = FxRate.objects.create(currency=" mxn", exponent=2, rate_to_reference=Decimal("0.05"))
+    rate = FxRate.objects.create(currency=" ngn", exponent=2, rate_to_reference=Decimal("0.05"))
     rate.refresh_from_db()
-    assert rate.currency == "MXN"
+    assert rate.currency == "NGN"
     fx.reset_cache()
-    assert fx.to_reference_minor(amount_minor=10_000, currency="Mxn") == 500
+    assert fx.to_reference_minor(amount_minor=10_000, currency="Ngn") == 500
 
 
 def test_admin_form_refuses_a_lower_case_duplicate_of_an_existing_rate():
@@ -79,6 +82,6 @@ def test_admin_form_refuses_a_lower_case_duplicate_of_an_existing_rate():
     duplicate = FxRateForm(data={"currency": "usd", "exponent": 2, "rate_to_reference": "0.9"})
     assert not duplicate.is_valid()
     assert "currency" in duplicate.errors
-    new = FxRateForm(data={"currency": "mxn", "exponent": 2, "rate_to_reference": "0.05"})
+    new = FxRateForm(data={"currency": "ngn", "exponent": 2, "rate_to_reference": "0.05"})
     assert new.is_valid(), new.errors
-    assert new.save().currency == "MXN"
+    assert new.save().currency == "NGN"

@@ -21,13 +21,14 @@ pytestmark = pytest.mark.django_db
 END = datetime(2026, 1, 6, 15, 0, 0, 123457, tzinfo=UTC)
 BUSY_CARD = "fp_lua_busy"
 BUSY_MERCHANT = "mer_lua_busy"
+BUSY_KEY = "key_lua_busy"
 BUSY_EVENTS = velocity.VELOCITY_COUNT_CAP + 100
 CARDS_FEATURES = ("ip_cards_1h", "ip_cards_24h", "email_cards_1h", "email_cards_24h")
 
 
 def _history() -> list[tuple[datetime, object, bool]]:
     """(time, request, declined) in time order: attempts spread over 30 hours, 2 hours and
-    2 minutes across a few cards, emails, IPs, merchants, amounts and currencies (XAF has no
+    2 minutes across a few cards, emails, IPs, merchants, amounts and currencies (NGN has no
     rate), then probes exactly on the window bounds, then probes of the busy card."""
     rng = random.Random(20260106)
     cards = ["fp_lua_a", "fp_lua_b", "fp_lua_c", "fp_lua_d", ""]
@@ -51,7 +52,15 @@ def _history() -> list[tuple[datetime, object, bool]]:
             ip=rng.choice(ips),
             merchant_id=rng.choice(["mer_lua_one", "mer_lua_two"]),
             amount_minor=rng.choice([100, 999, 2500, 40_000, 1_234_567]),
-            currency=rng.choice(["EUR", "EUR", "USD", "XAF"]),
+            currency=rng.choice(["EUR", "EUR", "USD", "NGN"]),
+            # An API key has one mode; a merchant is counted per mode.
+            **rng.choice(
+                [
+                    {"api_key_id": "key_lua_test", "livemode": False},
+                    {"api_key_id": "key_lua_live", "livemode": True},
+                    {"api_key_id": "", "livemode": rng.random() < 0.5},
+                ]
+            ),
         )
         history.append((END - offset, request, rng.random() < 0.25))
     bound_kwargs = {
@@ -69,6 +78,7 @@ def _history() -> list[tuple[datetime, object, bool]]:
             email="busy@example.com",
             ip="192.0.2.99",
             amount_minor=100 + seconds,
+            api_key_id=BUSY_KEY,
         )
         history.append((END + timedelta(seconds=1 - seconds), busy, False))
     # In time order, as payments arrive (a replay out of order would see Redis trimmed already).
@@ -87,6 +97,7 @@ def _busy_events() -> list[velocity.Attempt]:
             ip="",
             amount_ref_minor=None if n % 7 == 0 else 10 + n % 13,
             at=END - timedelta(minutes=10) + timedelta(seconds=n * 0.5),
+            api_key=BUSY_KEY,
         )
         for n in range(BUSY_EVENTS)
     ]
@@ -99,9 +110,11 @@ def _seed_postgres(events: list[velocity.Attempt]) -> None:
             payment_id=f"pay_{event.assessment_id}",
             merchant_id=event.merchant_id,
             amount_minor=event.amount_ref_minor or 5,
-            currency="EUR" if event.amount_ref_minor is not None else "XAF",
+            currency="EUR" if event.amount_ref_minor is not None else "NGN",
             amount_ref_minor=event.amount_ref_minor,
             card_fingerprint=event.card,
+            api_key_id=event.api_key,
+            livemode=event.livemode,
             score=0,
             decision="allow",
             latency_ms=1.0,
@@ -168,6 +181,7 @@ def test_redis_features_equal_postgres_over_a_varied_history(settings, redis_sto
     cap = velocity.VELOCITY_COUNT_CAP
     last_busy = from_redis[-1][1]
     assert (last_busy["card_24h"], last_busy["card_1h"], last_busy["merchant_24h"]) == (cap,) * 3
+    assert (last_busy["key_24h"], last_busy["key_1h"]) == (cap,) * 2
     assert 10 < last_busy["card_1m"] < cap
     assert last_busy["card_sum_24h"] < sum(e.amount_ref_minor or 0 for e in busy)
     [on_bounds] = [
@@ -178,6 +192,8 @@ def test_redis_features_equal_postgres_over_a_varied_history(settings, redis_sto
     assert on_bounds["card_1m"] >= 2 and on_bounds["card_1h"] > on_bounds["card_1m"]
     assert max(seen[2] for seen in from_redis) >= 2  # declines of a card in the last hour
     assert max(seen[1]["ip_declines_1h"] for seen in from_redis) >= 2
+    assert max(seen[1]["merchant_declines_1h"] for seen in from_redis) >= 2
+    assert max(seen[1]["key_declines_1h"] for seen in from_redis) >= 2
     assert max(seen[1]["ip_cards_24h"] for seen in from_redis) >= 3
     assert max(seen[3] for seen in from_redis) > 24 * 3600
     assert any(seen[1]["email_sum_1m"] != seen[1]["email_sum_24h"] for seen in from_redis)
@@ -269,15 +285,17 @@ def test_the_reply_fills_every_feature_in_order(redis_store):
         ip="192.0.2.1",
         amount_ref_minor=4321,
         at=at,
+        api_key="key_lua_order",
+        livemode=True,
     )
     observed = velocity.observe_redis(attempt)
     assert observed is not None
     assert list(observed.features) == list(velocity.empty_features())
     expected = velocity.empty_features()
-    for dim in ("card", "email", "ip", "merchant"):
+    for dim in ("card", "email", "ip", "merchant", "key"):
         for window in ("1m", "1h", "24h"):
             expected[f"{dim}_{window}"] = 1
-            if dim != "merchant":
+            if dim not in ("merchant", "key"):
                 expected[f"{dim}_sum_{window}"] = 4321
     for dim in ("ip", "email"):
         expected[f"{dim}_cards_1h"] = expected[f"{dim}_cards_24h"] = 1

@@ -11,7 +11,6 @@ from django.db import connection
 from ledger import selectors as ledger_selectors
 from payments.models import Payment, Refund
 from tests.conftest import client_for
-from tests.payments.conftest import distinct_card
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -100,7 +99,7 @@ def test_capture_racing_cancel_one_wins_the_other_gets_400(merchant, tokenize, p
         api = client_for(merchant.secret)
         payment = api.post(
             "/api/payments",
-            {"token": tokenize(distinct_card(round_)), "amount": 900, "currency": "eur"},
+            {"token": tokenize(), "amount": 900, "currency": "eur"},
             format="json",
         ).json()
 

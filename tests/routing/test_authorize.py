@@ -109,19 +109,36 @@ def test_card_with_too_many_declines_in_24h_is_not_sent_anywhere(
     merchant, providers, sim, monkeypatch
 ):
     monkeypatch.setenv("ROUTING_MAX_DECLINES_PER_CARD_24H", "2")
-    for _ in range(2):
-        token_id = card_token(merchant, GENERIC_DECLINE)  # a new token, the same card
-        services.authorize(request=payment_request(merchant, token_id=token_id))
+    # A card that is no test card (the cap is the networks'), declined at both providers.
+    for name in ("sim-a", "sim-b"):
+        sim.control(name, approval_rate={"*": 0.0})
+    first = services.authorize(
+        request=payment_request(merchant, token_id=card_token(merchant, RATED))
+    )
+    assert len(first.attempts) == 2  # two declines of the card at this merchant
     sent_before = len(sim.records("sim-a"))
 
     outcome = services.authorize(
-        request=payment_request(merchant, token_id=card_token(merchant, GENERIC_DECLINE))
+        request=payment_request(merchant, token_id=card_token(merchant, RATED))
     )
 
     assert outcome.outcome == Outcome.HARD_DECLINE
     assert outcome.decline_code == "attempt_limit_exceeded"
     assert outcome.attempts == ()
     assert len(sim.records("sim-a")) == sent_before
+
+
+def test_a_test_card_in_test_mode_keeps_its_decline_past_the_daily_cap(
+    merchant, providers, sim, monkeypatch
+):
+    monkeypatch.setenv("ROUTING_MAX_DECLINES_PER_CARD_24H", "2")
+    outcomes = [
+        services.authorize(
+            request=payment_request(merchant, token_id=card_token(merchant, GENERIC_DECLINE))
+        )
+        for _ in range(4)
+    ]
+    assert [o.decline_code for o in outcomes] == ["generic_decline"] * 4
 
 
 def test_an_authorized_payment_is_never_authorized_again(merchant, providers, sim):

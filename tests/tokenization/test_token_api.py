@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import client_for
-from tests.tokenization.conftest import AMEX, VISA, VISA_SPACED
+from tests.tokenization.conftest import AMEX, LIVE_VISA, VISA, VISA_SPACED
 from tokenization.models import Token
 
 pytestmark = pytest.mark.django_db
@@ -106,7 +106,9 @@ def test_no_key_is_refused(merchant) -> None:
 
 
 def test_live_key_creates_a_live_token(merchant) -> None:
-    body = client_for(merchant.live_secret).post("/api/tokens", _card(), format="json").json()
+    # A real card: live mode refuses the test cards (tests/tokenization/test_test_cards.py).
+    card = _card(number=LIVE_VISA)
+    body = client_for(merchant.live_secret).post("/api/tokens", card, format="json").json()
     assert body["livemode"] is True
     assert Token.objects.get(pk=body["id"]).livemode is True
 
