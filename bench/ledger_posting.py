@@ -106,11 +106,15 @@ def bench_ours(mode: str):
     from ledger.services import Line
 
     receivable = [
-        services.ensure_account(owner=f"provider:p{p}", kind="psp_receivable", currency="EUR")
+        services.ensure_account(
+            owner=f"provider:p{p}", kind="psp_receivable", currency="EUR", livemode=False
+        )
         for p in range(PROVIDERS)
     ]
     payable = [
-        services.ensure_account(owner=f"merchant:m{m}", kind="merchant_payable", currency="EUR")
+        services.ensure_account(
+            owner=f"merchant:m{m}", kind="merchant_payable", currency="EUR", livemode=False
+        )
         for m in range(MERCHANTS)
     ]
     counter = iter(range(10**9))
@@ -125,6 +129,7 @@ def bench_ours(mode: str):
                 Line(account_id=receivable[p], debit_minor=amount),
                 Line(account_id=payable[m], credit_minor=amount),
             ],
+            livemode=False,
         )
 
     return post
@@ -136,11 +141,15 @@ def bench_raw(mode: str):
     from ledger import services
 
     receivable = [
-        services.ensure_account(owner=f"provider:raw{p}", kind="psp_receivable", currency="EUR")
+        services.ensure_account(
+            owner=f"provider:raw{p}", kind="psp_receivable", currency="EUR", livemode=False
+        )
         for p in range(PROVIDERS)
     ]
     payable = [
-        services.ensure_account(owner=f"merchant:raw{m}", kind="merchant_payable", currency="EUR")
+        services.ensure_account(
+            owner=f"merchant:raw{m}", kind="merchant_payable", currency="EUR", livemode=False
+        )
         for m in range(MERCHANTS)
     ]
     sql = """
@@ -250,8 +259,12 @@ def load_ours(entries: int) -> tuple[int, datetime]:
 
     from ledger import services
 
-    hot = services.ensure_account(owner="merchant:hot", kind="merchant_payable", currency="EUR")
-    counter = services.ensure_account(owner="provider:hot", kind="psp_receivable", currency="EUR")
+    hot = services.ensure_account(
+        owner="merchant:hot", kind="merchant_payable", currency="EUR", livemode=False
+    )
+    counter = services.ensure_account(
+        owner="provider:hot", kind="psp_receivable", currency="EUR", livemode=False
+    )
     with connection.cursor() as cursor:
         # Bulk load only: triggers (and FK checks) off for this session; rows are balanced.
         cursor.execute("SET session_replication_role = replica")

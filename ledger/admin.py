@@ -1,7 +1,8 @@
 """ledger: the finance back office — read-only accounts, transactions, entries, trial runs.
 
 Nothing in the ledger can be added, changed or deleted here: corrections are reversing
-transactions made by a service. Entries export as a streaming CSV for a date range
+transactions made by a service. Bank statements, their upload and the manual-match queue are
+registered by ledger.statements.admin. Entries export as a streaming CSV for a date range
 (permission `ledger.export_entries`).
 """
 
@@ -15,6 +16,8 @@ from django.urls import path
 from ledger import exports, selectors
 from ledger.chart import NORMAL_SIDE_BY_KIND
 from ledger.models import Account, AccountBalance, Entry, Transaction, TrialBalanceRun
+from ledger.reconciliation import admin as _reconciliation_admin  # noqa: F401  registers its admins
+from ledger.statements import admin as _statements_admin  # noqa: F401  registers its admins
 
 # The account filter lists accounts by name; beyond this many, filter with ?account__id__exact=.
 ACCOUNT_FILTER_MAX_CHOICES = 200
@@ -36,7 +39,7 @@ class AccountFilter(admin.SimpleListFilter):
     parameter_name = "account"
 
     def lookups(self, request, model_admin):
-        accounts = Account.objects.order_by("owner", "kind", "currency")
+        accounts = Account.objects.order_by("livemode", "owner", "kind", "currency")
         return [(a.pk, str(a)) for a in accounts[:ACCOUNT_FILTER_MAX_CHOICES]]
 
     def queryset(self, request, queryset: QuerySet) -> QuerySet:
@@ -101,6 +104,7 @@ def _hold_total(field: str) -> Subquery:
     holds = AccountBalance.objects.filter(
         account__owner=OuterRef("owner"),
         account__currency=OuterRef("currency"),
+        account__livemode=OuterRef("livemode"),
         account__kind=OuterRef("hold_kind"),
     ).exclude(account_id=OuterRef("id"))
     return Subquery(holds.values(field)[:1])
@@ -109,10 +113,10 @@ def _hold_total(field: str) -> Subquery:
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "owner", "kind", "currency", "normal_side", "posted", "pending", "available",
-        "entries",
+        "id", "owner", "kind", "currency", "livemode", "normal_side", "posted", "pending",
+        "available", "entries",
     ]  # fmt: skip
-    list_filter = ["kind", "currency", "normal_side"]
+    list_filter = ["livemode", "kind", "currency", "normal_side"]
     search_fields = ["owner"]
     list_select_related = ["balance"]
 
@@ -194,6 +198,7 @@ class EntryAdmin(ReadOnlyAdmin):
     ]  # fmt: skip
     list_filter = [
         "transaction__kind",
+        "account__livemode",
         CurrencyFilter,
         AccountFilter,
         ("ts", admin.DateFieldListFilter),
@@ -211,6 +216,7 @@ class EntryAdmin(ReadOnlyAdmin):
 @admin.register(TrialBalanceRun)
 class TrialBalanceRunAdmin(ReadOnlyAdmin):
     list_display = [
-        "started_at", "ok", "duration_ms", "entries_count", "transactions_count", "accounts_count",
+        "started_at", "livemode", "ok", "duration_ms", "entries_count", "transactions_count",
+        "accounts_count",
     ]  # fmt: skip
-    list_filter = ["ok"]
+    list_filter = ["livemode", "ok"]

@@ -28,8 +28,10 @@ TRANSACTION_KINDS = frozenset(
         "void",
         "settlement",
         "fee",
-        "chargeback",
-        "chargeback_reversal",
+        "chargeback",  # a disputed amount the provider took back
+        "chargeback_reversal",  # a disputed amount the provider gave back
+        "chargeback_fee",  # the provider's dispute fee, booked apart from the amount
+        "chargeback_fee_reversal",  # a dispute fee the provider gave back
         "payout",
         "adjustment",
     }

@@ -19,22 +19,24 @@ class NormalSide(models.TextChoices):
 
 
 class Account(models.Model):
-    """One account per (owner, kind, currency); owner is e.g. "merchant:acct_1", "bank:main"."""
+    """One account per (owner, kind, currency, mode); owner is e.g. "merchant:acct_1",
+    "bank:main". Test money never shares an account with live money."""
 
     id = models.BigAutoField(primary_key=True)
     owner = models.CharField(max_length=120)
     kind = models.CharField(max_length=40)
     currency = models.CharField(max_length=3)
+    livemode = models.BooleanField()
     normal_side = models.CharField(max_length=6, choices=NormalSide.choices)
     created = models.DateTimeField()
 
     class Meta:
         managed = False
         db_table = "ledger_accounts"
-        ordering = ["owner", "kind", "currency"]
+        ordering = ["livemode", "owner", "kind", "currency"]
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.owner} {self.currency}"
+        return f"{self.kind}:{self.owner} {self.currency} ({'live' if self.livemode else 'test'})"
 
 
 class AccountBalance(models.Model):
@@ -116,6 +118,7 @@ class Hold(models.Model):
     merchant_id = models.CharField(max_length=64)
     provider = models.CharField(max_length=64)
     currency = models.CharField(max_length=3)
+    livemode = models.BooleanField()  # the payment's mode: its accounts are of this mode
     placed_ts = models.DateTimeField()
 
     class Meta:
@@ -134,9 +137,50 @@ class TrialBalanceRun(models.Model):
     transactions_count = models.BigIntegerField()
     accounts_count = models.BigIntegerField()
     failures = models.JSONField(default=list)
+    livemode = models.BooleanField(
+        null=True,
+        help_text="The mode whose books the run checked; empty for runs from before the "
+        "ledger kept the modes apart.",
+    )
 
     class Meta:
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
-        return f"trial balance {self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'FAILED'}"
+        mode = {True: "live", False: "test", None: "all"}[self.livemode]
+        verdict = "ok" if self.ok else "FAILED"
+        return f"trial balance ({mode}) {self.started_at:%Y-%m-%d %H:%M} {verdict}"
+
+
+# Bank statements live in their own module; importing them here registers them with the app.
+from ledger.reconciliation.models import (  # noqa: E402
+    Break,
+    BreakAction,
+    ProviderReference,
+    ReconciledLine,
+    ReconciliationRun,
+    SettlementReport,
+)
+from ledger.statements.models import (  # noqa: E402
+    BankStatement,
+    ManualDecision,
+    StatementLine,
+)
+
+__all__ = [
+    "Account",
+    "AccountBalance",
+    "BankStatement",
+    "Break",
+    "BreakAction",
+    "Entry",
+    "Hold",
+    "ManualDecision",
+    "ProviderReference",
+    "ReconciledLine",
+    "ReconciliationRun",
+    "SettlementReport",
+    "StatementLine",
+    "Transaction",
+    "TrialBalanceRun",
+]

@@ -15,10 +15,12 @@ from datetime import datetime
 from django.db import connection
 
 from config.api.errors import NotFound
-from ledger.chart import HOLD_KINDS
+from ledger.chart import HOLD_KINDS, merchant_owner
+from ledger.models import TrialBalanceRun
 
-# account id → currency; an account's currency never changes, so this cache never goes stale.
-_CURRENCY_BY_ACCOUNT: dict[int, str] = {}
+# account id → (currency, livemode); an account's identity never changes, so this cache never
+# goes stale.
+_IDENTITY_BY_ACCOUNT: dict[int, tuple[str, bool]] = {}
 MAX_OWNER_ACCOUNTS = 200
 
 
@@ -33,6 +35,7 @@ class Balance:
     posted_minor: int  # every entry booked
     pending_minor: int  # open authorization holds of this owner in this currency
     available_minor: int  # posted less pending outflows (none are modelled yet: = posted)
+    livemode: bool  # the account's mode: test and live money never share an account
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class PaymentLedgerSummary:
     refunded_minor: int
     balanced: bool  # every transaction of the payment balances per currency
     authorized_minor: int = 0  # net of the payment's auth_hold transactions (reversals included)
+    # Disputed amounts the provider took back less those it reinstated (`chargeback` less
+    # `chargeback_reversal`; dispute fees are kinds of their own): no longer the merchant's to
+    # refund.
+    charged_back_minor: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,22 +88,50 @@ class HoldRow:
     merchant_id: str
     provider: str
     currency: str
+    livemode: bool
 
 
-def remember_account_currency(*, account_id: int, currency: str) -> None:
-    _CURRENCY_BY_ACCOUNT[account_id] = currency
+@dataclass(frozen=True)
+class BalanceAmount:
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class MerchantBalance:
+    """A merchant's balance in one mode, per currency (Stripe's balance object is the model):
+    `posted` what we owe the merchant (merchant_payable, every entry), `pending` its open
+    authorization holds (merchant_pending), `available` posted less pending outflows (none is
+    two-phase yet, so it equals posted). Sorted by currency; a currency appears in all three
+    once the merchant has either account in it."""
+
+    merchant_id: str
+    livemode: bool
+    posted: list[BalanceAmount]
+    pending: list[BalanceAmount]
+    available: list[BalanceAmount]
+
+
+def remember_account(*, account_id: int, currency: str, livemode: bool) -> None:
+    _IDENTITY_BY_ACCOUNT[account_id] = (currency, livemode)
+
+
+def account_identities(*, account_ids: list[int]) -> dict[int, tuple[str, bool]]:
+    """(currency, livemode) of the given accounts (unknown ids are absent)."""
+    missing = [i for i in set(account_ids) if i not in _IDENTITY_BY_ACCOUNT]
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, currency, livemode FROM ledger_accounts WHERE id = ANY(%s::bigint[])",
+                [missing],
+            )
+            _IDENTITY_BY_ACCOUNT.update({i: (c, m) for i, c, m in cursor.fetchall()})
+    return {i: _IDENTITY_BY_ACCOUNT[i] for i in account_ids if i in _IDENTITY_BY_ACCOUNT}
 
 
 def account_currencies(*, account_ids: list[int]) -> dict[int, str]:
     """Currencies of the given accounts (unknown ids are absent)."""
-    missing = [i for i in set(account_ids) if i not in _CURRENCY_BY_ACCOUNT]
-    if missing:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, currency FROM ledger_accounts WHERE id = ANY(%s::bigint[])", [missing]
-            )
-            _CURRENCY_BY_ACCOUNT.update(dict(cursor.fetchall()))
-    return {i: _CURRENCY_BY_ACCOUNT[i] for i in account_ids if i in _CURRENCY_BY_ACCOUNT}
+    return {i: c for i, (c, _) in account_identities(account_ids=account_ids).items()}
 
 
 def _signed(normal_side: str, debit_minor: int, credit_minor: int) -> int:
@@ -116,12 +151,13 @@ def _totals_as_of(cursor, account_id: int, as_of: datetime) -> tuple[int, int]:
 # One read: the account, its cached totals, and the owner's hold account (the SQL CASE mirrors
 # chart.hold_account_kind) for the pending amount.
 _BALANCE_SQL = """
-SELECT a.owner, a.kind, a.currency, a.normal_side, b.debit_total, b.credit_total,
+SELECT a.owner, a.kind, a.currency, a.livemode, a.normal_side, b.debit_total, b.credit_total,
        h.id, h.normal_side, hb.debit_total, hb.credit_total
 FROM ledger_accounts a
 JOIN ledger_account_balances b ON b.account_id = a.id
 LEFT JOIN ledger_accounts h
-       ON h.owner = a.owner AND h.currency = a.currency AND h.id <> a.id
+       ON h.owner = a.owner AND h.currency = a.currency AND h.livemode = a.livemode
+      AND h.id <> a.id
       AND h.kind = CASE WHEN a.owner LIKE 'merchant:%%' THEN 'merchant_pending'
                         WHEN a.owner LIKE 'provider:%%' THEN 'psp_authorizations' END
 LEFT JOIN ledger_account_balances hb ON hb.account_id = h.id
@@ -159,7 +195,8 @@ def account_balance(*, account_id: int, as_of: datetime | None = None) -> Balanc
         row = cursor.fetchone()
         if row is None:
             raise NotFound(f"No ledger account {account_id}.", param="account_id")
-        owner, kind, currency, side, debit, credit, hold_id, hold_side, h_debit, h_credit = row
+        owner, kind, currency, livemode, side, debit, credit, hold_id, hold_side = row[:9]
+        h_debit, h_credit = row[9:]
         if as_of is not None:
             debit, credit = _totals_as_of(cursor, account_id, as_of)
             if hold_id is not None:
@@ -181,26 +218,64 @@ def account_balance(*, account_id: int, as_of: datetime | None = None) -> Balanc
         posted_minor=posted_minor,
         pending_minor=pending_minor,
         available_minor=available_minor,
+        livemode=livemode,
     )
 
 
-def owner_balances(*, owner: str, as_of: datetime | None = None) -> list[Balance]:
-    """The balance of every account of an owner (all kinds and currencies)."""
+def owner_balances(*, owner: str, livemode: bool, as_of: datetime | None = None) -> list[Balance]:
+    """The balance of every account of an owner in one mode (all kinds and currencies)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM ledger_accounts WHERE owner = %s ORDER BY kind, currency LIMIT %s",
-            [owner, MAX_OWNER_ACCOUNTS],
+            "SELECT id FROM ledger_accounts WHERE owner = %s AND livemode = %s "
+            "ORDER BY kind, currency LIMIT %s",
+            [owner, livemode, MAX_OWNER_ACCOUNTS],
         )
         ids = [row[0] for row in cursor.fetchall()]
     return [account_balance(account_id=i, as_of=as_of) for i in ids]
 
 
-def owner_totals(*, owner: str, as_of: datetime | None = None) -> dict[str, int]:
-    """The sum of an owner's posted balances per currency (each in its account's normal sign)."""
+def owner_totals(*, owner: str, livemode: bool, as_of: datetime | None = None) -> dict[str, int]:
+    """The sum of an owner's posted balances per currency in one mode (each in its account's
+    normal sign)."""
     totals: dict[str, int] = defaultdict(int)
-    for balance in owner_balances(owner=owner, as_of=as_of):
+    for balance in owner_balances(owner=owner, livemode=livemode, as_of=as_of):
         totals[balance.currency] += balance.posted_minor
     return dict(totals)
+
+
+_MERCHANT_BALANCE_SQL = """
+SELECT a.currency, a.kind, a.normal_side, b.debit_total, b.credit_total
+FROM ledger_accounts a JOIN ledger_account_balances b ON b.account_id = a.id
+WHERE a.owner = %s AND a.livemode = %s AND a.kind IN ('merchant_payable', 'merchant_pending')
+ORDER BY a.currency LIMIT %s
+"""
+
+
+def merchant_balance(*, merchant_id: str, livemode: bool) -> MerchantBalance:
+    """A merchant's posted, pending and available money in one mode, per currency, from the
+    cached balance rows of its merchant_payable and merchant_pending accounts (one query)."""
+    posted: dict[str, int] = {}
+    pending: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MERCHANT_BALANCE_SQL, [merchant_owner(merchant_id), livemode, MAX_OWNER_ACCOUNTS]
+        )
+        for currency, kind, side, debit, credit in cursor.fetchall():
+            target = pending if kind in HOLD_KINDS else posted
+            target[currency] = _signed(side, debit, credit)
+    currencies = sorted(set(posted) | set(pending))
+
+    def amounts(by_currency: dict[str, int]) -> list[BalanceAmount]:
+        return [BalanceAmount(amount_minor=by_currency.get(c, 0), currency=c) for c in currencies]
+
+    return MerchantBalance(
+        merchant_id=merchant_id,
+        livemode=livemode,
+        posted=amounts(posted),
+        pending=amounts(pending),
+        # No outflow is two-phase yet (refunds, disputes and payouts post at once).
+        available=amounts(posted),
+    )
 
 
 def payment_entries(*, payment_id: str) -> list[EntryRow]:
@@ -225,8 +300,16 @@ _SUMMARY_SQL = (
 )
 
 
+# What disputes took back, by transaction kind alone (never by line order): the net
+# merchant_payable debit of the `chargeback` (debits the merchant) and `chargeback_reversal`
+# (credits it back) transactions; a reversal of either keeps its kind and nets out. A dispute's
+# fee is booked as `chargeback_fee` / `chargeback_fee_reversal` (ledger.services
+# .post_dispute_withdrawal / post_dispute_reinstatement) and is never counted here.
+CHARGED_BACK_KINDS = frozenset({"chargeback", "chargeback_reversal"})
+
+
 def _summarize(payment_id: str, rows: list[tuple]) -> PaymentLedgerSummary:
-    held = captured = refunded = authorized = 0
+    held = captured = refunded = authorized = charged_back = 0
     net_by_txn: dict[tuple[int, str], int] = defaultdict(int)
     for txn_id, currency, txn_kind, account_kind, debit, credit in rows:
         net_by_txn[(txn_id, currency)] += debit - credit
@@ -238,6 +321,8 @@ def _summarize(payment_id: str, rows: list[tuple]) -> PaymentLedgerSummary:
             captured += credit - debit
         elif account_kind == "merchant_payable" and txn_kind == "refund":
             refunded += debit - credit
+        elif account_kind == "merchant_payable" and txn_kind in CHARGED_BACK_KINDS:
+            charged_back += debit - credit
     return PaymentLedgerSummary(
         payment_id=payment_id,
         held_minor=int(held),
@@ -245,11 +330,12 @@ def _summarize(payment_id: str, rows: list[tuple]) -> PaymentLedgerSummary:
         refunded_minor=int(refunded),
         balanced=all(net == 0 for net in net_by_txn.values()),
         authorized_minor=int(authorized),
+        charged_back_minor=int(charged_back),
     )
 
 
 def payment_summary(*, payment_id: str) -> PaymentLedgerSummary:
-    """Held, captured and refunded amounts of a payment, derived from its entries alone."""
+    """Held, captured, refunded and charged-back amounts of a payment, from its entries alone."""
     with connection.cursor() as cursor:
         cursor.execute(_SUMMARY_SQL + "WHERE e.payment_id = %s GROUP BY 1, 2, 3, 4", [payment_id])
         return _summarize(payment_id, cursor.fetchall())
@@ -313,9 +399,47 @@ def lock_hold(*, payment_id: str) -> HoldRow | None:
     """The payment's hold row, locked until the end of the caller's transaction."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT payment_id, merchant_id, provider, currency FROM ledger_holds "
+            "SELECT payment_id, merchant_id, provider, currency, livemode FROM ledger_holds "
             "WHERE payment_id = %s FOR UPDATE",
             [payment_id],
         )
         row = cursor.fetchone()
     return HoldRow(*row) if row else None
+
+
+@dataclass(frozen=True)
+class TrialBalanceSummary:
+    """One trial-balance run as other apps see it."""
+
+    livemode: bool | None  # None: a run from before the ledger kept the modes apart
+    started_at: datetime
+    ok: bool
+    duration_ms: int
+    entries_count: int
+    failures_count: int
+
+
+def trial_balance_runs(*, limit: int = 1) -> list[TrialBalanceSummary]:
+    """The latest trial-balance runs, newest first."""
+    return [_trial_balance_summary(run) for run in TrialBalanceRun.objects.all()[:limit]]
+
+
+def latest_trial_balance_per_mode() -> dict[bool, TrialBalanceSummary]:
+    """The newest run of each mode (test: False, live: True), for alerting on either."""
+    latest = {}
+    for livemode in (False, True):
+        run = TrialBalanceRun.objects.filter(livemode=livemode).first()
+        if run is not None:
+            latest[livemode] = _trial_balance_summary(run)
+    return latest
+
+
+def _trial_balance_summary(run: TrialBalanceRun) -> TrialBalanceSummary:
+    return TrialBalanceSummary(
+        livemode=run.livemode,
+        started_at=run.started_at,
+        ok=run.ok,
+        duration_ms=run.duration_ms,
+        entries_count=run.entries_count,
+        failures_count=len(run.failures or []),
+    )

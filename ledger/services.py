@@ -35,6 +35,7 @@ from ledger.errors import LedgerIdempotencyConflict, LedgerInvalidPosting, Ledge
 from ledger.trial_balance import run_trial_balance
 
 __all__ = [
+    "DisputePosting",
     "Line",
     "PostedTransaction",
     "Sale",
@@ -45,8 +46,12 @@ __all__ = [
     "ensure_partitions",
     "place_and_capture_hold",
     "place_hold",
+    "post_collection",
+    "post_dispute_reinstatement",
+    "post_dispute_withdrawal",
     "post_refund",
     "post_transaction",
+    "post_unapplied_funds",
     "release_hold",
     "reverse_transaction",
     "run_trial_balance",
@@ -68,9 +73,9 @@ PARTITION_MONTHS_AHEAD = 3
 # Mirrors ledger_max_future_skew() in migration 0002.
 MAX_FUTURE_SKEW_S = 60
 
-# (owner, kind, currency) → account id; filled only after the creating transaction commits, so a
-# rolled-back account never lingers in the cache.
-_ACCOUNT_IDS: dict[tuple[str, str, str], int] = {}
+# (owner, kind, currency, livemode) → account id; filled only after the creating transaction
+# commits, so a rolled-back account never lingers in the cache.
+_ACCOUNT_IDS: dict[tuple[str, str, str, bool], int] = {}
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,13 @@ class PostedTransaction:
     created: bool = True
 
 
-def ensure_account(*, owner: str, kind: str, currency: str) -> int:
-    """The id of the (owner, kind, currency) account, creating it (and its balance row) once."""
+def ensure_account(*, owner: str, kind: str, currency: str, livemode: bool) -> int:
+    """The id of the (owner, kind, currency, mode) account, creating it (and its balance row)
+    once. The mode has no default: test and live money never share an account."""
     currency = currency.upper()
-    key = (owner, kind, currency)
+    if not isinstance(livemode, bool):
+        raise LedgerInvalidPosting("An account's livemode is true or false.", param="livemode")
+    key = (owner, kind, currency, livemode)
     cached = _ACCOUNT_IDS.get(key)
     if cached is not None:
         return cached
@@ -103,10 +111,11 @@ def ensure_account(*, owner: str, kind: str, currency: str) -> int:
         raise LedgerInvalidPosting("An account needs an owner and a 3-letter currency.")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT ledger_ensure_account(%s, %s, %s, %s)", [owner, kind, currency, side]
+            "SELECT ledger_ensure_account(%s, %s, %s, %s, %s)",
+            [owner, kind, currency, side, livemode],
         )
         account_id = cursor.fetchone()[0]
-    selectors.remember_account_currency(account_id=account_id, currency=currency)
+    selectors.remember_account(account_id=account_id, currency=currency, livemode=livemode)
     transaction.on_commit(lambda: _ACCOUNT_IDS.__setitem__(key, account_id))
     return account_id
 
@@ -116,7 +125,11 @@ def forget_cached_accounts() -> None:
     _ACCOUNT_IDS.clear()
 
 
-def _validate_lines(*, kind: str, reference: str, lines: list[Line]) -> None:
+def _validate_lines(
+    *, kind: str, reference: str, lines: list[Line], livemode: bool | None = None
+) -> None:
+    """Refuse a malformed posting; with `livemode`, also one touching an account of the other
+    mode (each transaction balances per currency and mode whatever it touches)."""
     if kind not in TRANSACTION_KINDS:
         raise LedgerInvalidPosting(f"Unknown transaction kind {kind!r}.", param="kind")
     if not reference or len(reference) > MAX_REFERENCE_CHARS:
@@ -132,18 +145,29 @@ def _validate_lines(*, kind: str, reference: str, lines: list[Line]) -> None:
             raise LedgerInvalidPosting(
                 "Each line has exactly one of debit_minor/credit_minor > 0.", param="lines"
             )
-    currencies = selectors.account_currencies(account_ids=[line.account_id for line in lines])
-    net_by_currency: dict[str, int] = defaultdict(int)
+    identities = selectors.account_identities(account_ids=[line.account_id for line in lines])
+    net_by_currency: dict[tuple[str, bool], int] = defaultdict(int)
     for line in lines:
-        currency = currencies.get(line.account_id)
-        if currency is None:
+        identity = identities.get(line.account_id)
+        if identity is None:
             raise LedgerInvalidPosting(f"No account {line.account_id}.", param="lines")
-        net_by_currency[currency] += line.debit_minor - line.credit_minor
-    unbalanced = sorted(c for c, net in net_by_currency.items() if net != 0)
+        if livemode is not None and identity[1] != livemode:
+            raise LedgerInvalidPosting(
+                f"Account {line.account_id} is a {_mode(identity[1])}-mode account; this "
+                f"posting is in {_mode(livemode)} mode.",
+                code="ledger_wrong_mode",
+                param="lines",
+            )
+        net_by_currency[identity] += line.debit_minor - line.credit_minor
+    unbalanced = sorted(f"{c} ({_mode(m)})" for (c, m), net in net_by_currency.items() if net)
     if unbalanced:
         raise LedgerInvalidPosting(
             f"Debits and credits differ in {', '.join(unbalanced)}.", code="ledger_unbalanced"
         )
+
+
+def _mode(livemode: bool) -> str:
+    return "live" if livemode else "test"
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -189,7 +213,7 @@ def _find_replay(
 
 
 _SALE_CALL = (
-    "ledger_post_sale(%s, %s, %s, %s, "
+    "ledger_post_sale(%s, %s, %s, %s, %s, "
     "%s::timestamptz, %s, %s, %s, %s::bigint[], %s::bigint[], %s::bigint[], %s, %s, %s, "
     "%s::bigint[], %s::bigint[], %s::bigint[], %s::integer, %s::double precision)"
 )
@@ -321,17 +345,19 @@ def post_transaction(
     kind: str,
     reference: str,
     lines: list[Line],
+    livemode: bool,
     payment_id: str = "",
     description: str = "",
     ts: datetime | None = None,
 ) -> PostedTransaction:
     """Post a balanced journal transaction once; a retry with the same (kind, reference) replays.
+    Every line's account must be of the posting's mode (`ledger_wrong_mode`).
 
     The replay check happens inside ledger_post() itself: one round trip on the hot path. A
     replay naming another payment_id or other lines is refused (`ledger_idempotency_conflict`),
     never silently answered with the earlier posting.
     """
-    _validate_lines(kind=kind, reference=reference, lines=lines)
+    _validate_lines(kind=kind, reference=reference, lines=lines, livemode=livemode)
     if ts is not None and ts > timezone.now() + timedelta(seconds=MAX_FUTURE_SKEW_S):
         raise LedgerInvalidPosting(
             f"A posting cannot be dated more than {MAX_FUTURE_SKEW_S} s in the future.",
@@ -353,11 +379,14 @@ def _broken_invariants(summary: selectors.PaymentLedgerSummary) -> set[str]:
     """The payment-summary invariants a summary violates (none, for a consistent payment)."""
     held, captured = summary.held_minor, summary.captured_minor
     refunded, authorized = summary.refunded_minor, summary.authorized_minor
+    charged_back = summary.charged_back_minor
     checks = {
         "held >= 0": held >= 0,
         "captured >= 0": captured >= 0,
         "refunded >= 0": refunded >= 0,
         "refunded <= captured": refunded <= captured,
+        # money a dispute took back cannot be refunded as well
+        "refunded + charged back <= captured": refunded + charged_back <= captured,
         # what was captured, and what is still held, never exceeds what was authorized
         "captured + held <= authorized": captured + held <= authorized,
     }
@@ -380,6 +409,7 @@ def _check_reversal_keeps_invariants(*, original: selectors.TransactionRow) -> N
         captured_minor=now.captured_minor - effect.captured_minor,
         refunded_minor=now.refunded_minor - effect.refunded_minor,
         authorized_minor=now.authorized_minor - effect.authorized_minor,
+        charged_back_minor=now.charged_back_minor - effect.charged_back_minor,
     )
     broken = _broken_invariants(after) - _broken_invariants(now)
     if broken:
@@ -387,8 +417,8 @@ def _check_reversal_keeps_invariants(*, original: selectors.TransactionRow) -> N
             f"Reversing ledger transaction {original.id} would break "
             f"{', '.join(sorted(broken))} for payment {original.payment_id} (held "
             f"{after.held_minor}, captured {after.captured_minor}, refunded "
-            f"{after.refunded_minor}, authorized {after.authorized_minor}); reverse the later "
-            "transactions first.",
+            f"{after.refunded_minor}, charged back {after.charged_back_minor}, authorized "
+            f"{after.authorized_minor}); reverse the later transactions first.",
             code="ledger_reversal_breaks_invariants",
         )
 
@@ -456,17 +486,25 @@ def place_hold(
     provider: str,
     amount_minor: int,
     currency: str,
+    livemode: bool,
 ) -> PostedTransaction:
-    """Book an authorization: Dr psp_authorizations:{provider} / Cr merchant_pending:{merchant}."""
+    """Book an authorization: Dr psp_authorizations:{provider} / Cr merchant_pending:{merchant},
+    in the accounts of the payment's mode, which its hold row records for what follows."""
     _positive(amount_minor)
     if not payment_id:
         raise LedgerInvalidPosting("A hold needs a payment_id.", param="payment_id")
     currency = currency.upper()
     authorizations = ensure_account(
-        owner=provider_owner(provider), kind="psp_authorizations", currency=currency
+        owner=provider_owner(provider),
+        kind="psp_authorizations",
+        currency=currency,
+        livemode=livemode,
     )
     pending = ensure_account(
-        owner=merchant_owner(merchant_id), kind="merchant_pending", currency=currency
+        owner=merchant_owner(merchant_id),
+        kind="merchant_pending",
+        currency=currency,
+        livemode=livemode,
     )
     digest = _digest("auth_hold", merchant_id, provider, amount_minor, currency)
     replay_args = dict(kind="auth_hold", reference=reference, payment_id=payment_id, digest=digest)
@@ -476,9 +514,10 @@ def place_hold(
         with connection.cursor() as cursor:
             # The hold row is the payment's lock: a racing retry waits here for the original.
             cursor.execute(
-                "INSERT INTO ledger_holds (payment_id, merchant_id, provider, currency, placed_ts) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (payment_id) DO NOTHING",
-                [payment_id, merchant_id, provider, currency, timezone.now()],
+                "INSERT INTO ledger_holds "
+                "(payment_id, merchant_id, provider, currency, livemode, placed_ts) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (payment_id) DO NOTHING",
+                [payment_id, merchant_id, provider, currency, livemode, timezone.now()],
             )
             inserted = cursor.rowcount == 1
         if not inserted:
@@ -511,7 +550,7 @@ class _HoldAccounts:
 
 
 def _lock_hold_unless_replayed(
-    replay_args: dict[str, Any],
+    replay_args: dict[str, Any], *, livemode: bool
 ) -> tuple[PostedTransaction | None, _HoldAccounts | None]:
     """The earlier posting when this one is a replay, else the locked hold's accounts.
 
@@ -520,23 +559,40 @@ def _lock_hold_unless_replayed(
     """
     if (replay := _find_replay(**replay_args)) is not None:
         return replay, None
-    _, accounts = _lock_hold(replay_args["payment_id"])
+    _, accounts = _lock_hold(replay_args["payment_id"], livemode=livemode)
     return _find_replay(**replay_args), accounts
 
 
-def _lock_hold(payment_id: str) -> tuple[selectors.HoldRow, _HoldAccounts]:
-    """Lock the payment's hold row: hold operations on one payment run one at a time."""
+def _hold_accounts(
+    *, merchant_id: str, provider: str, currency: str, livemode: bool
+) -> _HoldAccounts:
+    """The four accounts a payment's hold, capture, refund and disputes book to, in its mode."""
+    provider_account, merchant_account = provider_owner(provider), merchant_owner(merchant_id)
+    mode = dict(currency=currency, livemode=livemode)
+    return _HoldAccounts(
+        authorizations=ensure_account(owner=provider_account, kind="psp_authorizations", **mode),
+        pending=ensure_account(owner=merchant_account, kind="merchant_pending", **mode),
+        receivable=ensure_account(owner=provider_account, kind="psp_receivable", **mode),
+        payable=ensure_account(owner=merchant_account, kind="merchant_payable", **mode),
+    )
+
+
+def _lock_hold(payment_id: str, *, livemode: bool) -> tuple[selectors.HoldRow, _HoldAccounts]:
+    """Lock the payment's hold row: hold operations on one payment run one at a time. The
+    caller's mode must be the hold's: a live payment never books to test accounts."""
     hold = selectors.lock_hold(payment_id=payment_id)
     if hold is None:
         raise LedgerInvalidState(f"Payment {payment_id} has no hold.", code="ledger_no_hold")
-    provider, merchant = provider_owner(hold.provider), merchant_owner(hold.merchant_id)
-    accounts = _HoldAccounts(
-        authorizations=ensure_account(
-            owner=provider, kind="psp_authorizations", currency=hold.currency
-        ),
-        pending=ensure_account(owner=merchant, kind="merchant_pending", currency=hold.currency),
-        receivable=ensure_account(owner=provider, kind="psp_receivable", currency=hold.currency),
-        payable=ensure_account(owner=merchant, kind="merchant_payable", currency=hold.currency),
+    if hold.livemode != livemode:
+        raise LedgerInvalidState(
+            f"Payment {payment_id} was held in {_mode(hold.livemode)} mode, not {_mode(livemode)}.",
+            code="ledger_wrong_mode",
+        )
+    accounts = _hold_accounts(
+        merchant_id=hold.merchant_id,
+        provider=hold.provider,
+        currency=hold.currency,
+        livemode=hold.livemode,
     )
     return hold, accounts
 
@@ -548,13 +604,15 @@ def _release_lines(accounts: _HoldAccounts, amount_minor: int) -> list[Line]:
     ]
 
 
-def capture_hold(*, payment_id: str, reference: str, amount_minor: int) -> PostedTransaction:
+def capture_hold(
+    *, payment_id: str, reference: str, amount_minor: int, livemode: bool
+) -> PostedTransaction:
     """Capture part or all of the open hold; whatever is not captured is released with it."""
     _positive(amount_minor)
     digest = _digest("capture", amount_minor)
     replay_args = dict(kind="capture", reference=reference, payment_id=payment_id, digest=digest)
     with transaction.atomic():
-        replay, accounts = _lock_hold_unless_replayed(replay_args)
+        replay, accounts = _lock_hold_unless_replayed(replay_args, livemode=livemode)
         if replay is not None:
             return replay
         held_minor = selectors.payment_summary(payment_id=payment_id).held_minor
@@ -587,6 +645,7 @@ def place_and_capture_hold(
     provider: str,
     amount_minor: int,
     currency: str,
+    livemode: bool,
 ) -> tuple[PostedTransaction, PostedTransaction]:
     """Book a sale (authorized and captured by one provider call): the hold and its full capture,
     the same two transactions `place_hold` then `capture_hold` would post, in one statement
@@ -605,6 +664,7 @@ def place_and_capture_hold(
             provider=provider,
             amount_minor=amount_minor,
             currency=currency,
+            livemode=livemode,
         )
     )
 
@@ -620,6 +680,7 @@ class Sale:
     provider: str
     amount_minor: int
     currency: str
+    livemode: bool  # the payment's: its accounts and hold row are of this mode
 
 
 def book_sale(sale: Sale) -> tuple[PostedTransaction, PostedTransaction]:
@@ -668,11 +729,13 @@ class SaleBooking:
                 provider=sale.provider,
                 amount_minor=sale.amount_minor,
                 currency=sale.currency,
+                livemode=sale.livemode,
             )
             capture = capture_hold(
                 payment_id=sale.payment_id,
                 reference=sale.capture_reference,
                 amount_minor=sale.amount_minor,
+                livemode=sale.livemode,
             )
             return hold, capture
         references = {"auth_hold": sale.hold_reference, "capture": sale.capture_reference}
@@ -699,14 +762,8 @@ def sale_booking(sale: Sale) -> SaleBooking:
     _positive(amount_minor)
     if not payment_id:
         raise LedgerInvalidPosting("A hold needs a payment_id.", param="payment_id")
-    provider_account, merchant_account = provider_owner(provider), merchant_owner(merchant_id)
-    accounts = _HoldAccounts(
-        authorizations=ensure_account(
-            owner=provider_account, kind="psp_authorizations", currency=currency
-        ),
-        pending=ensure_account(owner=merchant_account, kind="merchant_pending", currency=currency),
-        receivable=ensure_account(owner=provider_account, kind="psp_receivable", currency=currency),
-        payable=ensure_account(owner=merchant_account, kind="merchant_payable", currency=currency),
+    accounts = _hold_accounts(
+        merchant_id=merchant_id, provider=provider, currency=currency, livemode=sale.livemode
     )
     hold_lines = [
         Line(account_id=accounts.authorizations, debit_minor=amount_minor),
@@ -721,6 +778,7 @@ def sale_booking(sale: Sale) -> SaleBooking:
         merchant_id,
         provider,
         currency,
+        sale.livemode,
         timezone.now(),
         sale.hold_reference,
         "Authorization hold",
@@ -737,7 +795,7 @@ def sale_booking(sale: Sale) -> SaleBooking:
 
 
 def release_hold(
-    *, payment_id: str, reference: str, amount_minor: int | None = None
+    *, payment_id: str, reference: str, livemode: bool, amount_minor: int | None = None
 ) -> PostedTransaction:
     """Release part of the open hold, or all of what remains (void, expiry) when no amount."""
     if amount_minor is not None:
@@ -747,7 +805,7 @@ def release_hold(
         kind="hold_release", reference=reference, payment_id=payment_id, digest=digest
     )
     with transaction.atomic():
-        replay, accounts = _lock_hold_unless_replayed(replay_args)
+        replay, accounts = _lock_hold_unless_replayed(replay_args, livemode=livemode)
         if replay is not None:
             return replay
         held_minor = selectors.payment_summary(payment_id=payment_id).held_minor
@@ -768,20 +826,30 @@ def release_hold(
         )
 
 
-def post_refund(*, payment_id: str, reference: str, amount_minor: int) -> PostedTransaction:
-    """Refund captured money: Dr merchant_payable / Cr psp_receivable, never beyond the net."""
+def post_refund(
+    *, payment_id: str, reference: str, amount_minor: int, livemode: bool
+) -> PostedTransaction:
+    """Refund captured money: Dr merchant_payable / Cr psp_receivable, never beyond the net —
+    what was captured less what was refunded and what a dispute took back (not reinstated)."""
     _positive(amount_minor)
     digest = _digest("refund", amount_minor)
     replay_args = dict(kind="refund", reference=reference, payment_id=payment_id, digest=digest)
     with transaction.atomic():
-        replay, accounts = _lock_hold_unless_replayed(replay_args)
+        replay, accounts = _lock_hold_unless_replayed(replay_args, livemode=livemode)
         if replay is not None:
             return replay
         summary = selectors.payment_summary(payment_id=payment_id)
-        refundable_minor = summary.captured_minor - summary.refunded_minor
+        refundable_minor = (
+            summary.captured_minor - summary.refunded_minor - summary.charged_back_minor
+        )
         if amount_minor > refundable_minor:
+            charged_back = (
+                f" ({summary.charged_back_minor} charged back by a dispute)"
+                if summary.charged_back_minor
+                else ""
+            )
             raise LedgerInvalidState(
-                f"Cannot refund {amount_minor}: {refundable_minor} is refundable.",
+                f"Cannot refund {amount_minor}: {refundable_minor} is refundable{charged_back}.",
                 code="ledger_refund_exceeds_captured",
             )
         return _post(
@@ -798,8 +866,227 @@ def post_refund(*, payment_id: str, reference: str, amount_minor: int) -> Posted
         )
 
 
+def post_collection(
+    *,
+    payment_id: str,
+    reference: str,
+    merchant_id: str,
+    bank_account: str,
+    amount_minor: int,
+    currency: str,
+    livemode: bool,
+) -> PostedTransaction:
+    """Book a bank transfer that arrived on our collection account for a payment: Dr
+    bank:{bank_account} / Cr merchant_payable:{merchant}, as a `capture` (no hold came first),
+    in the accounts of the payment's mode. Idempotent per reference; joins the caller's
+    transaction."""
+    _positive(amount_minor)
+    if not payment_id or not bank_account:
+        raise LedgerInvalidPosting("A collection needs a payment and a bank account.")
+    currency = currency.upper()
+    mode = dict(currency=currency, livemode=livemode)
+    lines = [
+        Line(
+            account_id=ensure_account(owner=f"bank:{bank_account}", kind="bank", **mode),
+            debit_minor=amount_minor,
+        ),
+        Line(
+            account_id=ensure_account(
+                owner=merchant_owner(merchant_id), kind="merchant_payable", **mode
+            ),
+            credit_minor=amount_minor,
+        ),
+    ]
+    return post_transaction(
+        kind="capture",
+        reference=reference,
+        lines=lines,
+        livemode=livemode,
+        payment_id=payment_id,
+        description=f"Bank transfer {amount_minor} received on {bank_account}",
+    )
+
+
 def ensure_partitions(*, months_ahead: int = PARTITION_MONTHS_AHEAD) -> int:
     """Create monthly entry partitions from this month to `months_ahead` on; return how many."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT ledger_ensure_partitions(now(), %s)", [months_ahead + 1])
         return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class DisputePosting:
+    """What one step of a dispute booked: the disputed amount's transaction and, when there is a
+    fee, the fee's own transaction (a kind of its own, so the fee never counts as charged back)."""
+
+    amount: PostedTransaction
+    fee: PostedTransaction | None = None
+
+
+@dataclass(frozen=True)
+class _DisputeStep:
+    """One dispute step's kinds, reference suffix and direction of the money."""
+
+    kind: str
+    fee_kind: str
+    reference_suffix: str
+    to_merchant: bool  # False: from the merchant to the provider (withdrawal)
+    verb: str
+
+
+_WITHDRAWAL = _DisputeStep("chargeback", "chargeback_fee", "withdrawal", False, "withdrawn")
+_REINSTATEMENT = _DisputeStep(
+    "chargeback_reversal", "chargeback_fee_reversal", "reinstatement", True, "returned"
+)
+
+
+def _dispute_lines(accounts: _HoldAccounts, amount_minor: int, *, to_merchant: bool) -> list[Line]:
+    if to_merchant:
+        return [
+            Line(account_id=accounts.receivable, debit_minor=amount_minor),
+            Line(account_id=accounts.payable, credit_minor=amount_minor),
+        ]
+    return [
+        Line(account_id=accounts.payable, debit_minor=amount_minor),
+        Line(account_id=accounts.receivable, credit_minor=amount_minor),
+    ]
+
+
+def _post_dispute_step(
+    step: _DisputeStep,
+    *,
+    payment_id: str,
+    dispute_id: str,
+    amount_minor: int,
+    fee_minor: int,
+    livemode: bool,
+) -> DisputePosting:
+    """The amount (`{dispute_id}:{suffix}`) and the fee (`{dispute_id}:{suffix}_fee`, only when
+    there is one) in one database transaction, under the payment's hold lock. The amount's digest
+    names the fee too, so a replay asking for another fee is refused."""
+    reference = f"{dispute_id}:{step.reference_suffix}"
+    fee_reference = f"{reference}_fee"
+    digest = _digest(step.kind, dispute_id, amount_minor, fee_minor)
+    fee_digest = _digest(step.fee_kind, dispute_id, fee_minor)
+    replay_args = dict(kind=step.kind, reference=reference, payment_id=payment_id, digest=digest)
+    with transaction.atomic():
+        replay, accounts = _lock_hold_unless_replayed(replay_args, livemode=livemode)
+        if replay is not None:
+            fee_replay = _find_replay(
+                kind=step.fee_kind,
+                reference=fee_reference,
+                payment_id=payment_id,
+                digest=fee_digest,
+            )
+            return DisputePosting(amount=replay, fee=fee_replay)
+        postings = [
+            dict(
+                kind=step.kind,
+                reference=reference,
+                lines=_dispute_lines(accounts, amount_minor, to_merchant=step.to_merchant),
+                payment_id=payment_id,
+                description=f"Dispute {dispute_id}: amount {amount_minor} {step.verb}",
+                ts=None,
+                digest=digest,
+            )
+        ]
+        if fee_minor:
+            postings.append(
+                dict(
+                    kind=step.fee_kind,
+                    reference=fee_reference,
+                    lines=_dispute_lines(accounts, fee_minor, to_merchant=step.to_merchant),
+                    payment_id=payment_id,
+                    description=f"Dispute {dispute_id}: fee {fee_minor} {step.verb}",
+                    ts=None,
+                    digest=fee_digest,
+                )
+            )
+        amount, *fee = _post_all(postings)
+        return DisputePosting(amount=amount, fee=fee[0] if fee else None)
+
+
+def post_dispute_withdrawal(
+    *, payment_id: str, dispute_id: str, amount_minor: int, fee_minor: int, livemode: bool
+) -> DisputePosting:
+    """The provider took a disputed amount (and its dispute fee) back, both from the merchant, in
+    the accounts of the payment's own booking: a `chargeback` (`{dispute_id}:withdrawal`, Dr
+    merchant_payable / Cr psp_receivable, the amount) and, when there is a fee, a
+    `chargeback_fee` (`{dispute_id}:withdrawal_fee`, the same lines for the fee), in one database
+    transaction. Once per dispute. Only the `chargeback` counts as charged back."""
+    _positive(amount_minor)
+    if fee_minor < 0:
+        raise LedgerInvalidPosting("A dispute fee cannot be negative.", param="fee_minor")
+    return _post_dispute_step(
+        _WITHDRAWAL,
+        payment_id=payment_id,
+        dispute_id=dispute_id,
+        amount_minor=amount_minor,
+        fee_minor=fee_minor,
+        livemode=livemode,
+    )
+
+
+def post_dispute_reinstatement(
+    *,
+    payment_id: str,
+    dispute_id: str,
+    amount_minor: int,
+    livemode: bool,
+    fee_returned_minor: int = 0,
+) -> DisputePosting:
+    """The provider gave a disputed amount back (the dispute was won): a `chargeback_reversal`
+    (`{dispute_id}:reinstatement`, Dr psp_receivable / Cr merchant_payable, the amount) and, only
+    when the provider returned the fee, a `chargeback_fee_reversal`
+    (`{dispute_id}:reinstatement_fee`), in one database transaction. Once per dispute."""
+    _positive(amount_minor)
+    if fee_returned_minor < 0:
+        raise LedgerInvalidPosting("A returned fee cannot be negative.", param="fee_minor")
+    return _post_dispute_step(
+        _REINSTATEMENT,
+        payment_id=payment_id,
+        dispute_id=dispute_id,
+        amount_minor=amount_minor,
+        fee_minor=fee_returned_minor,
+        livemode=livemode,
+    )
+
+
+def post_unapplied_funds(
+    *,
+    payment_id: str,
+    reference: str,
+    provider: str,
+    amount_minor: int,
+    currency: str,
+    livemode: bool,
+) -> PostedTransaction:
+    """A provider collected money for a payment that cannot take it (another amount, expired,
+    canceled, its link paid already): Dr psp_receivable:{provider} (the provider owes it to us)
+    / Cr suspense:{provider} (not the merchant's: it goes back to the payer), as an
+    `adjustment` tied to the payment, until finance returns it. Idempotent per reference;
+    joins the caller's transaction."""
+    _positive(amount_minor)
+    if not payment_id or not provider:
+        raise LedgerInvalidPosting("Unapplied funds need a payment and a provider.")
+    currency = currency.upper()
+    owner = provider_owner(provider)
+    mode = dict(currency=currency, livemode=livemode)
+    lines = [
+        Line(
+            account_id=ensure_account(owner=owner, kind="psp_receivable", **mode),
+            debit_minor=amount_minor,
+        ),
+        Line(
+            account_id=ensure_account(owner=owner, kind="suspense", **mode),
+            credit_minor=amount_minor,
+        ),
+    ]
+    return post_transaction(
+        kind="adjustment",
+        livemode=livemode,
+        reference=reference,
+        lines=lines,
+        payment_id=payment_id,
+        description=f"Unapplied {amount_minor} {currency} collected by {provider}",
+    )

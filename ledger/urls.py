@@ -1,3 +1,9 @@
-"""ledger URLs."""
+"""ledger URLs: the balance API."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from ledger import api
+
+urlpatterns = [
+    path("api/balance", api.BalanceView.as_view(), name="balance"),
+]

@@ -44,6 +44,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from config import metrics as config_metrics
+from ledger import selectors as ledger_selectors
 
 logger = logging.getLogger("qr.payments.metrics")
 
@@ -88,15 +89,6 @@ class ProviderCallStat:
     @property
     def error_rate(self) -> float | None:
         return self.errors / self.calls if self.calls else None
-
-
-@dataclass(frozen=True)
-class TrialBalanceResult:
-    started_at: datetime
-    ok: bool
-    duration_ms: int
-    entries_count: int
-    failures_count: int
 
 
 def _attempt_table() -> str:
@@ -178,20 +170,9 @@ def provider_call_stats(*, since: datetime | None = None) -> list[ProviderCallSt
         return [ProviderCallStat(*row) for row in cursor.fetchall()]
 
 
-def trial_balance_results(*, limit: int = 1) -> list[TrialBalanceResult]:
+def trial_balance_results(*, limit: int = 1) -> list[ledger_selectors.TrialBalanceSummary]:
     """The latest ledger trial-balance runs, newest first."""
-    run_model = apps.get_model("ledger", "TrialBalanceRun")
-    runs = run_model.objects.order_by("-started_at")[:limit]
-    return [
-        TrialBalanceResult(
-            started_at=run.started_at,
-            ok=run.ok,
-            duration_ms=run.duration_ms,
-            entries_count=run.entries_count,
-            failures_count=len(run.failures or []),
-        )
-        for run in runs
-    ]
+    return ledger_selectors.trial_balance_runs(limit=limit)
 
 
 # --- Prometheus -----------------------------------------------------------------------------------
@@ -282,28 +263,38 @@ def _provider_call_families() -> Iterator[Metric]:
 
 
 def _trial_balance_families() -> Iterator[Metric]:
-    results = trial_balance_results(limit=1)
-    if not results:
+    """The newest run of each mode: a failed test-mode run is not hidden by a later live one."""
+    latest = ledger_selectors.latest_trial_balance_per_mode()
+    if not latest:
         return
-    last = results[0]
-    yield GaugeMetricFamily(
-        "qr_ledger_trial_balance_ok", "1 if the last trial balance passed, else 0", value=last.ok
-    )
-    yield GaugeMetricFamily(
-        "qr_ledger_trial_balance_last_run_timestamp_seconds",
-        "When the last trial balance started (Unix time)",
-        value=last.started_at.timestamp(),
-    )
-    yield GaugeMetricFamily(
-        "qr_ledger_trial_balance_failures",
-        "Failures found by the last trial balance",
-        value=last.failures_count,
-    )
-    yield GaugeMetricFamily(
-        "qr_ledger_trial_balance_duration_ms",
-        "Duration of the last trial balance (ms)",
-        value=last.duration_ms,
-    )
+    families = [
+        GaugeMetricFamily(
+            "qr_ledger_trial_balance_ok",
+            "1 if the mode's last trial balance passed, else 0",
+            labels=["mode"],
+        ),
+        GaugeMetricFamily(
+            "qr_ledger_trial_balance_last_run_timestamp_seconds",
+            "When the mode's last trial balance started (Unix time)",
+            labels=["mode"],
+        ),
+        GaugeMetricFamily(
+            "qr_ledger_trial_balance_failures",
+            "Failures found by the mode's last trial balance",
+            labels=["mode"],
+        ),
+        GaugeMetricFamily(
+            "qr_ledger_trial_balance_duration_ms",
+            "Duration of the mode's last trial balance (ms)",
+            labels=["mode"],
+        ),
+    ]
+    for livemode, run in latest.items():
+        mode = ["live" if livemode else "test"]
+        values = (run.ok, run.started_at.timestamp(), run.failures_count, run.duration_ms)
+        for family, value in zip(families, values, strict=True):
+            family.add_metric(mode, value)
+    yield from families
 
 
 class PaymentSliCollector(Collector):

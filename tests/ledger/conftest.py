@@ -19,13 +19,15 @@ def eur_accounts(db) -> dict[str, int]:
     merchant, provider = unique("acct"), unique("sim")
     return {
         "payable": services.ensure_account(
-            owner=f"merchant:{merchant}", kind="merchant_payable", currency="EUR"
+            owner=f"merchant:{merchant}", kind="merchant_payable", currency="EUR", livemode=False
         ),
         "receivable": services.ensure_account(
-            owner=f"provider:{provider}", kind="psp_receivable", currency="EUR"
+            owner=f"provider:{provider}", kind="psp_receivable", currency="EUR", livemode=False
         ),
-        "bank": services.ensure_account(owner=unique("bank:main"), kind="bank", currency="EUR"),
+        "bank": services.ensure_account(
+            owner=unique("bank:main"), kind="bank", currency="EUR", livemode=False
+        ),
         "fees": services.ensure_account(
-            owner=f"provider:{provider}", kind="psp_fees", currency="EUR"
+            owner=f"provider:{provider}", kind="psp_fees", currency="EUR", livemode=False
         ),
     }

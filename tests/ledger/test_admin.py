@@ -48,6 +48,7 @@ def posted(eur_accounts):
             Line(account_id=eur_accounts["receivable"], debit_minor=4321),
             Line(account_id=eur_accounts["payable"], credit_minor=4321),
         ],
+        livemode=False,
     )
     return txn, payment_id
 
@@ -105,12 +106,17 @@ def test_ledger_admin_pages_render_and_offer_no_changes(posted):
 def test_export_reads_through_a_cursor_that_is_not_held_past_its_transaction():
     """Outside a transaction Django declares the cursor WITH HOLD, and PostgreSQL materializes
     the whole range at the first commit; the export reads inside its own transaction."""
-    bank = services.ensure_account(owner=unique("bank:x"), kind="bank", currency="EUR")
-    cash = services.ensure_account(owner=unique("bank:x"), kind="bank", currency="EUR")
+    bank = services.ensure_account(
+        owner=unique("bank:x"), kind="bank", currency="EUR", livemode=False
+    )
+    cash = services.ensure_account(
+        owner=unique("bank:x"), kind="bank", currency="EUR", livemode=False
+    )
     services.post_transaction(
         kind="adjustment",
         reference=unique("adj"),
         lines=[Line(account_id=bank, debit_minor=5), Line(account_id=cash, credit_minor=5)],
+        livemode=False,
     )
     assert not connection.in_atomic_block  # as in a streaming response, after the view returned
     now = timezone.now()
@@ -134,12 +140,17 @@ def _changelist(client: Client, name: str, params: dict) -> list:
 
 def test_transactions_filter_by_currency_and_payment(eur_accounts, posted):
     txn, payment_id = posted
-    usd_bank = services.ensure_account(owner=unique("bank:us"), kind="bank", currency="USD")
-    usd_cash = services.ensure_account(owner=unique("bank:us"), kind="bank", currency="USD")
+    usd_bank = services.ensure_account(
+        owner=unique("bank:us"), kind="bank", currency="USD", livemode=False
+    )
+    usd_cash = services.ensure_account(
+        owner=unique("bank:us"), kind="bank", currency="USD", livemode=False
+    )
     usd = services.post_transaction(
         kind="adjustment",
         reference=unique("adj"),
         lines=[Line(account_id=usd_bank, debit_minor=9), Line(account_id=usd_cash, credit_minor=9)],
+        livemode=False,
     )
     client = _staff_client(can_export=False)
 
@@ -157,13 +168,15 @@ def test_accounts_list_shows_pending_and_available(db):
     payment_id, merchant, provider = unique("pay"), unique("acct"), unique("sim")
     services.place_hold(
         payment_id=payment_id, reference=f"{payment_id}:hold", merchant_id=merchant,
-        provider=provider, amount_minor=10_000, currency="EUR",
+        provider=provider, amount_minor=10_000, currency="EUR", livemode=False,
     )  # fmt: skip
-    services.capture_hold(payment_id=payment_id, reference=f"{payment_id}:cap", amount_minor=100)
+    services.capture_hold(
+        payment_id=payment_id, reference=f"{payment_id}:cap", amount_minor=100, livemode=False
+    )
     other = unique("pay")
     services.place_hold(
         payment_id=other, reference=f"{other}:hold", merchant_id=merchant,
-        provider=provider, amount_minor=700, currency="EUR",
+        provider=provider, amount_minor=700, currency="EUR", livemode=False,
     )  # fmt: skip
     client = _staff_client(can_export=False)
     response = client.get(reverse("admin:ledger_account_changelist"), {"q": merchant})

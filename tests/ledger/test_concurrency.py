@@ -30,10 +30,14 @@ def test_parallel_postings_to_hot_accounts_end_exact_without_errors():
     provider, merchant = unique("provider:hot"), unique("merchant:hot")
     accounts = {
         "receivable": services.ensure_account(
-            owner=provider, kind="psp_receivable", currency="EUR"
+            owner=provider, kind="psp_receivable", currency="EUR", livemode=False
         ),
-        "fees": services.ensure_account(owner=provider, kind="fee_revenue", currency="EUR"),
-        "payable": services.ensure_account(owner=merchant, kind="merchant_payable", currency="EUR"),
+        "fees": services.ensure_account(
+            owner=provider, kind="fee_revenue", currency="EUR", livemode=False
+        ),
+        "payable": services.ensure_account(
+            owner=merchant, kind="merchant_payable", currency="EUR", livemode=False
+        ),
     }
     run_id = unique("run")
     context = multiprocessing.get_context("spawn")
@@ -68,7 +72,7 @@ def test_parallel_postings_to_hot_accounts_end_exact_without_errors():
         selectors.account_balance(account_id=accounts["payable"]).posted_minor == 97 * transactions
     )
     assert selectors.account_balance(account_id=accounts["fees"]).posted_minor == 3 * transactions
-    run = services.run_trial_balance()
+    run = services.run_trial_balance(livemode=False)
     assert run.ok, run.failures
 
 
@@ -88,8 +92,11 @@ def test_concurrent_refunds_of_one_payment_never_exceed_the_capture():
         provider=unique("sim"),
         amount_minor=10_000,
         currency="EUR",
+        livemode=False,
     )
-    services.capture_hold(payment_id=payment_id, reference=f"{payment_id}:cap", amount_minor=9_000)
+    services.capture_hold(
+        payment_id=payment_id, reference=f"{payment_id}:cap", amount_minor=9_000, livemode=False
+    )
     outcomes: list[str] = []
 
     def refund_repeatedly(thread: int) -> None:
@@ -100,6 +107,7 @@ def test_concurrent_refunds_of_one_payment_never_exceed_the_capture():
                         payment_id=payment_id,
                         reference=f"{payment_id}:re:{thread}:{n}",
                         amount_minor=1_000,
+                        livemode=False,
                     )
                     outcomes.append("refunded")
                 except LedgerInvalidState:

@@ -20,6 +20,7 @@ def posted(eur_accounts):
             Line(account_id=eur_accounts["receivable"], debit_minor=100),
             Line(account_id=eur_accounts["payable"], credit_minor=100),
         ],
+        livemode=False,
     )
     with connection.cursor() as cursor:
         # Fire the posting's commit-time checks now (the test never commits), so later
@@ -191,12 +192,17 @@ def test_entry_added_later_to_a_balanced_transaction_is_refused(posted, eur_acco
 
 @pytest.mark.django_db(transaction=True)
 def test_entries_cannot_be_added_to_a_committed_transaction():
-    bank = services.ensure_account(owner=unique("bank:raw"), kind="bank", currency="EUR")
-    cash = services.ensure_account(owner=unique("bank:raw"), kind="bank", currency="EUR")
+    bank = services.ensure_account(
+        owner=unique("bank:raw"), kind="bank", currency="EUR", livemode=False
+    )
+    cash = services.ensure_account(
+        owner=unique("bank:raw"), kind="bank", currency="EUR", livemode=False
+    )
     posted = services.post_transaction(
         kind="adjustment",
         reference=unique("adj"),
         lines=[Line(account_id=bank, debit_minor=5), Line(account_id=cash, credit_minor=5)],
+        livemode=False,
     )
     with pytest.raises(DatabaseError) as info, connection.cursor() as cursor:
         cursor.execute(
@@ -212,7 +218,9 @@ def test_entries_cannot_be_added_to_a_committed_transaction():
 @pytest.mark.django_db(transaction=True)
 def test_unbalanced_raw_transaction_fails_when_it_really_commits():
     """No SET CONSTRAINTS: the deferred trigger fires at a real COMMIT."""
-    bank = services.ensure_account(owner=unique("bank:raw"), kind="bank", currency="EUR")
+    bank = services.ensure_account(
+        owner=unique("bank:raw"), kind="bank", currency="EUR", livemode=False
+    )
     with (
         pytest.raises(DatabaseError) as info,
         transaction.atomic(),
@@ -264,12 +272,17 @@ def test_entries_inserted_straight_into_a_partition_are_refused(posted, eur_acco
 @pytest.mark.django_db(transaction=True)
 def test_unbalanced_entry_inserted_into_a_partition_of_a_committed_transaction_is_refused():
     """The review's case: one unbalanced entry, straight into the month, after COMMIT."""
-    bank = services.ensure_account(owner=unique("bank:raw"), kind="bank", currency="EUR")
-    cash = services.ensure_account(owner=unique("bank:raw"), kind="bank", currency="EUR")
+    bank = services.ensure_account(
+        owner=unique("bank:raw"), kind="bank", currency="EUR", livemode=False
+    )
+    cash = services.ensure_account(
+        owner=unique("bank:raw"), kind="bank", currency="EUR", livemode=False
+    )
     posted = services.post_transaction(
         kind="adjustment",
         reference=unique("adj"),
         lines=[Line(account_id=bank, debit_minor=5), Line(account_id=cash, credit_minor=5)],
+        livemode=False,
     )
     with connection.cursor() as cursor:
         partition = _partition_of(cursor, posted.id)

@@ -23,18 +23,22 @@ def hold(db):
         provider=provider,
         amount_minor=10_000,
         currency="eur",
+        livemode=False,
     )
     return {"payment_id": payment_id, "merchant": merchant, "provider": provider}
 
 
 def _balance(owner: str, kind: str) -> int:
-    account_id = services.ensure_account(owner=owner, kind=kind, currency="EUR")
+    account_id = services.ensure_account(owner=owner, kind=kind, currency="EUR", livemode=False)
     return selectors.account_balance(account_id=account_id).posted_minor
 
 
 def test_hold_shows_as_pending_not_available(hold):
     payable = services.ensure_account(
-        owner=f"merchant:{hold['merchant']}", kind="merchant_payable", currency="EUR"
+        owner=f"merchant:{hold['merchant']}",
+        kind="merchant_payable",
+        currency="EUR",
+        livemode=False,
     )
     balance = selectors.account_balance(account_id=payable)
     assert (balance.posted_minor, balance.pending_minor, balance.available_minor) == (0, 10_000, 0)
@@ -43,7 +47,9 @@ def test_hold_shows_as_pending_not_available(hold):
 
 def test_partial_capture_releases_the_remainder(hold):
     pid = hold["payment_id"]
-    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+    services.capture_hold(
+        payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000, livemode=False
+    )
 
     summary = selectors.payment_summary(payment_id=pid)
     assert (summary.held_minor, summary.captured_minor, summary.balanced) == (0, 6_000, True)
@@ -56,43 +62,59 @@ def test_partial_capture_releases_the_remainder(hold):
 def test_capture_beyond_the_hold_is_refused(hold):
     pid = hold["payment_id"]
     with pytest.raises(LedgerInvalidState) as info:
-        services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=10_001)
+        services.capture_hold(
+            payment_id=pid, reference=f"{pid}:cap", amount_minor=10_001, livemode=False
+        )
     assert info.value.code == "ledger_capture_exceeds_hold"
 
 
 def test_second_capture_after_the_hold_is_gone_is_refused(hold):
     pid = hold["payment_id"]
-    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=100)
+    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=100, livemode=False)
     with pytest.raises(LedgerInvalidState):
-        services.capture_hold(payment_id=pid, reference=f"{pid}:cap2", amount_minor=100)
+        services.capture_hold(
+            payment_id=pid, reference=f"{pid}:cap2", amount_minor=100, livemode=False
+        )
 
 
 def test_retried_capture_replays_instead_of_failing(hold):
     pid = hold["payment_id"]
-    first = services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=100)
-    again = services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=100)
+    first = services.capture_hold(
+        payment_id=pid, reference=f"{pid}:cap", amount_minor=100, livemode=False
+    )
+    again = services.capture_hold(
+        payment_id=pid, reference=f"{pid}:cap", amount_minor=100, livemode=False
+    )
     assert (again.id, again.created) == (first.id, False)
 
 
 def test_release_in_part_then_the_rest(hold):
     pid = hold["payment_id"]
-    services.release_hold(payment_id=pid, reference=f"{pid}:rel1", amount_minor=2_500)
+    services.release_hold(
+        payment_id=pid, reference=f"{pid}:rel1", amount_minor=2_500, livemode=False
+    )
     assert selectors.payment_summary(payment_id=pid).held_minor == 7_500
-    services.release_hold(payment_id=pid, reference=f"{pid}:void")
+    services.release_hold(payment_id=pid, reference=f"{pid}:void", livemode=False)
     assert selectors.payment_summary(payment_id=pid).held_minor == 0
     with pytest.raises(LedgerInvalidState) as info:
-        services.release_hold(payment_id=pid, reference=f"{pid}:rel2", amount_minor=1)
+        services.release_hold(
+            payment_id=pid, reference=f"{pid}:rel2", amount_minor=1, livemode=False
+        )
     assert info.value.code == "ledger_release_exceeds_hold"
 
 
 def test_refunds_never_exceed_captured_minus_refunded(hold):
     pid = hold["payment_id"]
-    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=8_000)
-    services.post_refund(payment_id=pid, reference=f"{pid}:re1", amount_minor=5_000)
+    services.capture_hold(
+        payment_id=pid, reference=f"{pid}:cap", amount_minor=8_000, livemode=False
+    )
+    services.post_refund(payment_id=pid, reference=f"{pid}:re1", amount_minor=5_000, livemode=False)
     with pytest.raises(LedgerInvalidState) as info:
-        services.post_refund(payment_id=pid, reference=f"{pid}:re2", amount_minor=3_001)
+        services.post_refund(
+            payment_id=pid, reference=f"{pid}:re2", amount_minor=3_001, livemode=False
+        )
     assert info.value.code == "ledger_refund_exceeds_captured"
-    services.post_refund(payment_id=pid, reference=f"{pid}:re3", amount_minor=3_000)
+    services.post_refund(payment_id=pid, reference=f"{pid}:re3", amount_minor=3_000, livemode=False)
 
     summary = selectors.payment_summary(payment_id=pid)
     assert (summary.captured_minor, summary.refunded_minor) == (8_000, 8_000)
@@ -108,13 +130,16 @@ def test_a_payment_gets_only_one_hold(hold):
             provider=hold["provider"],
             amount_minor=1,
             currency="EUR",
+            livemode=False,
         )
     assert info.value.code == "ledger_hold_exists"
 
 
 def test_payment_entries_list_what_the_payment_booked(hold):
     pid = hold["payment_id"]
-    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=4_000)
+    services.capture_hold(
+        payment_id=pid, reference=f"{pid}:cap", amount_minor=4_000, livemode=False
+    )
     entries = selectors.payment_entries(payment_id=pid)
     assert [(e.kind, e.account_kind, e.debit_minor, e.credit_minor) for e in entries] == [
         ("auth_hold", "psp_authorizations", 10_000, 0),
@@ -131,8 +156,12 @@ def test_payment_entries_list_what_the_payment_booked(hold):
 
 def test_reversing_a_capture_after_its_refund_is_refused(hold):
     pid = hold["payment_id"]
-    capture = services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
-    refund = services.post_refund(payment_id=pid, reference=f"{pid}:re", amount_minor=6_000)
+    capture = services.capture_hold(
+        payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000, livemode=False
+    )
+    refund = services.post_refund(
+        payment_id=pid, reference=f"{pid}:re", amount_minor=6_000, livemode=False
+    )
 
     with pytest.raises(LedgerInvalidState) as info:
         services.reverse_transaction(transaction_id=capture.id, reference=f"{pid}:rev-cap")
@@ -149,7 +178,9 @@ def test_reversing_a_capture_after_its_refund_is_refused(hold):
 
 def test_reversing_the_hold_after_a_capture_is_refused(hold):
     pid = hold["payment_id"]
-    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=10_000)
+    services.capture_hold(
+        payment_id=pid, reference=f"{pid}:cap", amount_minor=10_000, livemode=False
+    )
     hold_txn = selectors.find_transaction(kind="auth_hold", reference=f"{pid}:hold")
 
     with pytest.raises(LedgerInvalidState) as info:
@@ -161,8 +192,12 @@ def test_reversing_the_hold_after_a_capture_is_refused(hold):
 def test_reversing_a_partial_release_after_capture_cannot_exceed_the_authorization(hold):
     """held + captured never exceeds what was authorized (here: 10,000)."""
     pid = hold["payment_id"]
-    release = services.release_hold(payment_id=pid, reference=f"{pid}:rel", amount_minor=4_000)
-    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+    release = services.release_hold(
+        payment_id=pid, reference=f"{pid}:rel", amount_minor=4_000, livemode=False
+    )
+    services.capture_hold(
+        payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000, livemode=False
+    )
     # held 0, captured 6,000: giving back the 4,000 release would hold 4,000 beside it — fine
     services.reverse_transaction(transaction_id=release.id, reference=f"{pid}:rev-rel")
     summary = selectors.payment_summary(payment_id=pid)
@@ -178,10 +213,16 @@ def test_reversing_a_partial_release_after_capture_cannot_exceed_the_authorizati
 
 def test_capture_replay_with_another_amount_is_a_conflict(hold):
     pid = hold["payment_id"]
-    services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+    services.capture_hold(
+        payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000, livemode=False
+    )
     with pytest.raises(LedgerIdempotencyConflict):
-        services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=7_000)
-    again = services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+        services.capture_hold(
+            payment_id=pid, reference=f"{pid}:cap", amount_minor=7_000, livemode=False
+        )
+    again = services.capture_hold(
+        payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000, livemode=False
+    )
     assert not again.created
 
 
@@ -195,6 +236,7 @@ def test_hold_replay_for_another_payment_is_a_conflict(hold):
             provider=hold["provider"],
             amount_minor=10_000,
             currency="EUR",
+            livemode=False,
         )
 
 
@@ -244,11 +286,13 @@ def test_capture_retry_racing_the_original_gets_the_replay():
     pid = unique("pay")
     services.place_hold(
         payment_id=pid, reference=f"{pid}:hold", merchant_id=unique("acct"),
-        provider=unique("sim"), amount_minor=10_000, currency="EUR",
+        provider=unique("sim"), amount_minor=10_000, currency="EUR", livemode=False,
     )  # fmt: skip
 
     def capture():
-        return services.capture_hold(payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000)
+        return services.capture_hold(
+            payment_id=pid, reference=f"{pid}:cap", amount_minor=6_000, livemode=False
+        )
 
     original, retry = _race_retry(capture, capture)
     assert original.created
@@ -260,13 +304,17 @@ def test_capture_retry_racing_the_original_gets_the_replay():
 def test_hold_retry_racing_the_original_gets_the_replay():
     pid, merchant, provider = unique("pay"), unique("acct"), unique("sim")
     # Existing accounts, as in production (creating them would serialize the two callers).
-    services.ensure_account(owner=f"provider:{provider}", kind="psp_authorizations", currency="EUR")
-    services.ensure_account(owner=f"merchant:{merchant}", kind="merchant_pending", currency="EUR")
+    services.ensure_account(
+        owner=f"provider:{provider}", kind="psp_authorizations", currency="EUR", livemode=False
+    )
+    services.ensure_account(
+        owner=f"merchant:{merchant}", kind="merchant_pending", currency="EUR", livemode=False
+    )
 
     def hold():
         return services.place_hold(
             payment_id=pid, reference=f"{pid}:hold", merchant_id=merchant, provider=provider,
-            amount_minor=10_000, currency="EUR",
+            amount_minor=10_000, currency="EUR", livemode=False,
         )  # fmt: skip
 
     original, retry = _race_retry(hold, hold)
@@ -283,6 +331,7 @@ def _sale(pid: str, merchant: str, provider: str, amount_minor: int = 10_000):
         return services.place_and_capture_hold(
             payment_id=pid, hold_reference=f"{pid}:hold", capture_reference=f"{pid}:capture",
             merchant_id=merchant, provider=provider, amount_minor=amount_minor, currency="eur",
+            livemode=False,
         )  # fmt: skip
 
 
@@ -293,9 +342,11 @@ def test_a_sale_books_what_a_hold_then_a_full_capture_books(db):
     pid, merchant, provider = two_step
     services.place_hold(
         payment_id=pid, reference=f"{pid}:hold", merchant_id=merchant, provider=provider,
-        amount_minor=10_000, currency="eur",
+        amount_minor=10_000, currency="eur", livemode=False,
     )  # fmt: skip
-    services.capture_hold(payment_id=pid, reference=f"{pid}:capture", amount_minor=10_000)
+    services.capture_hold(
+        payment_id=pid, reference=f"{pid}:capture", amount_minor=10_000, livemode=False
+    )
 
     assert (hold.kind, capture.kind, hold.created, capture.created) == (
         "auth_hold", "capture", True, True,
@@ -348,6 +399,7 @@ def test_a_sale_needs_the_payments_transaction():
         services.place_and_capture_hold(
             payment_id=unique("pay"), hold_reference="h", capture_reference="c",
             merchant_id=unique("acct"), provider=unique("sim"), amount_minor=100, currency="EUR",
+            livemode=False,
         )  # fmt: skip
 
 
@@ -359,12 +411,13 @@ def test_sale_retry_racing_the_original_gets_the_replay():
         (f"merchant:{merchant}", ("merchant_pending", "merchant_payable")),
     ):
         for kind in kinds:
-            services.ensure_account(owner=owner, kind=kind, currency="EUR")
+            services.ensure_account(owner=owner, kind=kind, currency="EUR", livemode=False)
 
     def sale():
         return services.place_and_capture_hold(
             payment_id=pid, hold_reference=f"{pid}:hold", capture_reference=f"{pid}:capture",
             merchant_id=merchant, provider=provider, amount_minor=10_000, currency="EUR",
+            livemode=False,
         )  # fmt: skip
 
     def sale_in_transaction():
@@ -386,7 +439,7 @@ def test_a_sale_that_loses_a_deadlock_is_retried_inside_its_statement():
     transaction is done, without failing the payment's transaction."""
     pid, merchant, provider = unique("pay"), unique("acct"), unique("sim")
     ids = {
-        kind: services.ensure_account(owner=owner, kind=kind, currency="EUR")
+        kind: services.ensure_account(owner=owner, kind=kind, currency="EUR", livemode=False)
         for owner, kinds in (
             (f"provider:{provider}", ("psp_authorizations", "psp_receivable")),
             (f"merchant:{merchant}", ("merchant_pending", "merchant_payable")),
@@ -436,7 +489,7 @@ def test_a_sale_that_loses_a_deadlock_is_retried_inside_its_statement():
                 results["sale"] = services.place_and_capture_hold(
                     payment_id=pid, hold_reference=f"{pid}:hold",
                     capture_reference=f"{pid}:capture", merchant_id=merchant, provider=provider,
-                    amount_minor=10_000, currency="EUR",
+                    amount_minor=10_000, currency="EUR", livemode=False,
                 )  # fmt: skip
         except Exception as exc:
             results["sale"] = exc

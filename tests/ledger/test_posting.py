@@ -23,6 +23,7 @@ def _capture(accounts, amount_minor: int, reference: str, **kwargs):
             Line(account_id=accounts["receivable"], debit_minor=amount_minor),
             Line(account_id=accounts["payable"], credit_minor=amount_minor),
         ],
+        livemode=kwargs.pop("livemode", False),
         **kwargs,
     )
 
@@ -59,6 +60,7 @@ def test_unbalanced_lines_are_refused_before_reaching_the_database(eur_accounts)
                 Line(account_id=eur_accounts["bank"], debit_minor=100),
                 Line(account_id=eur_accounts["payable"], credit_minor=99),
             ],
+            livemode=False,
         )
     assert info.value.code == "ledger_unbalanced"
 
@@ -73,11 +75,15 @@ def test_unbalanced_lines_are_refused_before_reaching_the_database(eur_accounts)
 )
 def test_malformed_lines_are_refused(eur_accounts, lines):
     with pytest.raises(LedgerInvalidPosting):
-        services.post_transaction(kind="adjustment", reference=unique("adj"), lines=lines)
+        services.post_transaction(
+            kind="adjustment", reference=unique("adj"), lines=lines, livemode=False
+        )
 
 
 def test_lines_in_two_currencies_must_each_balance(eur_accounts):
-    usd_bank = services.ensure_account(owner=unique("bank:us"), kind="bank", currency="usd")
+    usd_bank = services.ensure_account(
+        owner=unique("bank:us"), kind="bank", currency="usd", livemode=False
+    )
     with pytest.raises(LedgerInvalidPosting):
         services.post_transaction(
             kind="adjustment",
@@ -86,6 +92,7 @@ def test_lines_in_two_currencies_must_each_balance(eur_accounts):
                 Line(account_id=eur_accounts["bank"], debit_minor=100),
                 Line(account_id=usd_bank, credit_minor=100),
             ],
+            livemode=False,
         )
 
 
@@ -122,22 +129,29 @@ def test_backdated_posting_before_an_accounts_last_entry_is_refused(eur_accounts
 def test_owner_balances_list_every_account_of_the_owner(eur_accounts):
     _capture(eur_accounts, 300, unique("cap"))
     owner = selectors.account_balance(account_id=eur_accounts["payable"]).owner
-    services.ensure_account(owner=owner, kind="merchant_payable", currency="USD")
+    services.ensure_account(owner=owner, kind="merchant_payable", currency="USD", livemode=False)
 
-    balances = selectors.owner_balances(owner=owner)
+    balances = selectors.owner_balances(owner=owner, livemode=False)
     assert {(b.kind, b.currency, b.posted_minor) for b in balances} == {
         ("merchant_payable", "EUR", 300),
         ("merchant_payable", "USD", 0),
     }
-    assert selectors.owner_totals(owner=owner) == {"EUR": 300, "USD": 0}
+    assert selectors.owner_totals(owner=owner, livemode=False) == {"EUR": 300, "USD": 0}
 
 
 def test_ensure_account_is_get_or_create(db):
     owner = unique("merchant:acct")
-    first = services.ensure_account(owner=owner, kind="merchant_payable", currency="eur")
-    assert services.ensure_account(owner=owner, kind="merchant_payable", currency="EUR") == first
+    first = services.ensure_account(
+        owner=owner, kind="merchant_payable", currency="eur", livemode=False
+    )
+    assert (
+        services.ensure_account(
+            owner=owner, kind="merchant_payable", currency="EUR", livemode=False
+        )
+        == first
+    )
     with pytest.raises(LedgerInvalidPosting):
-        services.ensure_account(owner=owner, kind="no_such_kind", currency="EUR")
+        services.ensure_account(owner=owner, kind="no_such_kind", currency="EUR", livemode=False)
 
 
 def test_balance_of_an_unknown_account_is_not_found(db):
@@ -178,6 +192,7 @@ def test_replay_with_the_same_lines_in_another_order_replays(eur_accounts):
             Line(account_id=eur_accounts["payable"], credit_minor=500),
             Line(account_id=eur_accounts["receivable"], debit_minor=500),
         ],
+        livemode=False,
     )
     assert (again.id, again.created) == (first.id, False)
 
@@ -237,14 +252,19 @@ def test_sql_and_python_allow_the_same_clock_skew(db):
 
 def test_posting_dated_before_every_partition_is_refused(db):
     """No partition covers it: refused (and logged as an error), never parked in the default."""
-    bank = services.ensure_account(owner=unique("bank:old"), kind="bank", currency="EUR")
-    cash = services.ensure_account(owner=unique("bank:old"), kind="bank", currency="EUR")
+    bank = services.ensure_account(
+        owner=unique("bank:old"), kind="bank", currency="EUR", livemode=False
+    )
+    cash = services.ensure_account(
+        owner=unique("bank:old"), kind="bank", currency="EUR", livemode=False
+    )
     with pytest.raises(LedgerInvalidPosting) as info:
         services.post_transaction(
             kind="adjustment",
             reference=unique("adj"),
             lines=[Line(account_id=bank, debit_minor=5), Line(account_id=cash, credit_minor=5)],
             ts=timezone.now() - timedelta(days=3650),
+            livemode=False,
         )
     assert info.value.code == "ledger_no_partition"
 
@@ -262,6 +282,7 @@ def test_reversal_guard_judges_only_what_the_reversal_breaks(eur_accounts):
             Line(account_id=eur_accounts["payable"], debit_minor=300),
             Line(account_id=eur_accounts["receivable"], credit_minor=300),
         ],
+        livemode=False,
     )
     with pytest.raises(LedgerInvalidState) as info:
         services.reverse_transaction(transaction_id=capture.id, reference=unique("rev"))

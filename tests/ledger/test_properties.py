@@ -64,12 +64,14 @@ def _apply(model: PaymentModel, op: str, percent: int, merchant: str, provider: 
     pid, ref = model.payment_id, unique("ref")
     amount = _amount(model, op, percent)
     if op == "settle":  # a free-form posting on shared accounts, outside any payment
-        bank = services.ensure_account(owner="bank:main", kind="bank", currency="EUR")
+        bank = services.ensure_account(
+            owner="bank:main", kind="bank", currency="EUR", livemode=False
+        )
         fees = services.ensure_account(
-            owner=f"provider:{provider}", kind="psp_fees", currency="EUR"
+            owner=f"provider:{provider}", kind="psp_fees", currency="EUR", livemode=False
         )
         receivable = services.ensure_account(
-            owner=f"provider:{provider}", kind="psp_receivable", currency="EUR"
+            owner=f"provider:{provider}", kind="psp_receivable", currency="EUR", livemode=False
         )
         fee = amount // 50
         services.post_transaction(
@@ -80,6 +82,7 @@ def _apply(model: PaymentModel, op: str, percent: int, merchant: str, provider: 
                 *([Line(account_id=fees, debit_minor=fee)] if fee else []),
                 Line(account_id=receivable, credit_minor=amount),
             ],
+            livemode=False,
         )
         return
     if op == "hold":
@@ -87,12 +90,12 @@ def _apply(model: PaymentModel, op: str, percent: int, merchant: str, provider: 
             with pytest.raises(LedgerInvalidState):
                 services.place_hold(
                     payment_id=pid, reference=ref, merchant_id=merchant, provider=provider,
-                    amount_minor=amount, currency="EUR",
+                    amount_minor=amount, currency="EUR", livemode=False,
                 )  # fmt: skip
             return
         txn = services.place_hold(
             payment_id=pid, reference=ref, merchant_id=merchant, provider=provider,
-            amount_minor=amount, currency="EUR",
+            amount_minor=amount, currency="EUR", livemode=False,
         )  # fmt: skip
         model.has_hold, effect = True, (amount, 0, 0, amount)
     elif not model.has_hold:
@@ -100,9 +103,13 @@ def _apply(model: PaymentModel, op: str, percent: int, merchant: str, provider: 
     elif op == "capture":
         if not 0 < amount <= model.held:
             with pytest.raises(LedgerInvalidState):
-                services.capture_hold(payment_id=pid, reference=ref, amount_minor=amount)
+                services.capture_hold(
+                    payment_id=pid, reference=ref, amount_minor=amount, livemode=False
+                )
             return
-        txn = services.capture_hold(payment_id=pid, reference=ref, amount_minor=amount)
+        txn = services.capture_hold(
+            payment_id=pid, reference=ref, amount_minor=amount, livemode=False
+        )
         effect = (-model.held, amount, 0, 0)
     elif op in ("release", "release_all"):
         release = model.held if op == "release_all" else amount
@@ -112,18 +119,26 @@ def _apply(model: PaymentModel, op: str, percent: int, merchant: str, provider: 
                     payment_id=pid,
                     reference=ref,
                     amount_minor=None if op == "release_all" else amount,
+                    livemode=False,
                 )
             return
         txn = services.release_hold(
-            payment_id=pid, reference=ref, amount_minor=None if op == "release_all" else amount
+            payment_id=pid,
+            reference=ref,
+            amount_minor=None if op == "release_all" else amount,
+            livemode=False,
         )
         effect = (-release, 0, 0, 0)
     elif op == "refund":
         if amount > model.captured - model.refunded:
             with pytest.raises(LedgerInvalidState):
-                services.post_refund(payment_id=pid, reference=ref, amount_minor=amount)
+                services.post_refund(
+                    payment_id=pid, reference=ref, amount_minor=amount, livemode=False
+                )
             return
-        txn = services.post_refund(payment_id=pid, reference=ref, amount_minor=amount)
+        txn = services.post_refund(
+            payment_id=pid, reference=ref, amount_minor=amount, livemode=False
+        )
         effect = (0, 0, amount, 0)
     else:  # reverse any transaction of the payment not reversed yet (percent picks which)
         if not model.effects:
@@ -162,7 +177,7 @@ def _assert_invariants(models: list[PaymentModel]) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the commit-time checks, now
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-    run = services.run_trial_balance()
+    run = services.run_trial_balance(livemode=False)
     assert run.ok, run.failures
 
 

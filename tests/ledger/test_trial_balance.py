@@ -25,20 +25,22 @@ def booked(eur_accounts):
                 Line(account_id=eur_accounts["receivable"], debit_minor=amount_minor),
                 Line(account_id=eur_accounts["payable"], credit_minor=amount_minor),
             ],
+            livemode=False,
         )
     return eur_accounts
 
 
 def test_sound_ledger_passes_and_the_run_is_stored(booked):
-    run = services.run_trial_balance()
+    run = services.run_trial_balance(livemode=False)
     assert run.ok, run.failures
     assert run.entries_count >= 6 and run.transactions_count >= 3
     assert TrialBalanceRun.objects.filter(pk=run.pk, ok=True).exists()
 
 
-def test_nightly_task_runs_the_trial_balance(booked):
+def test_nightly_task_runs_the_trial_balance_of_each_mode(booked):
     assert tasks.run_trial_balance.delay().get() is True
-    assert TrialBalanceRun.objects.count() == 1
+    runs = TrialBalanceRun.objects.order_by("livemode")
+    assert [(run.livemode, run.ok) for run in runs] == [(False, True), (True, True)]
 
 
 def test_tampered_cached_balance_fails_and_logs_an_error(booked, caplog):
@@ -49,7 +51,7 @@ def test_tampered_cached_balance_fails_and_logs_an_error(booked, caplog):
             [booked["payable"]],
         )
     with caplog.at_level(logging.ERROR, logger="ledger.trial_balance"):
-        run = services.run_trial_balance()
+        run = services.run_trial_balance(livemode=False)
     assert not run.ok
     checks = {f["check"] for f in run.failures}
     assert {"cached_balance_differs", "running_total_differs"} <= checks
@@ -74,7 +76,7 @@ def test_unbalanced_uncommitted_transaction_is_reported(booked):
             "running_debit, running_credit) VALUES (%s, %s, 10, 0, 'EUR', %s, 0, 0)",
             [txn_id, booked["bank"], ts],
         )
-        run = services.run_trial_balance()
+        run = services.run_trial_balance(livemode=False)
         raise _Rollback
     checks = {f["check"] for f in run.failures}
     assert {
@@ -86,7 +88,8 @@ def test_unbalanced_uncommitted_transaction_is_reported(booked):
 
 def test_management_command_exits_nonzero_on_failure(booked, capsys):
     call_command("ledger_trial_balance")
-    assert "trial balance OK" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "trial balance (test) OK" in out and "trial balance (live) OK" in out
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE ledger_account_balances SET entry_count = entry_count + 1 "
@@ -115,7 +118,7 @@ def test_trial_balance_flags_a_partition_without_its_guards(db):
             "CREATE TABLE ledger_entries_y2033m01 PARTITION OF ledger_entries "
             "FOR VALUES FROM ('2033-01-01') TO ('2033-02-01')"
         )
-    run = services.run_trial_balance()
+    run = services.run_trial_balance(livemode=False)
     assert not run.ok
     missing = {
         f["trigger"]

@@ -126,9 +126,12 @@ def test_capture_and_refund_error_rates_come_from_provider_calls(traffic):
     assert calls[("sim-a", "refund")].error_rate == 0.0
 
 
-def trial_balance(*, ok: bool, ago_s: float, failures: list | None = None) -> TrialBalanceRun:
+def trial_balance(
+    *, ok: bool, ago_s: float, failures: list | None = None, livemode: bool = False
+) -> TrialBalanceRun:
     started = timezone.now() - timedelta(seconds=ago_s)
     return TrialBalanceRun.objects.create(
+        livemode=livemode,
         started_at=started,
         finished_at=started + timedelta(seconds=1),
         duration_ms=1000,
@@ -158,13 +161,23 @@ def test_metrics_endpoint_exposes_the_sli_series(client, traffic):
     assert f'qr_auth_success_ratio{{{labels},provider="sim-a"}} 0.75' in text
     assert 'qr_provider_call_errors_total{kind="capture",provider="sim-a"} 1.0' in text
     assert 'qr_provider_call_error_ratio{kind="capture",provider="sim-a"} 0.5' in text
-    assert "qr_ledger_trial_balance_ok 0.0" in text
-    assert "qr_ledger_trial_balance_failures 2.0" in text
+    assert 'qr_ledger_trial_balance_ok{mode="test"} 0.0' in text
+    assert 'qr_ledger_trial_balance_failures{mode="test"} 2.0' in text
     stamp_line = next(
-        line for line in text.splitlines() if line.startswith("qr_ledger_trial_balance_last_run")
+        line
+        for line in text.splitlines()
+        if line.startswith('qr_ledger_trial_balance_last_run_timestamp_seconds{mode="test"}')
     )
     assert float(stamp_line.split()[-1]) == pytest.approx(last.started_at.timestamp(), abs=1e-3)
     assert "qr_sli_collection_ok 1.0" in text
+
+
+def test_a_later_live_run_does_not_hide_a_failed_test_mode_run(client):
+    trial_balance(ok=False, ago_s=120, failures=[{"check": "balance"}], livemode=False)
+    trial_balance(ok=True, ago_s=60, livemode=True)
+    text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert 'qr_ledger_trial_balance_ok{mode="test"} 0.0' in text
+    assert 'qr_ledger_trial_balance_ok{mode="live"} 1.0' in text
 
 
 def test_dashboard_shows_figures_computed_from_attempts_to_finance(traffic):
