@@ -1,4 +1,5 @@
-"""API-key authentication for DRF: `Authorization: Bearer sk_test_…`.
+"""API-key authentication for DRF: `Authorization: Bearer sk_test_…`, or HTTP Basic with the key
+as the username (`curl -u sk_test_…:`).
 
 The authenticated `request.user` is an `ApiClient` (merchant id, mode, key kind), not a Django
 user; views scope every query with `client.merchant_id` and `client.livemode`, so test and live
@@ -7,6 +8,7 @@ objects never meet and one merchant's objects are a 404 to another.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -36,18 +38,37 @@ class ApiClient:
         return self.kind == ApiKey.Kind.SECRET
 
 
+MALFORMED_HEADER = (
+    "Malformed Authorization header; send `Authorization: Bearer <api key>` "
+    "(or HTTP Basic with the key as the username: `curl -u sk_test_…:`)."
+)
+
+
+def key_from_header(header: str) -> str:
+    """The API key of `Bearer <key>` or of HTTP Basic `base64(<key>:)` (the password is
+    ignored, as Stripe's `curl -u sk_test_…:` sends none)."""
+    scheme, _, credentials = header.partition(" ")
+    credentials = credentials.strip()
+    scheme = scheme.lower()
+    if scheme == "basic" and credentials:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
+            raise AuthenticationFailed(MALFORMED_HEADER, code="invalid_api_key")
+        credentials = decoded.partition(":")[0].strip()
+    elif scheme != "bearer":
+        credentials = ""
+    if not credentials:
+        raise AuthenticationFailed(MALFORMED_HEADER, code="invalid_api_key")
+    return credentials
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[ApiClient, ApiKey] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
-        scheme, _, plaintext = header.partition(" ")
-        plaintext = plaintext.strip()
-        if scheme.lower() != "bearer" or not plaintext:
-            raise AuthenticationFailed(
-                "Malformed Authorization header; send `Authorization: Bearer <api key>`.",
-                code="invalid_api_key",
-            )
+        plaintext = key_from_header(header)
         if not plaintext.startswith(tuple(KEY_PREFIXES.values())):
             raise AuthenticationFailed("Invalid API key provided.", code="invalid_api_key")
         try:

@@ -211,7 +211,10 @@ def render_exception(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str
         body = error_body(
             type=exc.type, code=exc.code, message=exc.message, param=exc.param, **exc.extra
         )
-        return exc.status, body, dict(exc.headers)
+        headers = dict(exc.headers)
+        if exc.status == 401:  # every 401 names the scheme (RFC 9110), a bad key as a missing one
+            headers.setdefault("WWW-Authenticate", 'Bearer realm="api"')
+        return exc.status, body, headers
     if isinstance(exc, RequestDataTooBig):
         body = error_body(
             type="invalid_request_error",

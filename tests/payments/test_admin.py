@@ -4,7 +4,9 @@ call the same services as the API (so the ledger moves the same way), refunds fo
 from __future__ import annotations
 
 import itertools
+import re
 import time
+import uuid
 
 import pytest
 from django.contrib.admin.utils import quote
@@ -274,7 +276,13 @@ def test_refund_action_asks_for_an_amount_then_refunds_it(authorized):
     form_page = action(finance, "refund_selected", payment.id).content.decode()
     assert 'name="amount_minor"' in form_page and 'value="10000"' in form_page
     response = action(
-        finance, "refund_selected", payment.id, apply="1", amount_minor="2500", reason="duplicate"
+        finance,
+        "refund_selected",
+        payment.id,
+        apply="1",
+        amount_minor="2500",
+        reason="duplicate",
+        idempotency_key=rendered_key(form_page),
     )
     assert "Refunded 2500 EUR" in response.content.decode()
     payment = Payment.objects.get(pk=payment.pk)  # status is protected: no refresh_from_db
@@ -285,6 +293,63 @@ def test_refund_action_asks_for_an_amount_then_refunds_it(authorized):
     assert refund.actor == f"admin:{finance.username}"
 
 
+def rendered_key(form_page: str) -> str:
+    """The idempotency key the refund form was rendered with (a hidden field)."""
+    return re.search(r'name="idempotency_key" value="([0-9a-f-]{36})"', form_page).group(1)
+
+
+def test_submitting_the_same_refund_form_twice_refunds_once(authorized, providers):
+    payment = authorized(10_000, capture=True)
+    finance = staff_client(roles.FINANCE)
+    form_page = action(finance, "refund_selected", payment.id).content.decode()
+    key = rendered_key(form_page)
+    submit = {"apply": "1", "reason": "duplicate", "idempotency_key": key}
+
+    first = action(finance, "refund_selected", payment.id, amount_minor="2500", **submit)
+    again = action(finance, "refund_selected", payment.id, amount_minor="2500", **submit)
+    # Back in the browser, the amount changed, the same rendered form: still that one refund.
+    edited = action(finance, "refund_selected", payment.id, amount_minor="3000", **submit)
+
+    refund = Refund.objects.get(payment=payment)
+    assert refund.amount_minor == 2500
+    for response in (first, again, edited):
+        assert f"Refunded 2500 EUR (minor units) of {payment.id} (refund {refund.id})" in (
+            response.content.decode()
+        )
+    payment = Payment.objects.get(pk=payment.pk)  # status is protected: no refresh_from_db
+    assert payment.amount_refunded_minor == 2500
+    assert ledger_selectors.payment_summary(payment_id=payment.id).refunded_minor == 2500
+    [record] = [r for r in providers.records(payment.provider) if r["amount_refunded"]]
+    assert record["amount_refunded"] == 2500 and len(record["refunds"]) == 1
+
+    # A new render is a new refund.
+    next_page = action(finance, "refund_selected", payment.id).content.decode()
+    assert rendered_key(next_page) != key
+    action(
+        finance,
+        "refund_selected",
+        payment.id,
+        amount_minor="1000",
+        **{**submit, "idempotency_key": rendered_key(next_page)},
+    )
+    assert Refund.objects.filter(payment=payment).count() == 2
+    assert Payment.objects.get(pk=payment.pk).amount_refunded_minor == 3500
+
+
+def test_refund_form_without_its_key_refunds_nothing(authorized):
+    payment = authorized(10_000, capture=True)
+    response = action(
+        staff_client(roles.FINANCE),
+        "refund_selected",
+        payment.id,
+        apply="1",
+        amount_minor="1000",
+        reason="duplicate",
+    )
+    assert "This field is required." in response.content.decode()
+    assert not Refund.objects.filter(payment=payment).exists()
+
+
 def test_refund_amount_must_be_a_whole_number_of_minor_units(authorized):
     payment = authorized(10_000, capture=True)
     response = action(
@@ -292,6 +357,7 @@ def test_refund_amount_must_be_a_whole_number_of_minor_units(authorized):
         "refund_selected",
         payment.id,
         apply="1",
+        idempotency_key=str(uuid.uuid4()),
         amount_minor="12.50",
         reason="duplicate",
     )
@@ -306,6 +372,7 @@ def test_refund_beyond_what_was_captured_is_refused_with_a_message(authorized):
         "refund_selected",
         payment.id,
         apply="1",
+        idempotency_key=str(uuid.uuid4()),
         amount_minor="10001",
         reason="duplicate",
     )
@@ -322,6 +389,7 @@ def test_support_cannot_refund_even_by_posting_the_action(authorized):
         "refund_selected",
         payment.id,
         apply="1",
+        idempotency_key=str(uuid.uuid4()),
         amount_minor="1000",
         reason="duplicate",
     )
