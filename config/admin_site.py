@@ -9,6 +9,8 @@ several devices still chooses one. Failed passwords count towards django-axes' l
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import HttpRequest
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
@@ -27,3 +29,16 @@ class StaffAdminSite(OTPAdminSite):
     """OTPAdminSite (staff must be verified by a device) with the one-step login form."""
 
     login_form = OneStepOTPAdminAuthenticationForm
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address for the sign-in lockout (AXES_CLIENT_IP_CALLABLE): behind
+    TRUSTED_PROXY_COUNT proxies, the address the outermost of ours appended to X-Forwarded-For
+    (entries further left are the client's own word and can be forged); else REMOTE_ADDR."""
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [hop for hop in forwarded if hop]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR")

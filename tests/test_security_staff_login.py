@@ -118,6 +118,24 @@ def test_one_address_guessing_many_usernames_is_locked_too(client, staff):
     assert response.status_code == 429
 
 
+def test_behind_a_trusted_proxy_one_client_s_guesses_do_not_lock_the_others(
+    client, staff, settings
+):
+    # TRUSTED_PROXY_COUNT=1: the client is the address the proxy appends to X-Forwarded-For.
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    for index in range(10):
+        sign_in(client, f"nobody{index}", "guess", "", HTTP_X_FORWARDED_FOR="198.51.100.7", **proxy)
+    locked = sign_in(
+        client, "ops", PASSWORD, code_for(staff), HTTP_X_FORWARDED_FOR="198.51.100.7", **proxy
+    )
+    assert locked.status_code == 429
+    response = sign_in(
+        client, "ops", PASSWORD, code_for(staff), HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy
+    )
+    assert response.status_code == 302
+
+
 def test_passwords_need_twelve_characters():
     with pytest.raises(ValidationError, match="at least 12 characters"):
         validate_password("Xq7#pLm2vR9")  # 11

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api.text import validate_free_text
 from config.api.views import ApiView, StrictSerializer
 from merchants.authentication import PublishableOrSecretKey
 from tokenization import services
@@ -111,7 +112,9 @@ class CardInput(_VaultStrictSerializer):
         required=False,
         allow_null=True,
     )
-    holder_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    holder_name = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, validators=[validate_free_text]
+    )
 
 
 class TokenInput(_VaultStrictSerializer):

@@ -3,6 +3,7 @@
 import secrets
 
 from config.hosts import require_loopback_hosts
+from routing.conf import DEFAULT_SIM_WEBHOOK_SECRET
 
 from .base import *  # noqa: F403
 from .base import ALLOWED_HOSTS, COLLECTION_ACCOUNTS, LOCAL_DIR, QR_SCHEME_ACCOUNTS, env
@@ -50,3 +51,6 @@ DEMO_DATA_ALLOWED = True
 # the generated SECRET_KEY unless set.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=True)
 WEBHOOK_SECRET_KEY = env.str("WEBHOOK_SECRET_KEY", default="") or f"development:{SECRET_KEY}"
+REFUND_ID_KEY = env.str("REFUND_ID_KEY", default="") or f"development-refund-ids:{SECRET_KEY}"
+# The simulator signs its events with its public development secret unless told otherwise.
+PSP_SIM_WEBHOOK_SECRETS = env.list("PSP_SIM_WEBHOOK_SECRETS", default=[DEFAULT_SIM_WEBHOOK_SECRET])

@@ -1,7 +1,9 @@
 """Production: secrets from the environment without defaults, secure cookies, JSON logs."""
 
+from routing.conf import DEFAULT_SIM_WEBHOOK_SECRET
+
 from .base import *  # noqa: F403
-from .base import LOGGING, env
+from .base import LOGGING, PSP_SIM_WEBHOOK_SECRETS, env
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if len(SECRET_KEY) < 50:
@@ -32,5 +34,19 @@ if not PUBLIC_BASE_URL.startswith("https://"):
         "return there from 3-D Secure)."
     )
 API_DOCS_REQUIRE_STAFF = True
+PROVIDER_WEBHOOK_CREDENTIALS_REQUIRED = True
+if DEFAULT_SIM_WEBHOOK_SECRET in PSP_SIM_WEBHOOK_SECRETS:
+    raise SystemExit(
+        "PSP_SIM_WEBHOOK_SECRETS holds the simulator's public development secret (it is in the "
+        "repository: anyone could sign simulator events with it): remove it, or set a secret of "
+        "your own."
+    )
 LOG_FORMAT = "json"
 LOGGING["handlers"]["console"]["formatter"] = "json"
+REFUND_ID_KEY = env.str("REFUND_ID_KEY", default="")
+if len(REFUND_ID_KEY) < 32:
+    raise SystemExit(
+        "REFUND_ID_KEY is not set (or shorter than 32 characters): set it once to a long random "
+        "string and never change it (refund ids sent to the providers are derived with it), "
+        "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+    )

@@ -1,6 +1,7 @@
 """Tests: real PostgreSQL (DATABASE_URL or the embedded one), fast hashing, high rate limits."""
 
 from config.hosts import TEST_CLIENT_HOST, require_loopback_hosts
+from routing.conf import DEFAULT_SIM_WEBHOOK_SECRET
 
 from .base import *  # noqa: F403
 from .base import COLLECTION_ACCOUNTS, DATABASES, QR_SCHEME_ACCOUNTS, REST_FRAMEWORK, env
@@ -53,3 +54,6 @@ QR_SCHEME_ACCOUNTS = {
 # Webhooks go to receivers on 127.0.0.1; a fixed, public key seals their secrets.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
 WEBHOOK_SECRET_KEY = "test-webhook-secret-key-not-for-production-0123456789"
+REFUND_ID_KEY = "test-refund-id-key-not-for-production-0123456789"
+# The simulator signs its events with its public development secret unless told otherwise.
+PSP_SIM_WEBHOOK_SECRETS = env.list("PSP_SIM_WEBHOOK_SECRETS", default=[DEFAULT_SIM_WEBHOOK_SECRET])

@@ -137,6 +137,7 @@ def production_env() -> dict[str, str]:
         "VAULT_ACTIVE_KEY": "v1",
         "VAULT_FINGERPRINT_KEY": key(),
         "WEBHOOK_SECRET_KEY": key(),
+        "REFUND_ID_KEY": key(),
         # No server behind this address: `check --deploy` needs no database.
         "DATABASE_URL": "postgres://postgres@127.0.0.1:1/none",
         "PUBLIC_BASE_URL": "https://pay.example",

@@ -153,6 +153,7 @@ def test_a_production_process_without_vault_keys_does_not_start() -> None:
         ALLOWED_HOSTS="pay.example",
         PUBLIC_BASE_URL="https://pay.example",  # production settings require it (3-D Secure)
         WEBHOOK_SECRET_KEY="w" * 44,  # required too; this test is about the vault's keys
+        REFUND_ID_KEY="r" * 44,
     )
     env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     result = subprocess.run(
