@@ -11,6 +11,7 @@ the actions capture, refund (with an amount, finance only) and cancel, which cal
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,9 +32,9 @@ from config.api.errors import ApiError
 from fraud import selectors as fraud_selectors
 from ledger import selectors as ledger_selectors
 from merchants import selectors as merchant_selectors
-from payments import dashboard, services
+from payments import collection, dashboard, services
 from payments import metrics as _metrics  # noqa: F401  registers the SLI collector on import
-from payments.models import Payment, PaymentEvent, Refund
+from payments.models import Payment, PaymentEvent, Refund, UnappliedFunds
 from routing import selectors as routing_selectors
 
 # A bound on one action: staff select at most a page of payments, each is one provider call.
@@ -99,6 +100,9 @@ class RefundForm(forms.Form):
         help_text="In the currency's minor unit: 1050 is 10.50 EUR, 1050 JPY is ¥1050.",
     )
     reason = forms.ChoiceField(choices=REFUND_REASONS)
+    # Made when the form is rendered: a double submit or a retry of this form carries the same
+    # key, so the refund service returns the first refund instead of refunding again.
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -324,6 +328,29 @@ class PaymentAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, f"Canceled {done} payment(s).", messages.SUCCESS)
 
+    def _refund(self, request: HttpRequest, payment: Payment, data: dict[str, Any]) -> None:
+        """One refund of the form's amount; a repeat of the same rendered form (its key) gets
+        the first refund back, whose amount and id the message shows."""
+        try:
+            refund = services.refund_payment(
+                payment_id=payment.id,
+                merchant_id=None,
+                livemode=None,
+                amount_minor=data["amount_minor"],
+                reason=data["reason"],
+                actor=services.Actor.staff(request.user.get_username()),
+                idempotency_key=f"admin-refund:{data['idempotency_key']}",
+            )
+        except ApiError as exc:
+            self.message_user(request, f"{payment.id} not refunded: {exc.message}", messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"Refunded {refund.amount_minor} {refund.currency} (minor units) of {payment.id} "
+            f"(refund {refund.id}).",
+            messages.SUCCESS,
+        )
+
     @admin.action(description="Refund an amount…", permissions=["refund_payment"])
     def refund_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         if not self.has_refund_payment_permission(request):
@@ -337,29 +364,12 @@ class PaymentAdmin(admin.ModelAdmin):
         if "apply" in request.POST:
             form = RefundForm(request.POST)
             if form.is_valid():
-                refunded = self._run(
-                    request,
-                    payment,
-                    "refunded",
-                    lambda: services.refund_payment(
-                        payment_id=payment.id,
-                        merchant_id=None,
-                        livemode=None,
-                        amount_minor=form.cleaned_data["amount_minor"],
-                        reason=form.cleaned_data["reason"],
-                        actor=services.Actor.staff(request.user.get_username()),
-                    ),
-                )
-                if refunded:
-                    self.message_user(
-                        request,
-                        f"Refunded {form.cleaned_data['amount_minor']} {payment.currency} "
-                        f"(minor units) of {payment.id}.",
-                        messages.SUCCESS,
-                    )
+                self._refund(request, payment, form.cleaned_data)
                 return None
         else:
-            form = RefundForm(initial={"amount_minor": refundable_minor or None})
+            form = RefundForm(
+                initial={"amount_minor": refundable_minor or None, "idempotency_key": uuid.uuid4()}
+            )
         context = {
             **self.admin_site.each_context(request),
             "title": f"Refund {payment.id}",
@@ -394,6 +404,46 @@ def sli_dashboard_view(request: HttpRequest) -> HttpResponse:
 
 
 _site_urls = admin.site.get_urls
+
+
+@admin.register(UnappliedFunds)
+class UnappliedFundsAdmin(admin.ModelAdmin):
+    """Money a provider collected for a payment that could not take it (booked to suspense):
+    finance returns it to the payer at the provider, then marks it returned here."""
+
+    list_display = ("created", "payment_id", "provider", "amount", "reason", "resolved_at")
+    list_filter = ("reason", "provider", "livemode", ("resolved_at", admin.EmptyFieldListFilter))
+    search_fields = ("=payment_id", "=source_reference")
+    ordering = ("-created",)
+    actions = ["mark_returned"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_refund_payment_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.refund_payment")
+
+    @admin.display(description="amount (minor units)", ordering="amount_minor")
+    def amount(self, held: UnappliedFunds) -> str:
+        return f"{held.amount_minor} {held.currency}"
+
+    @admin.action(
+        description="Returned to the payer at the provider (reverse the booking)",
+        permissions=["refund_payment"],
+    )
+    def mark_returned(self, request: HttpRequest, queryset: QuerySet) -> None:
+        username = request.user.get_username()
+        done = 0
+        for held in queryset.filter(resolved_at__isnull=True)[:ACTION_MAX_PAYMENTS]:
+            collection.resolve_unapplied_funds(held_id=held.pk, username=username)
+            done += 1
+        self.message_user(request, f"Marked {done} item(s) returned.", messages.SUCCESS)
 
 
 def _site_urls_with_dashboard() -> list:

@@ -9,23 +9,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.validators import URLValidator
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.errors import InvalidRequest
+from config.api.errors import InvalidRequest, NotFound
 from config.api.pagination import paginate, reject_unknown_query_params
+from config.api.text import first_invisible_character, validate_free_text
 from config.api.views import ApiView, StrictSerializer, require_json_object
 from ledger import selectors as ledger_selectors
-from payments import currencies, selectors, services
+from payments import collection, currencies, selectors, services
+from payments.qr import schemes
 from payments.representation import render_payment, render_refund
 
 METADATA_MAX_KEYS = 50
 METADATA_KEY_MAX_CHARS = 40
 METADATA_VALUE_MAX_CHARS = 500
 WALLET_TYPES = ["apple_pay", "google_pay"]
-UNSUPPORTED_METHODS = ["bank_transfer", "qr"]
+PAYMENT_METHOD_TYPES = ["card", "wallet", *collection.COLLECTION_METHODS]
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -59,6 +62,11 @@ def validate_metadata(value: Any) -> dict[str, str]:
                 f"metadata values can be at most {METADATA_VALUE_MAX_CHARS} characters.",
                 code="metadata_value_too_long",
             )
+        if first_invisible_character(key) or first_invisible_character(str(item)):
+            raise serializers.ValidationError(
+                "metadata keys and values cannot hold control or formatting characters.",
+                code="parameter_invalid",
+            )
     return {key: str(item) for key, item in value.items()}
 
 
@@ -68,14 +76,28 @@ class WalletIn(StrictSerializer):
 
 
 class PaymentMethodIn(StrictSerializer):
-    type = serializers.ChoiceField(choices=["card", "wallet", *UNSUPPORTED_METHODS])
-    token = serializers.CharField(max_length=40, required=False)
-    wallet = WalletIn(required=False)
+    type = serializers.ChoiceField(choices=PAYMENT_METHOD_TYPES)
+    token = serializers.CharField(max_length=40, required=False, help_text="card: the token")
+    wallet = WalletIn(required=False, help_text="wallet: the wallet's type and payment token")
+    scheme = serializers.ChoiceField(
+        choices=list(schemes.SCHEMES),
+        required=False,
+        help_text="qr: the QR scheme; pix takes BRL, paynow SGD, promptpay THB, upi INR, "
+        "emvco any currency.",
+    )
 
 
 class CustomerIn(StrictSerializer):
     email = serializers.EmailField(required=False, allow_blank=True)
     ip = serializers.IPAddressField(required=False, allow_blank=True)
+    name = serializers.CharField(
+        max_length=140,
+        required=False,
+        allow_blank=True,
+        validators=[validate_free_text],
+        help_text="The payer's name. Kept for bank transfers: a credit that arrives without "
+        "its reference is suggested to finance by the payer's name.",
+    )
 
 
 class PaymentCreate(StrictSerializer):
@@ -84,10 +106,17 @@ class PaymentCreate(StrictSerializer):
     amount = StrictIntegerField(min_value=1)
     currency = serializers.CharField(min_length=3, max_length=3)
     capture = serializers.BooleanField(required=False, default=False)
-    description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    description = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, validators=[validate_free_text]
+    )
     metadata = serializers.JSONField(required=False, validators=[validate_metadata])
     customer = CustomerIn(required=False)
-    return_url = serializers.URLField(max_length=2000, required=False)
+    return_url = serializers.URLField(
+        max_length=2000,
+        required=False,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Where the customer goes after 3-D Secure: https (test mode also takes http).",
+    )
 
     def validate_currency(self, value: str) -> str:
         value = value.upper()
@@ -108,15 +137,16 @@ class PaymentCreate(StrictSerializer):
                 }
             )
         if method:
-            if method["type"] in UNSUPPORTED_METHODS:
+            _validate_scheme(method, data["currency"])
+            asked_not_to_capture = "capture" in self.initial_data and not data["capture"]
+            if method["type"] in collection.COLLECTION_METHODS and asked_not_to_capture:
                 raise serializers.ValidationError(
                     {
-                        "payment_method": {
-                            "type": serializers.ErrorDetail(
-                                f"{method['type']} payments are not available here yet.",
-                                code="payment_method_unsupported",
-                            )
-                        }
+                        "capture": serializers.ErrorDetail(
+                            "A bank transfer or QR payment is captured when the money "
+                            "arrives; capture: false is not possible.",
+                            code="parameter_invalid",
+                        )
                     }
                 )
             if method["type"] == "card" and not method.get("token"):
@@ -154,6 +184,43 @@ class PaymentCreate(StrictSerializer):
         return data
 
 
+def _validate_scheme(method: dict[str, Any], currency: str) -> None:
+    """A QR payment names its scheme, which must take the currency; no other method has one."""
+    scheme = method.get("scheme")
+    if method["type"] == collection.QR:
+        message, code = "", ""
+        if not scheme:
+            message, code = "A QR payment needs a scheme.", "parameter_missing"
+        elif (allowed := schemes.SCHEME_CURRENCIES[scheme]) and currency not in allowed:
+            message = f"The {scheme} scheme takes {', '.join(sorted(allowed))}, not {currency}."
+            code = "scheme_currency_mismatch"
+        if message:
+            raise serializers.ValidationError(
+                {"payment_method": {"scheme": serializers.ErrorDetail(message, code=code)}}
+            )
+    elif scheme:
+        raise serializers.ValidationError(
+            {
+                "payment_method": {
+                    "scheme": serializers.ErrorDetail(
+                        "Only a QR payment has a scheme.", code="parameter_unknown"
+                    )
+                }
+            }
+        )
+
+
+def _require_https_return_url(return_url: str, *, livemode: bool) -> None:
+    """A live customer is sent back over TLS only; test mode also takes http (a developer's
+    local shop)."""
+    if livemode and return_url and not return_url.lower().startswith("https://"):
+        raise InvalidRequest(
+            "return_url must be an https URL in live mode.",
+            code="parameter_invalid",
+            param="return_url",
+        )
+
+
 class CaptureIn(StrictSerializer):
     amount = StrictIntegerField(min_value=1, required=False)
 
@@ -166,7 +233,52 @@ class RefundIn(StrictSerializer):
 
 
 class CancelIn(StrictSerializer):
-    cancellation_reason = serializers.CharField(max_length=200, required=False)
+    cancellation_reason = serializers.CharField(
+        max_length=200, required=False, validators=[validate_free_text]
+    )
+
+
+class RedirectToUrlOut(serializers.Serializer):
+    url = serializers.URLField(help_text="The 3-D Secure challenge to send the customer to.")
+
+
+class CollectionAccountOut(serializers.Serializer):
+    iban = serializers.CharField()
+    bic = serializers.CharField()
+    name = serializers.CharField()
+
+
+class BankTransferInstructionsOut(serializers.Serializer):
+    account = CollectionAccountOut(help_text="The account the customer transfers to.")
+    reference = serializers.CharField(
+        help_text="The payment's ISO 11649 creditor reference: the transfer must carry it."
+    )
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    epc_payload = serializers.CharField(help_text="The EPC069-12 (SEPA credit transfer) QR text.")
+    qr_image_url = serializers.URLField(help_text="PNG of the EPC QR code (public).")
+    qr_image_svg_url = serializers.URLField(help_text="SVG of the EPC QR code (public).")
+    expires_at = serializers.IntegerField(help_text="Unix timestamp; unpaid, it is canceled.")
+
+
+class QrCodeOut(serializers.Serializer):
+    scheme = serializers.ChoiceField(choices=list(schemes.SCHEMES))
+    payload = serializers.CharField(help_text="The scheme's QR text (EMVCo string, UPI link).")
+    reference = serializers.CharField()
+    image_url = serializers.URLField(help_text="PNG of the QR code (public).")
+    image_svg_url = serializers.URLField(help_text="SVG of the QR code (public).")
+    expires_at = serializers.IntegerField(help_text="Unix timestamp; unpaid, it is canceled.")
+
+
+class NextActionOut(serializers.Serializer):
+    """What the customer must do: one of the objects, named by `type`."""
+
+    type = serializers.ChoiceField(
+        choices=["redirect_to_url", "bank_transfer_instructions", "qr_code"]
+    )
+    redirect_to_url = RedirectToUrlOut(required=False)
+    bank_transfer_instructions = BankTransferInstructionsOut(required=False)
+    qr_code = QrCodeOut(required=False)
 
 
 class PaymentOut(serializers.Serializer):
@@ -185,7 +297,7 @@ class PaymentOut(serializers.Serializer):
     provider = serializers.CharField(allow_null=True)
     provider_reference = serializers.CharField(allow_null=True)
     fraud = serializers.JSONField(allow_null=True)
-    next_action = serializers.JSONField(allow_null=True)
+    next_action = NextActionOut(allow_null=True)
     failure_code = serializers.CharField(allow_null=True)
     failure_message = serializers.CharField(allow_null=True)
     decline_code = serializers.CharField(allow_null=True)
@@ -236,6 +348,16 @@ CREATE_EXAMPLE = OpenApiExample(
     value={"token": "tok_1rDI73m9qDiWXgVlMTmqas", "amount": 2500, "currency": "eur"},
     request_only=True,
 )
+BANK_TRANSFER_EXAMPLE = OpenApiExample(
+    "Collect a bank transfer",
+    value={"payment_method": {"type": "bank_transfer"}, "amount": 2500, "currency": "eur"},
+    request_only=True,
+)
+QR_EXAMPLE = OpenApiExample(
+    "Collect a PIX QR payment",
+    value={"payment_method": {"type": "qr", "scheme": "pix"}, "amount": 2500, "currency": "brl"},
+    request_only=True,
+)
 
 
 def _actor(view: ApiView) -> services.Actor:
@@ -283,35 +405,46 @@ class PaymentListCreateView(ApiView):
         operation_id="payments_create",
         request=PaymentCreate,
         responses={201: PaymentOut, 402: PaymentOut},
-        examples=[CREATE_EXAMPLE],
+        examples=[CREATE_EXAMPLE, BANK_TRANSFER_EXAMPLE, QR_EXAMPLE],
         description="Authorize a payment (and capture it with `capture: true`). A decline "
-        "answers 402 `card_error` with the failed payment in `error.payment`.",
+        "answers 402 `card_error` with the failed payment in `error.payment`. A bank transfer "
+        "or QR payment answers `requires_action`, its `next_action` holding what the customer "
+        "needs to pay (`bank_transfer_instructions` or `qr_code`); it ends `captured` when "
+        "the money arrives, or `canceled` after `expires_at`.",
     )
     def post(self, request: Request) -> Response:
         serializer = PaymentCreate(data=require_json_object(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        _require_https_return_url(data.get("return_url", ""), livemode=self.client.livemode)
         method = data.get("payment_method") or {}
         wallet = method.get("wallet") or {}
         customer = data.get("customer") or {}
-        payment = services.create_payment(
-            request=services.NewPayment(
-                merchant_id=self.client.merchant_id,
-                livemode=self.client.livemode,
-                amount_minor=data["amount"],
-                currency=data["currency"],
-                capture=data["capture"],
-                token_id=data.get("token") or method.get("token", ""),
-                wallet_type=wallet.get("type", ""),
-                wallet_token=wallet.get("token", ""),
-                description=data.get("description", ""),
-                metadata=data.get("metadata") or {},
-                customer_email=customer.get("email", ""),
-                customer_ip=customer.get("ip") or None,
-                return_url=data.get("return_url", ""),
-            ),
-            actor=_actor(self),
+        new_payment = services.NewPayment(
+            merchant_id=self.client.merchant_id,
+            livemode=self.client.livemode,
+            amount_minor=data["amount"],
+            currency=data["currency"],
+            capture=data["capture"],
+            token_id=data.get("token") or method.get("token", ""),
+            wallet_type=wallet.get("type", ""),
+            wallet_token=wallet.get("token", ""),
+            description=data.get("description", ""),
+            metadata=data.get("metadata") or {},
+            customer_email=customer.get("email", ""),
+            customer_ip=customer.get("ip") or None,
+            return_url=data.get("return_url", ""),
+            customer_name=" ".join(customer.get("name", "").split()),
         )
+        if method.get("type") in collection.COLLECTION_METHODS:
+            payment = collection.create_collection_payment(
+                request=new_payment,
+                method=method["type"],
+                scheme=method.get("scheme", ""),
+                actor=_actor(self),
+            )
+        else:
+            payment = services.create_payment(request=new_payment, actor=_actor(self))
         return Response(render_payment(payment), status=status.HTTP_201_CREATED)
 
 
@@ -403,3 +536,37 @@ class PaymentLedgerView(ApiView):
                 "balanced": summary.balanced,
             }
         )
+
+
+class SimulatePaymentIn(StrictSerializer):
+    amount = StrictIntegerField(
+        min_value=1, required=False, help_text="What arrives; default the payment's amount."
+    )
+    payer_name = serializers.CharField(
+        max_length=140, required=False, allow_blank=True, validators=[validate_free_text]
+    )
+
+
+class TestHelperSimulatePaymentView(ApiView):
+    @extend_schema(
+        operation_id="test_helpers_payments_simulate_payment",
+        request=SimulatePaymentIn,
+        responses={200: PaymentOut},
+        description="Test mode only (404 with a live key): the customer pays a bank transfer or "
+        "QR payment, through the path production uses — a bank statement credit matched by "
+        "reference, or the provider's webhook for a QR payment. Answers with the payment "
+        "(`captured` when the money completed it; a QR payment's webhook may still be on its "
+        "way).",
+    )
+    def post(self, request: Request, payment_id: str) -> Response:
+        if self.client.livemode:
+            raise NotFound("Test helpers exist in test mode only.")
+        serializer = SimulatePaymentIn(data=request.data if request.data else {})
+        serializer.is_valid(raise_exception=True)
+        payment = collection.simulate_payment(
+            payment_id=payment_id,
+            merchant_id=self.client.merchant_id,
+            amount_minor=serializer.validated_data.get("amount"),
+            payer_name=serializer.validated_data.get("payer_name", ""),
+        )
+        return Response(render_payment(payment))

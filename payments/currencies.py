@@ -31,3 +31,11 @@ def is_supported(currency: str) -> bool:
 
 def max_amount_minor(currency: str) -> int:
     return settings.PAYMENTS_MAX_AMOUNT_MAJOR * 10 ** exponent(currency)
+
+
+def format_amount(amount_minor: int, currency: str) -> str:
+    """What a customer reads: 1999 EUR → "19.99 EUR", 1999 JPY → "1,999 JPY"."""
+    places = exponent(currency)
+    major, minor = divmod(amount_minor, 10**places)
+    fraction = f".{minor:0{places}d}" if places else ""
+    return f"{major:,}{fraction} {currency.upper()}"

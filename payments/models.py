@@ -57,6 +57,11 @@ class Payment(models.Model):
     provider = models.CharField(max_length=40, blank=True)
     provider_reference = models.CharField(max_length=100, blank=True, db_index=True)
     attempt_id = models.CharField(max_length=40, blank=True, db_index=True)
+    # The customer's payment reference for a bank transfer or a QR payment (an ISO 11649 RF
+    # creditor reference): what the incoming money names. Unique where set.
+    reference = models.CharField(max_length=35, blank=True)
+    # The payment link the payment was made from, if any.
+    payment_link_id = models.CharField(max_length=40, blank=True)  # indexed: payments_by_link
 
     fraud_assessment_id = models.CharField(max_length=40, blank=True)
     next_action = models.JSONField(null=True, blank=True)
@@ -90,8 +95,13 @@ class Payment(models.Model):
             ),
             # The back office's search by a card's last four digits (payments/admin.py).
             models.Index(KeyTextTransform("last4", "method_details"), name="payments_card_last4"),
+            # A payment link's payments (no `_like` twin, as `db_index=True` would add).
+            models.Index(fields=["payment_link_id"], name="payments_by_link"),
         ]
         constraints = [
+            models.UniqueConstraint(
+                fields=["reference"], condition=~Q(reference=""), name="payments_reference_unique"
+            ),
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(
                 condition=Q(amount_capturable_minor__gte=0)
@@ -151,6 +161,13 @@ class Payment(models.Model):
     def capture(self, *, amount_minor: int) -> None:
         self.amount_captured_minor = amount_minor
         self.amount_capturable_minor = 0  # a partial capture releases the rest
+
+    @transition(field=status, source=Status.REQUIRES_ACTION, target=Status.CAPTURED)
+    def complete_collection(self, *, amount_minor: int) -> None:
+        """The money of a bank transfer or QR payment arrived: captured in one step."""
+        self.amount_captured_minor = amount_minor
+        self.amount_capturable_minor = 0
+        self.next_action = None
 
     @transition(
         field=status, source=[Status.AUTHORIZED, Status.REQUIRES_ACTION], target=Status.CANCELED
@@ -220,3 +237,109 @@ class PaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment_id}: {self.from_status} → {self.to_status}"
+
+
+class PaymentLink(models.Model):
+    """A shareable request for one payment: a hosted page at its url (and a QR code of it).
+
+    Its status is derived, never stored: `paid` once one of its payments is captured (the
+    payments carry `payment_link_id`), `deactivated` once `deactivated_at` is set, `expired`
+    after `expires_at`, else `active` (see `payments.links.selectors.link_status`).
+    """
+
+    id = PrefixedIdField(prefix="plink")
+    # No index of its own: `payment_links_list` (merchant, livemode, created) leads with it.
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="payment_links", db_index=False
+    )
+    livemode = models.BooleanField(default=False)
+    amount_minor = models.BigIntegerField(db_column="amount")
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=1000, blank=True)
+    # "card", "bank_transfer" and "qr:<scheme>" (payments.links.methods), in display order.
+    methods = models.JSONField(default=list)
+    expires_at = models.DateTimeField()
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "payment_links"
+        ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["merchant", "livemode", "-created"], name="payment_links_list"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_minor__gt=0), name="payment_link_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class HostedPageKey(models.Model):
+    """The publishable key the hosted payment pages of one merchant and mode give the vault's
+    card fields. A publishable key is public by design (every page that tokenizes a card shows
+    it), so it is kept in clear here, unlike the hashes merchants keeps of every key."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, db_index=False)
+    livemode = models.BooleanField(default=False)
+    api_key_id = models.CharField(max_length=40)
+    publishable_key = models.CharField(max_length=100)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "hosted_page_keys"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "livemode"], name="hosted_page_key_per_mode"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} ({'live' if self.livemode else 'test'})"
+
+
+class UnappliedFunds(models.Model):
+    """Money a provider collected for a payment that could not take it (another amount or
+    currency, expired, canceled, its payment link paid already): booked Dr psp_receivable /
+    Cr suspense (`ledger.services.post_unapplied_funds`) and held here for finance, who return
+    it to the payer through the provider and mark it resolved."""
+
+    class Reason(models.TextChoices):
+        AMOUNT_MISMATCH = "amount_mismatch", "Another amount"
+        CURRENCY_MISMATCH = "currency_mismatch", "Another currency"
+        NOT_OPEN = "not_open", "Payment no longer open"
+        OTHER_PROVIDER = "other_provider", "Another provider than the payment's"
+
+    payment_id = models.CharField(max_length=40)
+    livemode = models.BooleanField(default=False)
+    provider = models.CharField(max_length=40)
+    source_reference = models.CharField(max_length=200)  # the provider's reference or event id
+    amount_minor = models.BigIntegerField(db_column="amount")
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    ledger_transaction_id = models.BigIntegerField(null=True, blank=True)  # its booking
+    created = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=160, blank=True)
+
+    class Meta:
+        db_table = "payment_unapplied_funds"
+        ordering = ["-created"]
+        verbose_name_plural = "unapplied funds"
+        indexes = [models.Index(fields=["payment_id"], name="unapplied_funds_by_payment")]
+        constraints = [
+            # A provider's repeated report of one payment is held once.
+            models.UniqueConstraint(
+                fields=["provider", "source_reference"], name="unapplied_funds_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_minor__gt=0), name="unapplied_funds_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_minor} {self.currency} for {self.payment_id}"

@@ -41,6 +41,9 @@ def render_payment_method(payment: Payment) -> dict[str, Any]:
             for key in ("brand", "last4", "exp_month", "exp_year", "fingerprint", "country")
         }
         return {"type": "card", "card": card}
+    if payment.method_type in ("bank_transfer", "qr"):
+        # The reference the customer's transfer or QR payment carries (next_action has the rest).
+        details = {**details, "reference": payment.reference}
     return {"type": payment.method_type, payment.method_type: dict(details)}
 
 

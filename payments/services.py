@@ -33,16 +33,19 @@ from config.api.errors import (
     InvalidRequest,
     InvalidState,
     NotFound,
+    PermissionDenied,
     ProviderUnavailable,
 )
 from config.ids import base62_of
 from fraud import services as fraud
+from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from merchants import selectors as merchant_selectors
 from merchants import webhooks
 from merchants.selectors import Subscriber
-from payments.models import Payment, PaymentEvent, Refund, Status
+from payments.models import Payment, PaymentEvent, PaymentLink, Refund, Status
 from payments.representation import remember_fraud, render_payment
+from payments.return_signing import signed_return_url
 from routing import selectors as routing_selectors
 from routing import services as routing
 from routing.interface import Outcome, ProviderResult, WalletData
@@ -82,6 +85,11 @@ class Actor:
     def system(cls, job: str) -> Actor:
         return cls(f"system:{job}")
 
+    @property
+    def api_key_id(self) -> str:
+        """The API key that asked, or "" for the back office and the system."""
+        return self.name.removeprefix("api:") if self.name.startswith("api:") else ""
+
 
 @dataclass(frozen=True)
 class NewPayment:
@@ -100,6 +108,8 @@ class NewPayment:
     customer_email: str = ""
     customer_ip: str | None = None
     return_url: str = ""
+    payment_link_id: str = ""
+    customer_name: str = ""  # the payer's name, kept for a bank transfer's matching
 
 
 # --- helpers ------------------------------------------------------------
@@ -299,6 +309,7 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
         customer_email=request.customer_email,
         customer_ip=request.customer_ip,
         return_url=request.return_url,
+        payment_link_id=request.payment_link_id,
     )
     # What the fraud engine and the router both know of the card (nothing for wallets).
     card_facts = {
@@ -324,10 +335,15 @@ def create_payment(*, request: NewPayment, actor: Actor) -> Payment:
             **card_facts,
             email=request.customer_email,
             ip=request.customer_ip or "",
+            api_key_id=actor.api_key_id,
+            test_card=card.test_card if card else False,
         ),
     )
     payment.fraud_assessment_id = assessment.assessment_id
     new_rows = (*fraud_rows, payment, *_event_rows(created, actor=actor))
+    if request.payment_link_id and assessment.decision != "block":
+        # Stored now, under the link's lock (routing then carries nothing new in).
+        _store_link_payment(request.payment_link_id, new_rows, actor=actor)
 
     if assessment.decision == "block":
         rows.insert_together(*new_rows)
@@ -481,8 +497,7 @@ def _record_fraud_outcome_alone(payment_id: str) -> None:
 
 
 def _three_ds_return_url(payment: Payment) -> str:
-    base = settings.PUBLIC_BASE_URL.rstrip("/")
-    return f"{base}/pay/return/{payment.id}"
+    return signed_return_url(payment_id=payment.id)
 
 
 def _raise_declined(payment: Payment) -> None:
@@ -557,6 +572,7 @@ def apply_authorization(
                 provider=payment.provider,
                 amount_minor=payment.amount_minor,
                 currency=payment.currency,
+                livemode=payment.livemode,
             )
             reason = f"authorized by {provider}"
         elif outcome == Outcome.REQUIRES_ACTION:
@@ -647,6 +663,7 @@ def _book_sale(
     transitions = _sale_transitions(payment, before=before, attempt_id=attempt_id)
     _save_and_record_all(payment, transitions, actor=actor, also=also)
     ledger.book_sale(_sale(payment))
+    _close_link(payment, actor=actor)
     return payment
 
 
@@ -680,6 +697,7 @@ def _sale(payment: Payment) -> ledger.Sale:
         provider=payment.provider,
         amount_minor=payment.amount_minor,
         currency=payment.currency,
+        livemode=payment.livemode,
     )
 
 
@@ -742,6 +760,7 @@ def _book_sale_as_stored(
             booking.posted(saved.called)
             payment.webhook_subscribers = merchant_selectors.subscribers_from(saved.extra)
             _queue_webhooks(transitions, subscribers=payment.webhook_subscribers)
+            _close_link(payment, actor=actor)
     except _ChangedSince:
         logger.info("payment %s changed before its sale was booked; booking it locked", payment.id)
         return None
@@ -783,6 +802,135 @@ def _apply_failure(
     return payment
 
 
+# --- payment links: paid once ---------------------------------------------------------------
+# Every write that lets a link's payment start (a card on its page) or end captured takes the
+# link's row lock after the payment's own, and decides under it: a link is paid by one payment.
+
+LINK_PAID_STATUSES = (Status.CAPTURED, Status.PARTIALLY_REFUNDED, Status.REFUNDED)
+
+
+def _lock_link(link_id: str) -> PaymentLink | None:
+    return PaymentLink.objects.select_for_update().filter(pk=link_id).first()
+
+
+def link_refusal(link_id: str, *, besides: str = "") -> InvalidState | None:
+    """Lock the link (until the caller's transaction ends) and say why it takes no payment
+    now, `besides` this one: deactivated, another of its payments captured, or a card payment
+    of it still processing (its outcome unknown, it may yet succeed). None: it may."""
+    link = _lock_link(link_id)
+    if link is None:  # never: a payment names its link only when made from it
+        return None
+    if link.deactivated_at is not None:
+        return InvalidState(
+            "This payment link has been deactivated.", code="payment_link_deactivated"
+        )
+    others = set(
+        Payment.objects.filter(
+            payment_link_id=link_id, status__in=(*LINK_PAID_STATUSES, Status.PROCESSING)
+        )
+        .exclude(pk=besides)
+        .values_list("status", flat=True)
+    )
+    if others & set(LINK_PAID_STATUSES):
+        return InvalidState("This payment link has already been paid.", code="payment_link_paid")
+    if others:
+        return InvalidState(
+            "A card payment for this link is still being processed.",
+            code="payment_link_processing",
+        )
+    return None
+
+
+def cancel_waiting_link_payments(
+    *,
+    link_id: str,
+    besides: str,
+    actor: Actor,
+    reason: str,
+    busy_refuses: bool,
+    method_types: tuple[str, ...] = (),
+) -> int:
+    """Cancel the link's payments still waiting for the customer (a bank transfer, a QR code,
+    an abandoned 3-D Secure challenge), `besides` this one, each with its event and
+    `payment.canceled` webhook, in the caller's transaction (which holds the link's lock);
+    only those of `method_types` when given.
+    One locked by another transaction right now is being completed: with `busy_refuses` that
+    refuses (InvalidState `payment_link_processing`: the caller rolls back), else it is left
+    alone (it then finds the link paid or deactivated under the link's lock). A canceled QR
+    registration stays at the provider (routing voids approved authorizations only): a
+    late payment of it is booked as unapplied funds. Returns how many were canceled."""
+    candidates = Payment.objects.filter(payment_link_id=link_id, status=Status.REQUIRES_ACTION)
+    if method_types:
+        candidates = candidates.filter(method_type__in=method_types)
+    waiting = set(candidates.exclude(pk=besides).values_list("pk", flat=True))
+    if not waiting:
+        return 0
+    free = set(
+        Payment.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=waiting)
+        .values_list("pk", flat=True)
+    )
+    if busy_refuses and free != waiting:
+        raise InvalidState(
+            "Another payment for this link is being completed right now.",
+            code="payment_link_processing",
+        )
+    canceled = 0
+    for payment_id in sorted(free):
+        payment = _locked(payment_id, merchant_id=None, livemode=None)
+        if payment.status != Status.REQUIRES_ACTION:
+            continue
+        before = payment.status
+        payment.cancel()
+        _save_and_record(payment, before=before, actor=actor, reason=reason)
+        canceled += 1
+    return canceled
+
+
+def _store_link_payment(link_id: str, new_rows: tuple[Any, ...], *, actor: Actor) -> None:
+    """A card payment on a link's page is stored (processing) under the link's lock, refused
+    while the link is paid, deactivated or has a card payment processing; a card's challenge
+    the customer abandoned for it is canceled (an open bank transfer or QR code stays until
+    a payment is captured) (its late approval is refunded at the provider). The
+    lock ends with this short transaction: none is held across the provider call."""
+    payment = next(row for row in new_rows if isinstance(row, Payment))
+    with transaction.atomic():
+        refusal = link_refusal(link_id)
+        if refusal is not None:
+            raise refusal
+        cancel_waiting_link_payments(
+            link_id=link_id,
+            besides=payment.id,
+            actor=actor,
+            reason=f"the customer started payment {payment.id} instead",
+            busy_refuses=True,
+            method_types=("card",),
+        )
+        rows.insert_together(*new_rows)
+
+
+def _close_link(payment: Payment, *, actor: Actor) -> None:
+    """`payment` (locked, captured in the caller's transaction) paid its link: the link's other
+    waiting payments are canceled with it."""
+    if not payment.payment_link_id:
+        return
+    refusal = link_refusal(payment.payment_link_id, besides=payment.id)
+    if refusal is not None and refusal.code == "payment_link_paid":
+        # The provider has taken this card's money already; booked so the books show it.
+        logger.error(
+            "payment link %s paid twice: %s captured after another payment",
+            payment.payment_link_id,
+            payment.id,
+        )
+    cancel_waiting_link_payments(
+        link_id=payment.payment_link_id,
+        besides=payment.id,
+        actor=actor,
+        reason=f"payment link paid by {payment.id}",
+        busy_refuses=False,
+    )
+
+
 # --- capture / cancel / refund ------------------------------------------------------------
 
 
@@ -819,8 +967,12 @@ def capture_payment(
             reason=f"captured {amount_minor}" + (f", released {released}" if released else ""),
         )
         ledger.capture_hold(
-            payment_id=payment.id, reference=f"{payment.id}:capture", amount_minor=amount_minor
+            payment_id=payment.id,
+            reference=f"{payment.id}:capture",
+            amount_minor=amount_minor,
+            livemode=payment.livemode,
         )
+        _close_link(payment, actor=actor)
     return payment
 
 
@@ -841,7 +993,9 @@ def cancel_payment(
         if payment.status == Status.AUTHORIZED:
             result = routing.void(attempt_id=payment.attempt_id)
             _require_success(result, action="void")
-            ledger.release_hold(payment_id=payment.id, reference=f"{payment.id}:void")
+            ledger.release_hold(
+                payment_id=payment.id, reference=f"{payment.id}:void", livemode=payment.livemode
+            )
         payment.cancel()
         _save_and_record(payment, before=before, actor=actor, reason=reason or "canceled")
     return payment
@@ -857,15 +1011,28 @@ def refund_payment(
     actor: Actor,
     idempotency_key: str = "",
 ) -> Refund:
-    """Refund part or all of what was captured and not yet refunded.
+    """Refund part or all of what was captured and not yet refunded — nor taken back by a
+    dispute (400 `charge_disputed`, before the provider is asked).
 
     With an Idempotency-Key the refund's id (sent to the provider as its reference) is derived
-    from the key, so a retry after a lost provider answer can never refund twice.
+    from the key, so a retry after a lost provider answer can never refund twice, and a repeat
+    after the refund succeeded (a double submit in the admin) returns that refund unchanged.
     """
     with transaction.atomic():
         payment = _locked(payment_id, merchant_id=merchant_id, livemode=livemode)
+        if idempotency_key:
+            done = Refund.objects.filter(
+                pk=_refund_id_for_key(payment.id, idempotency_key), payment=payment
+            ).first()
+            if done is not None:
+                return done
         if payment.status not in (Status.CAPTURED, Status.PARTIALLY_REFUNDED):
             raise _illegal(payment, "refunded")
+        if not payment.attempt_id:  # a bank transfer: no provider holds the money
+            raise InvalidRequest(
+                "This payment was paid by bank transfer; it cannot be refunded here.",
+                code="refund_unsupported",
+            )
         refundable = payment.amount_captured_minor - payment.amount_refunded_minor
         amount_minor = refundable if amount_minor is None else amount_minor
         if not 0 < amount_minor <= refundable:
@@ -874,6 +1041,7 @@ def refund_payment(
                 code="amount_too_large",
                 param="amount",
             )
+        _refuse_charged_back(payment.id, amount_minor=amount_minor, refundable_minor=refundable)
         refund = Refund(
             payment=payment,
             amount_minor=amount_minor,
@@ -902,13 +1070,35 @@ def refund_payment(
             reason=f"refunded {amount_minor}",
             refund_id=refund.id,
         )
-        ledger.post_refund(payment_id=payment.id, reference=refund.id, amount_minor=amount_minor)
+        ledger.post_refund(
+            payment_id=payment.id,
+            reference=refund.id,
+            amount_minor=amount_minor,
+            livemode=payment.livemode,
+        )
     return refund
 
 
+def _refuse_charged_back(payment_id: str, *, amount_minor: int, refundable_minor: int) -> None:
+    """Money a dispute took back (and the provider has not reinstated) is not refundable: the
+    merchant would lose it twice. The ledger's hold row is locked first, so no dispute posting
+    lands between this check and the refund's own posting (which checks the same again)."""
+    ledger_selectors.lock_hold(payment_id=payment_id)
+    charged_back_minor = ledger_selectors.payment_summary(payment_id=payment_id).charged_back_minor
+    if amount_minor > refundable_minor - charged_back_minor:
+        raise InvalidState(
+            f"This payment is disputed: {charged_back_minor} was withdrawn by a chargeback, so at "
+            f"most {max(refundable_minor - charged_back_minor, 0)} can be refunded until the "
+            "dispute is won and the funds are reinstated.",
+            code="charge_disputed",
+        )
+
+
 def _refund_id_for_key(payment_id: str, idempotency_key: str) -> str:
+    """Keyed with REFUND_ID_KEY, never SECRET_KEY: a retry after SECRET_KEY was rotated must
+    still send the provider the same reference."""
     digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"refund:{payment_id}:{idempotency_key}".encode(), "sha256"
+        settings.REFUND_ID_KEY.encode(), f"refund:{payment_id}:{idempotency_key}".encode(), "sha256"
     ).digest()
     return f"re_{base62_of(int.from_bytes(digest[:16], 'big'))}"
 
@@ -947,6 +1137,8 @@ def expire_authorizations(*, now=None, batch_size: int = EXPIRY_BATCH_SIZE) -> i
     abandoned_before = now - timedelta(seconds=settings.PAYMENTS_REQUIRES_ACTION_TTL_S)
     due += list(
         Payment.objects.filter(status=Status.REQUIRES_ACTION, created__lte=abandoned_before)
+        # Bank transfers and QR payments wait until their own expires_at (payments.collection).
+        .exclude(method_type__in=("bank_transfer", "qr"))
         .order_by("created")
         .values_list("pk", flat=True)[:batch_size]
     )
@@ -1038,6 +1230,10 @@ def _fail_unsent(payment_id: str) -> Payment:
 
 def on_attempt_resolved(attempt_id: str, payment_id: str, result: ProviderResult) -> None:
     """Routing's status inquiry found out what happened to an attempt that timed out."""
+    if Payment.objects.filter(pk=payment_id, method_type="qr").exists():
+        # A QR payment completes by the provider's webhook only (it names the amount paid);
+        # an inquiry finding its registration or its payment changes nothing here.
+        return
     apply_late_answer(
         payment_id=payment_id,
         outcome=result.outcome,
@@ -1058,6 +1254,8 @@ def complete_three_ds(*, payment_id: str) -> Payment:
         raise NotFound(f"No such payment: '{payment_id}'")
     if payment.status != Status.REQUIRES_ACTION or not payment.attempt_id:
         return payment
+    if payment.method_type == "qr":
+        return payment  # not a 3-D Secure challenge: its provider's webhook completes it
     result = routing.resolve_unknown_attempt(attempt_id=payment.attempt_id)
     if result.outcome in (Outcome.TIMEOUT_UNKNOWN, Outcome.PROVIDER_ERROR, Outcome.REQUIRES_ACTION):
         return payment  # still waiting; a webhook or a later return settles it
@@ -1074,8 +1272,10 @@ def complete_three_ds(*, payment_id: str) -> Payment:
     )
 
 
-def reject_for_fraud(payment_id: str, actor: str, reason: str) -> str:
-    """The fraud review queue rejected a payment: cancel it, or refund what was captured."""
+def reject_for_fraud(payment_id: str, actor: str, reason: str, *, refund_allowed: bool) -> str:
+    """The fraud review queue rejected a payment: cancel it, or refund what was captured — the
+    latter only for an agent allowed to refund (segregation of duties: support cancels, finance
+    refunds)."""
     payment = Payment.objects.get(pk=payment_id)
     who = Actor(actor)
     if payment.status in (Status.AUTHORIZED, Status.REQUIRES_ACTION):
@@ -1088,6 +1288,12 @@ def reject_for_fraud(payment_id: str, actor: str, reason: str) -> str:
         )
         return "canceled"
     if payment.status in (Status.CAPTURED, Status.PARTIALLY_REFUNDED):
+        if not refund_allowed:
+            raise PermissionDenied(
+                f"Payment {payment_id} is already captured: rejecting it refunds it, which "
+                "needs the refund permission (finance).",
+                code="refund_not_permitted",
+            )
         refund_payment(
             payment_id=payment_id,
             merchant_id=None,

@@ -209,6 +209,10 @@ PAYMENTS_AUTH_EXPIRY_S = env.int("PAYMENTS_AUTH_EXPIRY_S", default=7 * 24 * 3600
 PAYMENTS_MAX_AMOUNT_MAJOR = env.int("PAYMENTS_MAX_AMOUNT_MAJOR", default=1_000_000)
 # A payment waiting for the customer (3-D Secure) longer than this is canceled.
 PAYMENTS_REQUIRES_ACTION_TTL_S = env.int("PAYMENTS_REQUIRES_ACTION_TTL_S", default=24 * 3600)
+# Keys the refund ids derived from an Idempotency-Key (the reference the provider deduplicates
+# a retried refund by): its own key, so rotating SECRET_KEY never changes them. Never rotate it.
+# Required in production (32+ characters); development derives one from its SECRET_KEY.
+REFUND_ID_KEY = env.str("REFUND_ID_KEY", default="")
 
 # --- Collection accounts and QR scheme ids ----------------------------------------------
 # Where customers send bank transfers (the EPC QR names it) and the merchant ids the QR scheme
@@ -253,6 +257,11 @@ AXES_FAILURE_LIMIT = 10
 AXES_COOLOFF_TIME = timedelta(minutes=30)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+# Behind a TLS proxy every request comes from the proxy's address, and counting failures by that
+# address would let anyone lock every admin out. TRUSTED_PROXY_COUNT (the proxies in front of
+# us) makes the lockout read the client from X-Forwarded-For, as many hops back.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "config.admin_site.client_ip"
 # `seed_demo` (staff users with known passwords) runs only where a settings module allows it:
 # development and test.
 DEMO_DATA_ALLOWED = False
@@ -276,6 +285,14 @@ WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", defa
 # characters, the first seals. Required in production (start-up error when unset).
 WEBHOOK_SECRET_KEY = env.str("WEBHOOK_SECRET_KEY", default="")
 
+# --- incoming provider webhooks (routing/conf.py) ----------------------------------------
+# Standard Webhooks secrets the simulator's events must carry: none unless set (every simulator
+# event is refused); development and test settings use the simulator's public dev secret.
+PSP_SIM_WEBHOOK_SECRETS = env.list("PSP_SIM_WEBHOOK_SECRETS", default=[])
+# Every enabled provider's credentials set (`manage.py check` fails naming the variable) and
+# Adyen's notifications Basic-authenticated: production turns this on.
+PROVIDER_WEBHOOK_CREDENTIALS_REQUIRED = False
+
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 if not CELERY_BROKER_URL:
@@ -298,6 +315,30 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Three queues, each with its own worker capacity (Procfile): `money` for the work that resolves
+# money (status inquiries, incoming provider events, stalled-payment / expiry / deadline sweeps),
+# `webhooks` for outgoing deliveries, `celery` for the rest. No volume of webhook deliveries can
+# delay a sweep, because the money worker never takes a delivery.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+MONEY_QUEUE = "money"
+WEBHOOKS_QUEUE = "webhooks"
+CELERY_TASK_ROUTES = {
+    **{
+        name: {"queue": MONEY_QUEUE}
+        for name in (
+            "routing.tasks.resolve_unknown_attempt",
+            "routing.tasks.sweep_unresolved_attempts",
+            "routing.tasks.process_incoming_event",
+            "routing.tasks.retry_incoming_events",
+            "payments.tasks.expire_authorizations",
+            "payments.tasks.settle_stalled_payments",
+            "payments.tasks.expire_collections",
+            "disputes.tasks.run_deadlines",
+        )
+    },
+    "merchants.tasks.deliver_webhook": {"queue": WEBHOOKS_QUEUE},
+    "merchants.tasks.redeliver_webhooks": {"queue": WEBHOOKS_QUEUE},
+}
 # Workers and beat log through LOGGING below (card-number scrubber included): config/celery.py
 # applies it on Celery's setup_logging signal, and Celery must leave the root logger alone.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -31,7 +31,14 @@ def make_qr(data: str) -> segno.QRCode:
         raise ValueError("a QR code needs data")
     # UTF-8 bytes always: EPC character set 1 and the EMVCo CRC both mean UTF-8, while segno
     # would otherwise pick ISO 8859-1 for text that fits it.
-    return segno.make_qr(data, error=ERROR_CORRECTION, boost_error=False, encoding="utf-8")
+    qr = segno.make_qr(data, error=ERROR_CORRECTION, boost_error=False, encoding="utf-8")
+    if qr.mode == "kanji":
+        # segno takes UTF-8 bytes that happen to fall in Shift JIS's ranges for Kanji (U+0FC2
+        # does), which a reader then decodes as Shift JIS: keep them bytes.
+        qr = segno.make_qr(
+            data, error=ERROR_CORRECTION, boost_error=False, encoding="utf-8", mode="byte"
+        )
+    return qr
 
 
 def _render(data: str, *, kind: str, scale: int) -> bytes:

@@ -169,6 +169,11 @@ def test_png_round_trip_keeps_the_utf8_bytes(payload):
     assert decode(png_pixels(qr_png(payload, scale=2))).bytes == payload.encode("utf-8")
 
 
+def test_utf8_that_looks_like_shift_jis_stays_bytes():
+    # U+0FC2 encodes to UTF-8 bytes segno would otherwise write in Kanji mode.
+    assert decode(png_pixels(qr_png("\u0fc20", scale=2))).bytes == "\u0fc20".encode()
+
+
 def test_largest_epc_payload_fits_qr_version_13_as_the_guideline_requires():
     payload = build_epc(
         name="N" * 70,
