@@ -8,8 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health
-from config.admin_site import StaffAdminSite
+from core import health
+from core.admin_site import StaffAdminSite
 
 if settings.ADMIN_REQUIRE_OTP:
     admin.site.__class__ = StaffAdminSite

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from config.api.errors import ApiError
+from core.errors import DomainError
 from disputes import files as evidence_files
 from disputes import services
 from disputes.api import file_response
@@ -368,7 +368,7 @@ class DisputeAdmin(admin.ModelAdmin):
             else:
                 services.save_evidence(texts=texts, **scope)
                 self.message_user(request, "Evidence saved (not submitted).", messages.SUCCESS)
-        except ApiError as exc:
+        except DomainError as exc:
             self.message_user(request, f"{dispute.id}: {exc.message}", messages.ERROR)
             return False
         return True
@@ -382,7 +382,7 @@ class DisputeAdmin(admin.ModelAdmin):
                 dispute_id=dispute.id, merchant_id=None, livemode=None, actor=self._actor(request)
             )
             self.message_user(request, f"{dispute.id} accepted.", messages.SUCCESS)
-        except ApiError as exc:
+        except DomainError as exc:
             self.message_user(request, f"{dispute.id} not accepted: {exc.message}", messages.ERROR)
         return self._back(dispute)
 

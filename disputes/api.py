@@ -13,12 +13,13 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.errors import InvalidRequest
-from config.api.pagination import paginate, reject_unknown_query_params
-from config.api.views import ApiView, StrictSerializer, require_json_object
+from core.api.pagination import paginate, reject_unknown_query_params
+from core.api.views import StrictSerializer, require_json_object
+from core.errors import InvalidRequest
 from disputes import files as evidence_files
 from disputes import selectors, services
 from disputes.representation import render_dispute, render_file
+from merchants.api_views import ApiView
 
 
 class EvidenceIn(StrictSerializer):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from config.api.errors import InvalidRequest
+from core.errors import InvalidRequest
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_FILES_PER_DISPUTE = 20

@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField, transition
 
-from config.ids import PrefixedIdField
+from core.ids import PrefixedIdField
 
 
 class Status(models.TextChoices):

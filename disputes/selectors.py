@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from config.api.errors import NotFound
+from core.errors import NotFound
 from disputes.models import Dispute, EvidenceFile, Status
 
 STATUSES = [choice.value for choice in Status]

@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from config.api.errors import InvalidRequest, InvalidState, NotFound
+from core.errors import InvalidRequest, InvalidState, NotFound
 from disputes import files as evidence_files
 from disputes.models import (
     AWAITING_EVIDENCE,

@@ -13,9 +13,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.errors import InvalidRequest
-from config.api.views import ApiView
+from core.errors import InvalidRequest
 from ledger import selectors
+from merchants.api_views import ApiView
 
 
 class BalanceAmountOut(serializers.Serializer):

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from config.api.errors import NotFound
+from core.errors import NotFound
 from ledger.chart import HOLD_KINDS, merchant_owner
 from ledger.models import TrialBalanceRun
 

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
-from config.api.errors import InvalidRequest
+from core.errors import InvalidRequest
 from merchants import services
 from merchants.models import ApiKey, ApiKeyEvent, Merchant, WebhookDelivery, WebhookEndpoint
 

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from config.ids import PrefixedIdField
+from core.ids import PrefixedIdField
 from merchants import sealed
 
 

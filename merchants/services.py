@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from config.api.errors import InvalidRequest, NotFound
-from config.ids import random_base62
+from core.errors import InvalidRequest, NotFound
+from core.ids import random_base62
 from merchants import egress
 from merchants.models import ApiKey, ApiKeyEvent, Merchant, WebhookDelivery, WebhookEndpoint
 

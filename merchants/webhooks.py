@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from config.ids import new_id
+from core.ids import new_id
 from merchants import selectors
 from merchants.models import WebhookDelivery
 from merchants.selectors import Subscriber

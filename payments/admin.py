@@ -28,7 +28,7 @@ from django.urls import path
 from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
-from config.api.errors import ApiError
+from core.errors import DomainError
 from fraud import selectors as fraud_selectors
 from ledger import selectors as ledger_selectors
 from merchants import selectors as merchant_selectors
@@ -287,7 +287,7 @@ class PaymentAdmin(admin.ModelAdmin):
     def _run(self, request: HttpRequest, payment: Payment, verb: str, call: Any) -> bool:
         try:
             call()
-        except ApiError as exc:  # a refused or failed money movement: tell the operator why
+        except DomainError as exc:  # a refused or failed money movement: tell the operator why
             self.message_user(request, f"{payment.id} not {verb}: {exc.message}", messages.ERROR)
             return False
         return True
@@ -341,7 +341,7 @@ class PaymentAdmin(admin.ModelAdmin):
                 actor=services.Actor.staff(request.user.get_username()),
                 idempotency_key=f"admin-refund:{data['idempotency_key']}",
             )
-        except ApiError as exc:
+        except DomainError as exc:
             self.message_user(request, f"{payment.id} not refunded: {exc.message}", messages.ERROR)
             return
         self.message_user(

@@ -15,11 +15,12 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.errors import InvalidRequest, NotFound
-from config.api.pagination import paginate, reject_unknown_query_params
-from config.api.text import first_invisible_character, validate_free_text
-from config.api.views import ApiView, StrictSerializer, require_json_object
+from core.api.pagination import paginate, reject_unknown_query_params
+from core.api.text import first_invisible_character, validate_free_text
+from core.api.views import StrictSerializer, require_json_object
+from core.errors import InvalidRequest, NotFound
 from ledger import selectors as ledger_selectors
+from merchants.api_views import ApiView
 from payments import collection, currencies, selectors, services
 from payments.qr import schemes
 from payments.representation import render_payment, render_refund

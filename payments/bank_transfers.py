@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from config.api.errors import InvalidRequest, InvalidState, NotFound
+from core.errors import InvalidRequest, InvalidState, NotFound
 from ledger.statements.hooks import CreditLine, Decision, Outcome, Suggestion
 from payments import collection
 from payments.collection import CollectionView

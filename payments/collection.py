@@ -32,8 +32,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from stdnum.iso7064 import mod_97_10
 
-from config import rows
-from config.api.errors import InvalidRequest, InvalidState, NotFound, ProviderUnavailable
+from core import rows
+from core.errors import InvalidRequest, InvalidState, NotFound, ProviderUnavailable
 from ledger import services as ledger
 from ledger.statements import services as statements
 from payments import selectors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from config.api.errors import InvalidRequest, InvalidState
+from core.errors import InvalidRequest, InvalidState
 from payments import collection, services
 from payments.models import Payment, UnappliedFunds
 from routing.interface import Outcome, WebhookEvent

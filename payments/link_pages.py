@@ -24,7 +24,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from config.api.errors import ApiError, CardDeclined, InvalidRequest, NotFound, render_exception
+from core.api.errors import render_exception
+from core.errors import CardDeclined, DomainError, InvalidRequest, NotFound
 from merchants import selectors as merchant_selectors
 from payments.currencies import format_amount
 from payments.links import methods as link_methods
@@ -209,7 +210,7 @@ def link_state(request: HttpRequest, link_id: str) -> JsonResponse:
     """What the page polls: the link's status and the payment it shows."""
     try:
         link = selectors.public_link(link_id=link_id)
-    except ApiError as exc:
+    except DomainError as exc:
         return _json_error(exc)
     response = JsonResponse(_page_state(link))
     response["Cache-Control"] = "no-store"
@@ -259,7 +260,7 @@ def link_pay_card(request: HttpRequest, link_id: str) -> JsonResponse:
     except CardDeclined as exc:
         # The customer's page gets the reason, not the failed payment (nor its fraud score).
         return _json_error(CardDeclined(exc.message, code=exc.code))
-    except ApiError as exc:
+    except DomainError as exc:
         return _json_error(exc)
     return JsonResponse(_page_state(selectors.public_link(link_id=link_id)), status=201)
 
@@ -276,7 +277,7 @@ def link_pay_collection(request: HttpRequest, link_id: str) -> JsonResponse:
             customer_ip=_client_ip(request),
             customer_name=_optional_string(data, "customer_name", max_chars=MAX_NAME_CHARS),
         )
-    except ApiError as exc:
+    except DomainError as exc:
         return _json_error(exc)
     return JsonResponse(_page_state(selectors.public_link(link_id=link_id)), status=201)
 

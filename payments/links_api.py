@@ -13,9 +13,10 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.pagination import paginate, reject_unknown_query_params
-from config.api.text import validate_free_text
-from config.api.views import ApiView, StrictSerializer, require_json_object
+from core.api.pagination import paginate, reject_unknown_query_params
+from core.api.text import validate_free_text
+from core.api.views import StrictSerializer, require_json_object
+from merchants.api_views import ApiView
 from payments.api import StrictIntegerField
 from payments.links import selectors, services
 from payments.models import PaymentLink

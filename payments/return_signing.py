@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import signing
 
-from config.api.errors import NotFound
+from core.errors import NotFound
 
 SIGNATURE_PARAM = "sig"
 GRACE_S = 3600

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from config.api.errors import NotFound
+from core.errors import NotFound
 from payments.models import Payment, PaymentEvent, Status
 
 

@@ -26,17 +26,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config import rows
-from config.api.errors import (
-    ApiError,
+from core import rows
+from core.errors import (
     CardDeclined,
+    DomainError,
     InvalidRequest,
     InvalidState,
     NotFound,
     PermissionDenied,
     ProviderUnavailable,
 )
-from config.ids import base62_of
+from core.ids import base62_of
 from fraud import services as fraud
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger
@@ -649,7 +649,7 @@ def _return_stray_sale(
                 refund_reference=f"{attempt_id}:returned",
             )
             _require_success(result, action="refund")
-        except ApiError as exc:
+        except DomainError as exc:
             logger.error("could not refund stray sale %s: %s", attempt_id, exc.message)
 
     transaction.on_commit(refund_at_provider, robust=True)
@@ -779,7 +779,7 @@ def _auto_capture(payment: Payment, *, actor: Actor) -> Payment:
             amount_minor=None,
             actor=actor,
         )
-    except ApiError as exc:
+    except DomainError as exc:
         logger.warning("automatic capture of %s failed: %s", payment.id, exc.message)
         payment = Payment.objects.get(pk=payment.id)
         _record(

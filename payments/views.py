@@ -6,7 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from config.api.errors import NotFound
+from core.errors import NotFound
 from payments import collection, return_signing, services
 from payments.models import Status
 from payments.qr import images

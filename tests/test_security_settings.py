@@ -161,7 +161,7 @@ def test_metrics_refuse_any_other_token(client, settings, header):
 
 
 def test_metrics_token_is_compared_in_constant_time():
-    source = (ROOT / "config" / "health.py").read_text()
+    source = (ROOT / "core" / "health.py").read_text()
     assert "hmac.compare_digest(" in source
     assert '== f"Bearer' not in source
 

@@ -15,8 +15,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.text import validate_free_text
-from config.api.views import ApiView, StrictSerializer
+from core.api.text import validate_free_text
+from core.api.views import StrictSerializer
+from merchants.api_views import ApiView
 from merchants.authentication import PublishableOrSecretKey
 from tokenization import services
 from tokenization.models import Token

@@ -31,7 +31,7 @@ from datetime import date
 
 from stdnum import luhn
 
-from config.api.errors import CardDeclined, InvalidRequest
+from core.errors import CardDeclined, InvalidRequest
 
 VISA = "visa"
 MASTERCARD = "mastercard"

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from config.api.errors import ApiError
+from core.errors import DomainError
 from ledger.reconciliation import selectors, services
 from ledger.reconciliation.models import (
     Break,
@@ -263,7 +263,7 @@ class BreakAdmin(_ReadOnly):
                         username=request.user.get_username(),
                     )
                     done += 1
-                except ApiError as exc:
+                except DomainError as exc:
                     self.message_user(request, f"Break #{brk.pk}: {exc.message}", messages.ERROR)
             self.message_user(request, f"{verb} {done} break(s).", messages.SUCCESS)
             return None

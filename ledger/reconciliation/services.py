@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from config.api.errors import NotFound
+from core.errors import NotFound
 from ledger import services as ledger_services
 from ledger.chart import provider_owner
 from ledger.errors import LedgerInvalidPosting, LedgerInvalidState

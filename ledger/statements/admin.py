@@ -23,7 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from config.api.errors import ApiError
+from core.errors import DomainError
 from ledger.statements import services
 from ledger.statements.models import (
     QUEUE_STATES,
@@ -113,7 +113,7 @@ class BankStatementAdmin(_ReadOnly):
                 actor=f"admin:{request.user.get_username()}",
                 format=form.cleaned_data["format"] or None,
             )
-        except ApiError as exc:  # unreadable, or not one of our collection accounts
+        except DomainError as exc:  # unreadable, or not one of our collection accounts
             messages.error(request, f"Nothing imported: {exc.message}")
             return None
 
@@ -254,7 +254,7 @@ class StatementLineAdmin(_ReadOnly):
                     line_id=line.pk, payment_id=payment_id, username=username, reason=reason
                 )
                 messages.success(request, f"Line #{line.pk} matched to {payment_id}.")
-        except ApiError as exc:  # refused: tell the finance user why, nothing was recorded
+        except DomainError as exc:  # refused: tell the finance user why, nothing was recorded
             messages.error(request, f"Not done: {exc.message}")
             return False
         return True

@@ -73,7 +73,7 @@ class CreditMatcher(Protocol):
 
     def settle(self, credit: CreditLine, *, payment_id: str, username: str) -> Decision:
         """A finance user's decision: complete this payment with this credit (the same checks
-        and booking as `match`). Raises an ApiError (InvalidState, InvalidRequest
+        and booking as `match`). Raises an DomainError (InvalidState, InvalidRequest
         `amount_mismatch`, NotFound) when the payment cannot take it; never holds or queues."""
 
 

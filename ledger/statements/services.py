@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from config.api.errors import NotFound
+from core.errors import NotFound
 from ledger.errors import LedgerInvalidPosting, LedgerInvalidState
 from ledger.statements import hooks
 from ledger.statements.models import (

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from config.api.errors import InvalidRequest
+from core.errors import InvalidRequest
 from payments.qr.schemes import SCHEME_CURRENCIES, SCHEMES
 
 CARD = "card"

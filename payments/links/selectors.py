@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from config.api.errors import NotFound
+from core.errors import NotFound
 from payments.models import Payment, PaymentLink, Status
 
 # A link is paid once one of its payments has been captured, whatever happened to it after.

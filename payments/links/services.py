@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.api.errors import InvalidRequest, InvalidState
+from core.errors import InvalidRequest, InvalidState
 from merchants import selectors as merchant_selectors
 from merchants import services as merchant_services
 from payments import collection, currencies

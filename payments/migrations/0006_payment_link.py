@@ -5,7 +5,7 @@ payments table."""
 import django.db.models.deletion
 from django.db import migrations, models
 
-import config.ids
+import core.ids
 
 
 class Migration(migrations.Migration):
@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    config.ids.PrefixedIdField(
+                    core.ids.PrefixedIdField(
                         editable=False,
                         max_length=40,
                         prefix="plink",

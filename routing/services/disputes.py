@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from config.api.errors import InvalidRequest
+from core.errors import InvalidRequest
 from routing.adapters import AdapterError
 from routing.interface import DisputeEventKind, DisputeNotice, EvidenceSubmission, WebhookEvent
 from routing.services.adapters import adapter_for

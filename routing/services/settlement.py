@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from config.api.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest, NotFound
 from routing import conf
 from routing.adapters import SettlementReportError
 from routing.interface import SettlementReport

@@ -7,7 +7,7 @@ QR payment completes the way it does in production: the provider's signed webhoo
 
 from __future__ import annotations
 
-from config.api.errors import InvalidState
+from core.errors import InvalidState
 from routing.adapters.simulator import SimulatorAdapter
 from routing.services.adapters import adapter_for
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from config.api.errors import AuthenticationFailed, InvalidRequest, NotFound
+from core.errors import AuthenticationFailed, InvalidRequest, NotFound
 from routing import conf, events, jobs, metrics
 from routing.adapters import WebhookAuthenticationError, WebhookVerificationError
 from routing.interface import Outcome, ProviderResult, WebhookEvent
@@ -120,7 +120,8 @@ def _verify(provider: str, body: bytes, headers: dict[str, str]) -> list[Webhook
             raise AuthenticationFailed(
                 "Webhook authentication failed.",
                 code="webhook_unauthenticated",
-                headers={"WWW-Authenticate": 'Basic realm="webhooks"'},
+                scheme="Basic",
+                realm="webhooks",
             ) from None
         except WebhookVerificationError as exc:
             reason = str(exc)

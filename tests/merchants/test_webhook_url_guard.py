@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from config.api.errors import InvalidRequest
+from core.errors import InvalidRequest
 from merchants import delivery as webhook_delivery
 from merchants import egress, services, webhooks
 from merchants.admin import WebhookEndpointForm

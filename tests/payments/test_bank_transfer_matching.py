@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.api.errors import ApiError, NotFound
+from core.errors import DomainError, NotFound
 from ledger import selectors
 from ledger.statements import services
 from ledger.statements.models import LineState, ManualDecision, StatementLine
@@ -137,7 +137,7 @@ def test_a_manual_match_completes_books_and_records_who_made_it(payment):
 def test_a_held_credit_cannot_be_matched_to_its_payment_by_hand(payment):
     line = _line_for(Credit("130.00", payment.reference))
 
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DomainError) as refused:
         services.match_line_manually(line_id=line.pk, payment_id=payment.id, username="fin")
 
     assert refused.value.code == "amount_mismatch"
@@ -160,7 +160,7 @@ def test_a_test_credit_cannot_pay_a_live_payment(merchant):
 def test_a_matched_line_cannot_be_decided_again(payment):
     line = _line_for(Credit("125.00", payment.reference))
 
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DomainError) as refused:
         services.ignore_line(line_id=line.pk, reason="oops", username="fin")
 
     assert refused.value.code == "bank_line_not_open"
@@ -169,7 +169,7 @@ def test_a_matched_line_cannot_be_decided_again(payment):
 def test_ignoring_a_credit_needs_a_reason_and_is_recorded(payment):
     line = _line_for(Credit("7.00", "unknown"))
 
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         services.ignore_line(line_id=line.pk, reason="  ", username="fin.bo")
     services.ignore_line(line_id=line.pk, reason="returned to the payer", username="fin.bo")
 

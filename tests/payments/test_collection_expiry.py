@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from config.api.errors import InvalidState
+from core.errors import InvalidState
 from payments import collection, services, tasks
 from payments.models import Payment, PaymentEvent
 from tests.payments.collections import (

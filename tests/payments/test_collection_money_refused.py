@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.api.errors import ApiError
+from core.errors import DomainError
 from ledger.statements import services as statements
 from ledger.statements.models import LineState, StatementLine
 from merchants import roles
@@ -128,7 +128,7 @@ def test_a_bank_credit_in_another_currency_cannot_be_matched_by_hand(api):
     line = StatementLine.objects.get(statement_id=result.statement_id)
     assert line.state == LineState.MANUAL_QUEUE
 
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DomainError) as refused:
         statements.match_line_manually(line_id=line.pk, payment_id=payment["id"], username="fin")
 
     assert (refused.value.code, refused.value.param) == ("currency_mismatch", "currency")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.api.text import first_invisible_character
+from core.api.text import first_invisible_character
 from tests.conftest import client_for
 from tests.payments.conftest import GOOD_CARD
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from config.api.errors import InvalidState
+from core.errors import InvalidState
 from ledger.statements import services as statements
 from ledger.statements.models import StatementLine
 from payments import collection

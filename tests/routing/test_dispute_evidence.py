@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from config.api.errors import NotFound
+from core.errors import NotFound
 from routing import services
 from routing.adapters.adyen import AdyenAdapter
 from routing.adapters.pdf import text_pdf

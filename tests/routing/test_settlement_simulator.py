@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from config.api.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest, NotFound
 from routing.adapters import SettlementReportError
 from routing.models import Attempt, AttemptKind
 from routing.services import (

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from config.api.errors import ApiError
+from core.errors import DomainError
 from ledger.statements import services
 from ledger.statements.parsing import FORMATS
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
                     progress=progress,
                     format=format,
                 )
-            except ApiError as exc:
+            except DomainError as exc:
                 raise CommandError(f"nothing imported: {exc.message}") from exc
         self.stdout.write(_summary(result))
 

@@ -6,12 +6,13 @@ import hmac
 import ipaddress
 import logging
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from config import metrics
+from core import metrics
 
 logger = logging.getLogger(__name__)
 BROKER_CHECK_TIMEOUT_S = 2.0
@@ -33,10 +34,9 @@ def _check_database() -> bool:
 
 
 def _check_broker() -> bool:
-    from config.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        # The project's Celery app (config/celery.py makes it the current one at start-up).
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=BROKER_CHECK_TIMEOUT_S)
         return True
     except Exception:  # readiness reports the failure instead of raising it
