@@ -51,7 +51,7 @@ from bench.payments_load import (  # noqa: E402
 # Its own Redis database, emptied first: never the one a concurrent payments_load run uses.
 PROFILE_REDIS_URL = "redis://127.0.0.1:6379/14"
 # Statement helpers any app calls: the phase is the caller.
-GENERIC_HELPERS = ("/config/rows.py",)
+GENERIC_HELPERS = ("/core/rows.py",)
 APPS = ("payments", "fraud", "routing", "ledger", "merchants", "tokenization", "config")
 
 

@@ -6,7 +6,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health
+from core import health
 
 if settings.ADMIN_REQUIRE_OTP:
     admin.site.__class__ = OTPAdminSite

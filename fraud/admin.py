@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from config.api.errors import ApiError
+from core.api.errors import ApiError
 from fraud import selectors, services
 from fraud.hooks import NoRejectHandler
 from fraud.lists import normalize

@@ -18,9 +18,9 @@ from datetime import datetime
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from config import rows
-from config.api.errors import InvalidRequest, InvalidState, NotFound
-from config.ids import new_id
+from core import rows
+from core.api.errors import InvalidRequest, InvalidState, NotFound
+from core.ids import new_id
 from fraud import fx, geo, hooks, lists, metrics, rules, scoring, sql, velocity
 from fraud.features import build_context, sample_context
 from fraud.interface import AssessmentRequest, AssessmentResult

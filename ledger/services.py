@@ -23,7 +23,7 @@ from typing import Any
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from config import rows
+from core import rows
 from ledger import selectors
 from ledger.chart import (
     NORMAL_SIDE_BY_KIND,

@@ -9,8 +9,8 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.pagination import paginate, reject_unknown_query_params
-from config.api.views import ApiView, StrictSerializer, require_json_object
+from core.api.pagination import paginate, reject_unknown_query_params
+from core.api.views import ApiView, StrictSerializer, require_json_object
 from merchants import selectors, services
 from merchants.models import WebhookEndpoint
 

@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config import rows
-from config.api.errors import IdempotencyConflict, InvalidRequest
+from core import rows
+from core.api.errors import IdempotencyConflict, InvalidRequest
 from merchants.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 255

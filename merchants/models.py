@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from config.ids import PrefixedIdField
+from core.ids import PrefixedIdField
 
 
 class Merchant(models.Model):

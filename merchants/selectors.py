@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import QuerySet
 
-from config import rows
-from config.api.errors import NotFound
+from core import rows
+from core.api.errors import NotFound
 from merchants.models import ApiKey, Merchant, WebhookEndpoint
 from merchants.services import hash_key
 

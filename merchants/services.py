@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from config.api.errors import InvalidRequest
-from config.ids import random_base62
+from core.api.errors import InvalidRequest
+from core.ids import random_base62
 from merchants.models import ApiKey, Merchant, WebhookEndpoint
 
 KEY_RANDOM_BITS = 192  # 33 base62 characters after the prefix

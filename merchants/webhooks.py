@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from config.ids import new_id
+from core.ids import new_id
 from merchants import selectors
 from merchants.models import WebhookDelivery
 from merchants.selectors import Subscriber

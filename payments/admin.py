@@ -27,7 +27,7 @@ from django.urls import path
 from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
-from config.api.errors import ApiError
+from core.api.errors import ApiError
 from fraud import selectors as fraud_selectors
 from ledger import selectors as ledger_selectors
 from merchants import selectors as merchant_selectors

@@ -14,9 +14,9 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.errors import InvalidRequest
-from config.api.pagination import paginate, reject_unknown_query_params
-from config.api.views import ApiView, StrictSerializer, require_json_object
+from core.api.errors import InvalidRequest
+from core.api.pagination import paginate, reject_unknown_query_params
+from core.api.views import ApiView, StrictSerializer, require_json_object
 from ledger import selectors as ledger_selectors
 from payments import currencies, selectors, services
 from payments.representation import render_payment, render_refund

@@ -43,7 +43,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from config import metrics as config_metrics
+from core import metrics as config_metrics
 
 logger = logging.getLogger("qr.payments.metrics")
 

@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.db.models.fields.json import KeyTextTransform
 from django_fsm import FSMField, transition
 
-from config.ids import PrefixedIdField
+from core.ids import PrefixedIdField
 from merchants.models import Merchant
 
 if TYPE_CHECKING:

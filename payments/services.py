@@ -26,8 +26,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config import rows
-from config.api.errors import (
+from core import rows
+from core.api.errors import (
     ApiError,
     CardDeclined,
     InvalidRequest,
@@ -35,7 +35,7 @@ from config.api.errors import (
     NotFound,
     ProviderUnavailable,
 )
-from config.ids import base62_of
+from core.ids import base62_of
 from fraud import services as fraud
 from ledger import services as ledger
 from merchants import selectors as merchant_selectors

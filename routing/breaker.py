@@ -87,7 +87,7 @@ def snapshots(*, providers: Iterable[str]) -> dict[str, Snapshot]:
     names = list(dict.fromkeys(providers))
     if not names:
         return {}
-    # Written once rather than compiled by the ORM on every payment (config/rows.py).
+    # Written once rather than compiled by the ORM on every payment (core/rows.py).
     with connection.cursor() as cursor:
         cursor.execute(_SNAPSHOTS_SQL, [names])
         return _with_defaults(names, [Snapshot(*row) for row in cursor.fetchall()])

@@ -10,7 +10,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
-from config.ids import PrefixedIdField
+from core.ids import PrefixedIdField
 from routing.fees import validate_fee_schedule
 
 PROVIDER_KINDS = [("simulator", "Simulator"), ("stripe", "Stripe"), ("adyen", "Adyen")]

@@ -1,4 +1,4 @@
-"""config/cache.py: the Redis cache builds one client per connection pool, not one per call,
+"""core/cache.py: the Redis cache builds one client per connection pool, not one per call,
 and a Redis that stops answering fails a call within the configured timeout."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from config.cache import RedisCache
+from core.cache import RedisCache
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 

@@ -1,4 +1,4 @@
-"""config/db_backend: psycopg keeps its parse of a statement that binds more than 50 values (the
+"""core/db_backend: psycopg keeps its parse of a statement that binds more than 50 values (the
 payment's booking statements bind ~60–90), so the same SQL text is not split again each time."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from psycopg import _queries
 
-from config.db_backend import base as db_backend
+from core.db_backend import base as db_backend
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
 """The tables every payment writes carry no `_like` (pattern_ops) indexes, and the operation that
-drops them can be reversed and run again (config/migration_operations.py)."""
+drops them can be reversed and run again (core/migration_operations.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""config/rows.py: statements written once per model must read and write exactly what the ORM
+"""core/rows.py: statements written once per model must read and write exactly what the ORM
 does — JSON, timestamps, protected FSM fields, database defaults, automatic keys — and a
 locked read must really hold the row lock."""
 
@@ -14,7 +14,7 @@ from django.db.models.expressions import DatabaseDefault
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from config import rows
+from core import rows
 from merchants.models import IdempotencyKey, WebhookEndpoint
 from payments.models import Payment, PaymentEvent, Status
 from routing.models import Attempt, AttemptKind, Decision

@@ -1,4 +1,4 @@
-"""config/rows.py prepares the values of a row without Django's per-field calls where those
+"""core/rows.py prepares the values of a row without Django's per-field calls where those
 would hand the value over unchanged; the parameters must be exactly Django's, for every column
 of every model, whatever value (None, an enum member, a lazy string, a naive datetime, a value
 Django refuses) the attribute holds."""
@@ -21,7 +21,7 @@ from django.db.models import Value
 from django.db.models.expressions import DatabaseDefault
 from django.utils.translation import gettext_lazy
 
-from config import ids, rows
+from core import ids, rows
 from payments.models import Payment, PaymentEvent, Status
 from routing.models import AttemptKind
 

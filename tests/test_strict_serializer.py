@@ -1,4 +1,4 @@
-"""config/api/views.py StrictSerializer: the request serializers a view makes share one set of
+"""core/api/views.py StrictSerializer: the request serializers a view makes share one set of
 fields per class instead of DRF's per-request deep copy; what they accept, the values they
 return and the errors they give (message and code, at every level) must be DRF's own."""
 

@@ -1,4 +1,4 @@
-"""config/db_backend: timestamptz values load through psycopg's C loader, and what comes back is
+"""core/db_backend: timestamptz values load through psycopg's C loader, and what comes back is
 exactly what Django's own PostgreSQL backend returns — same instants, microseconds, errors and
 the very tzinfo object (`datetime.timezone.utc`). Where the C loader would differ, Django's
 loader must still be the one used."""
@@ -20,7 +20,7 @@ from django.db.models.functions import Now
 from django.test import override_settings
 from psycopg.pq import Format
 
-from config.db_backend import base as db_backend
+from core.db_backend import base as db_backend
 
 pytestmark = pytest.mark.django_db
 

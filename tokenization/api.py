@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.views import ApiView, StrictSerializer
+from core.api.views import ApiView, StrictSerializer
 from merchants.authentication import PublishableOrSecretKey
 from tokenization import services
 from tokenization.models import Token

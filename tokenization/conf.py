@@ -198,7 +198,7 @@ def redis_cache_configured() -> bool:
     backend = settings.CACHES.get("default", {}).get("BACKEND", "")
     if not backend:
         return False
-    # Django's backend or a subclass (config/cache.py); third-party ones such as django-redis
+    # Django's backend or a subclass (core/cache.py); third-party ones such as django-redis
     # name Redis in their path.
     return issubclass(import_string(backend), RedisCache) or "redis" in backend.lower()
 

@@ -15,7 +15,7 @@ from functools import cache
 
 from django.db import connection
 
-from config.api.errors import NotFound
+from core.api.errors import NotFound
 from tokenization.models import Token
 
 
@@ -86,7 +86,7 @@ _METADATA_FIELDS = (
 )  # fmt: skip
 _SEALED_CARD_FIELDS = (*_METADATA_FIELDS, "encrypted_pan", "nonce", "wrapped_dek", "key_version")
 # Every payment asks, so the statement is written once rather than compiled by the ORM each time
-# (config/rows.py says why); the columns are the model's own. It reads by the primary key alone
+# (core/rows.py says why); the columns are the model's own. It reads by the primary key alone
 # and the merchant and mode are checked here: with them in the WHERE clause, PostgreSQL's generic
 # plan of the prepared statement, made while the table is small, may take the merchant's index
 # and filter that merchant's tokens one by one for the id (docs/decisions.md, generic plans).

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from config import rows
-from config.api.errors import InvalidRequest, NotFound
-from config.cache import RedisCache
+from core import rows
+from core.api.errors import InvalidRequest, NotFound
+from core.cache import RedisCache
 from tokenization import cards, crypto, integrity, selectors
 from tokenization.conf import (
     VaultConfigError,

@@ -1,7 +1,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from config.migration_operations import DropForeignKeyIndex
+from core.migration_operations import DropForeignKeyIndex
 
 
 class Migration(migrations.Migration):

@@ -32,8 +32,8 @@ from typing import Any
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from config import rows
-from config.api.errors import InvalidRequest, InvalidState
+from core import rows
+from core.api.errors import InvalidRequest, InvalidState
 from routing import breaker, conf
 from routing.adapters import AdapterError
 from routing.cascade import should_cascade

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from config import rows
+from core import rows
 from routing.interface import Outcome, ProviderResult
 from routing.models import Attempt
 

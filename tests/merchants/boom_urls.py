@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.response import Response
 
-from config.api.views import ApiView
+from core.api.views import ApiView
 from config.urls import urlpatterns as real_urlpatterns
 
 CALLS = {"boom": 0, "flaky": 0}

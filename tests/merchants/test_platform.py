@@ -6,7 +6,7 @@ import logging
 import pytest
 from django.core.management import call_command
 
-from config.logging import JsonFormatter, RequestIdFilter, request_id_var
+from core.logging import JsonFormatter, RequestIdFilter, request_id_var
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.test import override_settings
 
-from config.api import throttling
+from core.api import throttling
 from tests.merchants.test_errors import assert_error
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -25,7 +25,7 @@ def _limits(rate: str):
     return override_settings(
         CACHES={
             "default": {
-                "BACKEND": "config.cache.RedisCache",
+                "BACKEND": "core.cache.RedisCache",
                 "LOCATION": REDIS_URL,
                 "KEY_PREFIX": f"t{uuid.uuid4().hex[:8]}",
             }
@@ -115,7 +115,7 @@ def test_requests_go_through_when_redis_is_down(api, caplog):
         override_settings(
             CACHES={
                 "default": {
-                    "BACKEND": "config.cache.RedisCache",
+                    "BACKEND": "core.cache.RedisCache",
                     "LOCATION": "redis://127.0.0.1:1/0",
                 }
             }

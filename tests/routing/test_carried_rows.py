@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config import rows
-from config.api.errors import InvalidRequest, InvalidState
+from core import rows
+from core.api.errors import InvalidRequest, InvalidState
 from payments.models import Payment, PaymentEvent
 from routing import breaker, services
 from routing.interface import Outcome

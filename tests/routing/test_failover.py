@@ -11,7 +11,7 @@ import threading
 import pytest
 from django.db import connection
 
-from config.api.errors import InvalidState
+from core.api.errors import InvalidState
 from routing import services
 from routing.interface import Outcome
 from routing.models import Attempt, Provider

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from config.api.errors import InvalidRequest, NotFound
+from core.api.errors import InvalidRequest, NotFound
 from tests.tokenization.conftest import VISA
 from tokenization import selectors, services
 from tokenization.models import DetokenizationEvent
@@ -98,9 +98,9 @@ def test_the_cvc_uses_redis_when_it_is_the_configured_cache(settings) -> None:
     }
     assert cvc_cache() is caches["default"]
     settings.CACHES = {
-        "default": {"BACKEND": "config.cache.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0"}
+        "default": {"BACKEND": "core.cache.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0"}
     }
-    assert cvc_cache() is caches["default"]  # our subclass (config/cache.py) is Redis too
+    assert cvc_cache() is caches["default"]  # our subclass (core/cache.py) is Redis too
 
 
 def test_production_without_redis_gets_a_system_check_warning(settings, monkeypatch) -> None:
@@ -197,10 +197,10 @@ CONCURRENT_AUTHORIZATIONS = 6
 def test_concurrent_authorizations_get_the_cvc_at_most_once(
     make_token, merchant, settings, store
 ) -> None:
-    if store == "redis":  # one GETDEL per taker (config/cache.py RedisCache.take)
+    if store == "redis":  # one GETDEL per taker (core/cache.py RedisCache.take)
         settings.CACHES = {
             "default": {
-                "BACKEND": "config.cache.RedisCache",
+                "BACKEND": "core.cache.RedisCache",
                 "LOCATION": "redis://127.0.0.1:6379/11",
                 "KEY_PREFIX": f"t{uuid.uuid4().hex[:8]}",
             }

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from config.migration_operations import DropLikeIndexes
+from core.migration_operations import DropLikeIndexes
 
 
 class Migration(migrations.Migration):

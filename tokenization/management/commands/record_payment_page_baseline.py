@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.api.errors import InvalidRequest
+from core.api.errors import InvalidRequest
 from tokenization import services
 
 

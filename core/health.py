@@ -9,7 +9,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from config import metrics
+from core import metrics
 
 BROKER_CHECK_TIMEOUT_S = 2.0
 

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
-from config import metrics
-from config.api.errors import json_error, render_exception
-from config.logging import request_id_var
+from core import metrics
+from core.api.errors import json_error, render_exception
+from core.logging import request_id_var
 
 API_PREFIX = "/api/"
 

@@ -18,7 +18,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from config.logging import request_id_var
+from core.logging import request_id_var
 
 logger = logging.getLogger("qr.api")
 

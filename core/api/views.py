@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import ViewSet
 
-from config.api.errors import InvalidRequest
+from core.api.errors import InvalidRequest
 from merchants import idempotency
 from merchants.authentication import ApiClient
 

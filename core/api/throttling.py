@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from config.cache import RedisCache
+from core.cache import RedisCache
 
 logger = logging.getLogger("qr.api")
 

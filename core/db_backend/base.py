@@ -68,7 +68,7 @@ C_TIMESTAMPTZ_LOADER = _c_timestamptz_loader()
 
 # psycopg caches the parse of a statement (its `%s` placeholders turned into `$n`) only when it
 # binds at most 50 values, so that ORM bulk inserts with ever-changing row counts do not crowd
-# the cache. The hot path's statements (config/rows.py: a payment's state change with its event
+# the cache. The hot path's statements (core/rows.py: a payment's state change with its event
 # rows and the updates that ride along) bind more, and are the same text every time.
 CACHED_STATEMENT_PARAMS = 200
 
