@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from core.api.errors import ApiError
+from core.errors import DomainError
 from fraud import selectors, services
 from fraud.hooks import NoRejectHandler
 from fraud.lists import normalize
@@ -262,7 +262,7 @@ class ReviewItemAdmin(ReadOnlyAdmin):
                     done = decide(
                         review_id=item.pk, actor=actor, reason=form.cleaned_data["reason"]
                     )
-                except (ApiError, NoRejectHandler) as error:
+                except (DomainError, NoRejectHandler) as error:
                     self.message_user(request, f"{item.payment_id}: {error}", messages.ERROR)
                     continue
                 self.message_user(request, f"{item.payment_id}: {done.action_taken}.")

@@ -19,7 +19,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from core import rows
-from core.api.errors import InvalidRequest, InvalidState, NotFound
+from core.errors import InvalidRequest, InvalidState, NotFound
 from core.ids import new_id
 from fraud import fx, geo, hooks, lists, metrics, rules, scoring, sql, velocity
 from fraud.features import build_context, sample_context

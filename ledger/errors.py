@@ -1,6 +1,6 @@
 """ledger: the domain errors its services raise (codes the API and callers can rely on)."""
 
-from core.api.errors import IdempotencyConflict, InvalidRequest, InvalidState
+from core.errors import IdempotencyConflict, InvalidRequest, InvalidState
 
 
 class LedgerInvalidPosting(InvalidRequest):

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from core.api.errors import NotFound
+from core.errors import NotFound
 from ledger.chart import HOLD_KINDS
 
 # account id → currency; an account's currency never changes, so this cache never goes stale.

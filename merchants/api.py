@@ -10,8 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.pagination import paginate, reject_unknown_query_params
-from core.api.views import ApiView, StrictSerializer, require_json_object
+from core.api.views import StrictSerializer, require_json_object
 from merchants import selectors, services
+from merchants.api_views import ApiView
 from merchants.models import WebhookEndpoint
 
 EVENT_TYPES = [

@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework import authentication, permissions
 from rest_framework.request import Request
 
-from core.api.errors import AuthenticationFailed, PermissionDenied
+from core.errors import AuthenticationFailed, PermissionDenied
 from merchants.models import ApiKey
 from merchants.services import KEY_PREFIXES, hash_key
 

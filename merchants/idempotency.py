@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core import rows
-from core.api.errors import IdempotencyConflict, InvalidRequest
+from core.errors import IdempotencyConflict, IdempotencyKeyInUse, InvalidRequest
 from merchants.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 255
@@ -107,10 +107,8 @@ def claim(
     if existing is None:
         # Released (a 5xx) between our failed insert and this read: claim it again.
         if _depth >= MAX_CLAIM_RETRIES:
-            raise IdempotencyConflict(
+            raise IdempotencyKeyInUse(
                 "A request with this Idempotency-Key is still being processed; retry later.",
-                code="idempotency_key_in_use",
-                status=409,
             )
         return claim(
             merchant_id=merchant_id,
@@ -140,7 +138,6 @@ def claim(
             "This Idempotency-Key was already used with a different request. Use a new key "
             "for a new request.",
             code="idempotency_key_reused",
-            status=400,
         )
     if existing.state == IdempotencyKey.State.COMPLETED:
         return StoredResponse(
@@ -153,10 +150,8 @@ def claim(
         taken = _take_over(existing, request_hash, method, path, now, lock_s, expired=False)
         if taken:
             return taken
-    raise IdempotencyConflict(
+    raise IdempotencyKeyInUse(
         "A request with this Idempotency-Key is still being processed; retry later.",
-        code="idempotency_key_in_use",
-        status=409,
     )
 
 

@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from core import rows
-from core.api.errors import NotFound
+from core.errors import NotFound
 from merchants.models import ApiKey, Merchant, WebhookEndpoint
 from merchants.services import hash_key
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from core.api.errors import InvalidRequest
+from core.errors import InvalidRequest
 from core.ids import random_base62
 from merchants.models import ApiKey, Merchant, WebhookEndpoint
 

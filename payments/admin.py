@@ -27,7 +27,7 @@ from django.urls import path
 from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
-from core.api.errors import ApiError
+from core.errors import DomainError
 from fraud import selectors as fraud_selectors
 from ledger import selectors as ledger_selectors
 from merchants import selectors as merchant_selectors
@@ -283,7 +283,7 @@ class PaymentAdmin(admin.ModelAdmin):
     def _run(self, request: HttpRequest, payment: Payment, verb: str, call: Any) -> bool:
         try:
             call()
-        except ApiError as exc:  # a refused or failed money movement: tell the operator why
+        except DomainError as exc:  # a refused or failed money movement: tell the operator why
             self.message_user(request, f"{payment.id} not {verb}: {exc.message}", messages.ERROR)
             return False
         return True

@@ -14,10 +14,11 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.errors import InvalidRequest
 from core.api.pagination import paginate, reject_unknown_query_params
-from core.api.views import ApiView, StrictSerializer, require_json_object
+from core.api.views import StrictSerializer, require_json_object
+from core.errors import InvalidRequest
 from ledger import selectors as ledger_selectors
+from merchants.api_views import ApiView
 from payments import currencies, selectors, services
 from payments.representation import render_payment, render_refund
 

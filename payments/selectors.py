@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from core.api.errors import NotFound
+from core.errors import NotFound
 from payments.models import Payment, Status
 
 

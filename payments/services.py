@@ -27,9 +27,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core import rows
-from core.api.errors import (
-    ApiError,
+from core.errors import (
     CardDeclined,
+    DomainError,
     InvalidRequest,
     InvalidState,
     NotFound,
@@ -633,7 +633,7 @@ def _return_stray_sale(
                 refund_reference=f"{attempt_id}:returned",
             )
             _require_success(result, action="refund")
-        except ApiError as exc:
+        except DomainError as exc:
             logger.error("could not refund stray sale %s: %s", attempt_id, exc.message)
 
     transaction.on_commit(refund_at_provider, robust=True)
@@ -760,7 +760,7 @@ def _auto_capture(payment: Payment, *, actor: Actor) -> Payment:
             amount_minor=None,
             actor=actor,
         )
-    except ApiError as exc:
+    except DomainError as exc:
         logger.warning("automatic capture of %s failed: %s", payment.id, exc.message)
         payment = Payment.objects.get(pk=payment.id)
         _record(

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from core.api.errors import NotFound
+from core.errors import NotFound
 from payments import services
 from payments.models import Status
 

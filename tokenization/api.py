@@ -15,7 +15,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.views import ApiView, StrictSerializer
+from core.api.views import StrictSerializer
+from merchants.api_views import ApiView
 from merchants.authentication import PublishableOrSecretKey
 from tokenization import services
 from tokenization.models import Token

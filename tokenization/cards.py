@@ -26,7 +26,7 @@ from datetime import date
 
 from stdnum import luhn
 
-from core.api.errors import InvalidRequest
+from core.errors import InvalidRequest
 
 VISA = "visa"
 MASTERCARD = "mastercard"

@@ -15,7 +15,7 @@ from functools import cache
 
 from django.db import connection
 
-from core.api.errors import NotFound
+from core.errors import NotFound
 from tokenization.models import Token
 
 

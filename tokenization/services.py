@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from core import rows
-from core.api.errors import InvalidRequest, NotFound
 from core.cache import RedisCache
+from core.errors import InvalidRequest, NotFound
 from tokenization import cards, crypto, integrity, selectors
 from tokenization.conf import (
     VaultConfigError,

@@ -1,8 +1,9 @@
-"""One error language for the whole API (DESIGN section 4).
+"""How errors reach an API client (DESIGN section 4).
 
-Domain code raises the exceptions below, carrying a `code` and, where one parameter is at fault,
-its `param`. `exception_handler` (DRF's hook) and `ApiErrorMiddleware` (for what happens outside
-DRF) turn them, DRF's own exceptions and anything unexpected into the documented body:
+Domain code raises `core.errors` exceptions, which carry a `code` and a `param` but no HTTP
+status. `exception_handler` (DRF's hook) and `ApiErrorMiddleware` (for what happens outside DRF)
+give each its status and type here, and turn them, DRF's own exceptions and anything unexpected
+into the documented body:
 
     {"error": {"type", "code", "message", "param"?, "decline_code"?, "payment"?, "request_id"}}
 """
@@ -18,83 +19,41 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from core.errors import (
+    AuthenticationFailed,
+    CardDeclined,
+    DomainError,
+    IdempotencyConflict,
+    IdempotencyKeyInUse,
+    NotFound,
+    PermissionDenied,
+    ProviderUnavailable,
+)
 from core.logging import request_id_var
 
 logger = logging.getLogger("qr.api")
 
 
-class ApiError(Exception):
-    """Base of every error the API reports on purpose."""
-
-    status = 400
-    type = "invalid_request_error"
-    code = "invalid_request"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        status: int | None = None,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-        if status:
-            self.status = status
-        self.param = param
-        self.headers = headers or {}
-        self.extra = extra  # decline_code, payment, …
+# What a client sees of each domain error: (HTTP status, error type). The most specific class
+# in an error's MRO decides.
+HTTP_OF_ERROR: dict[type[DomainError], tuple[int, str]] = {
+    DomainError: (400, "invalid_request_error"),
+    NotFound: (404, "invalid_request_error"),
+    AuthenticationFailed: (401, "authentication_error"),
+    PermissionDenied: (403, "permission_error"),
+    CardDeclined: (402, "card_error"),
+    IdempotencyConflict: (400, "idempotency_error"),
+    IdempotencyKeyInUse: (409, "idempotency_error"),
+    ProviderUnavailable: (502, "api_error"),
+}
 
 
-class InvalidRequest(ApiError):
-    """The request is wrong: a missing or invalid parameter, an unsupported value."""
-
-
-class NotFound(ApiError):
-    status = 404
-    code = "resource_missing"
-
-
-class InvalidState(ApiError):
-    """The object is not in a state that allows this action (an illegal FSM transition)."""
-
-    code = "payment_invalid_state"
-
-
-class AuthenticationFailed(ApiError):
-    status = 401
-    type = "authentication_error"
-    code = "invalid_api_key"
-
-
-class PermissionDenied(ApiError):
-    status = 403
-    type = "permission_error"
-    code = "permission_denied"
-
-
-class CardDeclined(ApiError):
-    """A decline: the failed payment is still created and is returned inside the error."""
-
-    status = 402
-    type = "card_error"
-    code = "card_declined"
-
-
-class IdempotencyConflict(ApiError):
-    type = "idempotency_error"
-    code = "idempotency_key_reused"
-
-
-class ProviderUnavailable(ApiError):
-    status = 502
-    type = "api_error"
-    code = "provider_unavailable"
+def http_of(exc: DomainError) -> tuple[int, str]:
+    """(status, type) of a domain error."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_OF_ERROR:
+            return HTTP_OF_ERROR[cls]
+    return HTTP_OF_ERROR[DomainError]
 
 
 def error_body(
@@ -207,11 +166,12 @@ def _from_drf(exc: drf.APIException) -> tuple[int, dict[str, Any], dict[str, str
 
 def render_exception(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, headers) for any exception; unknown ones become a logged 500."""
-    if isinstance(exc, ApiError):
+    if isinstance(exc, DomainError):
+        status, type_ = http_of(exc)
         body = error_body(
-            type=exc.type, code=exc.code, message=exc.message, param=exc.param, **exc.extra
+            type=type_, code=exc.code, message=exc.message, param=exc.param, **exc.extra
         )
-        return exc.status, body, dict(exc.headers)
+        return status, body, {}
     if isinstance(exc, RequestDataTooBig):
         body = error_body(
             type="invalid_request_error",

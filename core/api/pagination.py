@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from rest_framework.request import Request
 
-from core.api.errors import InvalidRequest
+from core.errors import InvalidRequest
 
 LIST_PARAMS = ("limit", "starting_after", "ending_before")
 

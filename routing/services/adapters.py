@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from core.api.errors import NotFound
+from core.errors import NotFound
 from routing import conf
 from routing.adapters.adyen import AdyenAdapter
 from routing.adapters.simulator import SimulatorAdapter

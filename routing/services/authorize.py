@@ -33,7 +33,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from core import rows
-from core.api.errors import InvalidRequest, InvalidState
+from core.errors import InvalidRequest, InvalidState
 from routing import breaker, conf
 from routing.adapters import AdapterError
 from routing.cascade import should_cascade

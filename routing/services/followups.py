@@ -15,7 +15,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.db.models import F
 
-from core.api.errors import InvalidRequest, InvalidState, NotFound
+from core.errors import InvalidRequest, InvalidState, NotFound
 from routing import breaker, events
 from routing.adapters import AdapterError
 from routing.interface import Adapter, Outcome, ProviderResult

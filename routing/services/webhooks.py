@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from core.api.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest, NotFound
 from routing import conf, events
 from routing.adapters import WebhookVerificationError
 from routing.interface import Outcome, ProviderResult, WebhookEvent

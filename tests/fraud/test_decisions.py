@@ -69,7 +69,7 @@ def test_a_merchant_s_own_list_entries_apply_to_it_alone_and_global_ones_to_ever
 
 @pytest.mark.parametrize("value", ["fe80::1%eth0", "203.0.113.0/33", "not-an-ip"])
 def test_an_ip_entry_postgresql_cannot_read_as_inet_is_refused_with_a_clear_error(value):
-    from core.api.errors import InvalidRequest
+    from core.errors import InvalidRequest
 
     with pytest.raises(InvalidRequest) as refused:
         services.add_list_entry(kind="ip", value=value)

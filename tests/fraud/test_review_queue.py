@@ -12,7 +12,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.api.errors import InvalidRequest, InvalidState
+from core.errors import InvalidRequest, InvalidState
 from fraud import hooks, selectors, services
 from fraud.models import ListEntry, ReviewItem
 from tests.fraud.conftest import make_request

@@ -141,7 +141,7 @@ def test_ensure_account_is_get_or_create(db):
 
 
 def test_balance_of_an_unknown_account_is_not_found(db):
-    from core.api.errors import NotFound
+    from core.errors import NotFound
 
     with pytest.raises(NotFound):
         selectors.account_balance(account_id=-1)

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from core import rows
-from core.api.errors import InvalidState
+from core.errors import InvalidState
 from routing import providers as provider_metadata
 from routing import selectors, services
 from routing.interface import Outcome, WalletData
@@ -322,7 +322,7 @@ def test_refusals_are_answered_from_one_query_of_earlier_attempts(merchant, prov
 def test_the_decision_is_kept_when_the_vault_fails_before_the_first_attempt(
     merchant, providers, sim
 ):
-    from core.api.errors import NotFound
+    from core.errors import NotFound
     from routing.models import Decision
 
     # The caller vouches for the card facts, so only detokenization finds the token missing.

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from core.api.errors import InvalidState, NotFound
+from core.errors import InvalidState, NotFound
 from routing import breaker, services
 from routing.interface import Outcome
 from routing.models import Attempt, Decision

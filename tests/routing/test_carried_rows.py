@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from core import rows
-from core.api.errors import InvalidRequest, InvalidState
+from core.errors import InvalidRequest, InvalidState
 from payments.models import Payment, PaymentEvent
 from routing import breaker, services
 from routing.interface import Outcome

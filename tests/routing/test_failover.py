@@ -11,7 +11,7 @@ import threading
 import pytest
 from django.db import connection
 
-from core.api.errors import InvalidState
+from core.errors import InvalidState
 from routing import services
 from routing.interface import Outcome
 from routing.models import Attempt, Provider

@@ -9,7 +9,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from core.api.errors import InvalidState
+from core.errors import InvalidState
 from routing import conf, services, tasks
 from routing.interface import Outcome
 from routing.models import Attempt, Provider

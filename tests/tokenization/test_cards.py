@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stdnum import luhn
 
-from core.api.errors import InvalidRequest
+from core.errors import InvalidRequest
 from tokenization import cards
 from tokenization.scrubbing import luhn_valid
 

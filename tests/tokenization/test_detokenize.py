@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from core.api.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest, NotFound
 from tests.tokenization.conftest import VISA
 from tokenization import selectors, services
 from tokenization.models import DetokenizationEvent

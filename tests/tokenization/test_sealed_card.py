@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from core.api.errors import NotFound
+from core.errors import NotFound
 from tests.tokenization.conftest import AMEX, VISA
 from tokenization import selectors, services
 from tokenization.models import DetokenizationEvent

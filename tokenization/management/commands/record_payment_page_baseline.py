@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.api.errors import InvalidRequest
+from core.errors import InvalidRequest
 from tokenization import services
 
 
