@@ -15,7 +15,7 @@ from routing.models import (
     RoutingProfile,
     RoutingRule,
 )
-from routing.services import webhooks as webhook_services
+from routing.services import incoming
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -86,7 +86,7 @@ class BreakerStateAdmin(ReadOnlyAdmin):
 
 @admin.action(description="Process the selected events again")
 def reprocess_events(modeladmin, request, queryset) -> None:
-    statuses = [webhook_services.process_incoming_event(event_pk=e.pk) for e in queryset]
+    statuses = [incoming.process_incoming_event(event_pk=e.pk) for e in queryset]
     messages.info(request, f"Processed {len(statuses)} event(s): {', '.join(statuses)}")
 
 

@@ -1,7 +1,6 @@
-"""routing's Celery tasks: thin wrappers over routing.services.
-
-Services import this module (to queue work on commit), so it imports the service *modules*
-lazily by submodule, never the package's names, to keep the import graph acyclic at load time.
+"""routing's Celery tasks: thin wrappers over the service modules that do the work
+(routing.services.followups, routing.services.incoming). The modules that queue these tasks
+(authorize, webhooks) import this one; this one imports neither.
 """
 
 from __future__ import annotations
@@ -14,6 +13,9 @@ from django.utils import timezone
 
 from routing import conf
 from routing.models import PENDING, Attempt, AttemptKind, IncomingEvent
+from routing.services.followups import mark_abandoned
+from routing.services.followups import resolve_unknown_attempt as resolve_attempt
+from routing.services.incoming import process_incoming_event as process_event
 
 # A pending attempt older than this lost its process mid-call (no provider timeout lasts longer).
 PENDING_STALE_S = 120
@@ -24,13 +26,11 @@ SWEEP_BATCH = 100
 def resolve_unknown_attempt(attempt_id: str, try_number: int = 1) -> str:
     """Ask the provider for the outcome; ask again with exponential backoff while it cannot
     say, at most `inquiry_max_tries` times."""
-    from routing.services import followups
-
-    result = followups.resolve_unknown_attempt(attempt_id=attempt_id)
+    result = resolve_attempt(attempt_id=attempt_id)
     if result.outcome.value not in ("timeout_unknown", "provider_error"):
         return result.outcome.value
     if try_number >= conf.inquiry_max_tries():
-        followups.mark_abandoned(attempt_id=attempt_id)
+        mark_abandoned(attempt_id=attempt_id)
         return "abandoned"
     resolve_unknown_attempt.apply_async(
         args=[attempt_id, try_number + 1], countdown=conf.inquiry_backoff_s(try_number)
@@ -67,9 +67,7 @@ def sweep_unresolved_attempts() -> int:
 
 @shared_task(name="routing.tasks.process_incoming_event", acks_late=True)
 def process_incoming_event(event_pk: int) -> str:
-    from routing.services import webhooks
-
-    return webhooks.process_incoming_event(event_pk=event_pk)
+    return process_event(event_pk=event_pk)
 
 
 @shared_task(name="routing.tasks.retry_incoming_events")

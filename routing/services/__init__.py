@@ -14,8 +14,9 @@ from routing.services.authorize import (
     authorize,
 )
 from routing.services.followups import capture, refund, resolve_unknown_attempt, void
+from routing.services.incoming import process_incoming_event
 from routing.services.setup import seed_providers
-from routing.services.webhooks import process_incoming_event, receive_webhook
+from routing.services.webhooks import receive_webhook
 
 __all__ = [
     "AuthorizationOutcome",

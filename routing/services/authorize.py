@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from core import rows
 from core.errors import InvalidRequest, InvalidState
-from routing import breaker, conf
+from routing import breaker, conf, tasks
 from routing.adapters import AdapterError
 from routing.cascade import should_cascade
 from routing.interface import AuthorizeRequest, CardData, Outcome, ProviderResult, WalletData
@@ -43,7 +43,6 @@ from routing.providers import ProviderConfig, provider_configs
 from routing.services.adapters import adapter_for_config
 from routing.services.recording import complete_attempt, completion
 from routing.strategies import Ranking, RoutingContext, profile_for, rank
-from routing.tasks import resolve_unknown_attempt
 from tokenization import selectors as token_selectors
 from tokenization import services as token_services
 
@@ -518,7 +517,7 @@ def _schedule_resolution(attempt_id: str) -> None:
     # robust: failing to queue (or, with eager Celery, a failing inquiry) must not turn the
     # authorization's answer into an error; the sweep retries pending and unknown attempts.
     transaction.on_commit(
-        lambda: resolve_unknown_attempt.apply_async(args=[attempt_id], countdown=countdown_s),
+        lambda: tasks.resolve_unknown_attempt.apply_async(args=[attempt_id], countdown=countdown_s),
         robust=True,
     )
 
