@@ -16,6 +16,7 @@ from django.db import connection
 
 from core.errors import NotFound
 from ledger.chart import HOLD_KINDS
+from ledger.models import TrialBalanceRun
 
 # account id → currency; an account's currency never changes, so this cache never goes stale.
 _CURRENCY_BY_ACCOUNT: dict[int, str] = {}
@@ -319,3 +320,26 @@ def lock_hold(*, payment_id: str) -> HoldRow | None:
         )
         row = cursor.fetchone()
     return HoldRow(*row) if row else None
+
+
+@dataclass(frozen=True)
+class TrialBalanceRunRow:
+    started_at: datetime
+    ok: bool
+    duration_ms: int
+    entries_count: int
+    failures_count: int
+
+
+def trial_balance_runs(*, limit: int = 1) -> list[TrialBalanceRunRow]:
+    """The latest trial-balance runs, newest first."""
+    return [
+        TrialBalanceRunRow(
+            started_at=run.started_at,
+            ok=run.ok,
+            duration_ms=run.duration_ms,
+            entries_count=run.entries_count,
+            failures_count=len(run.failures or []),
+        )
+        for run in TrialBalanceRun.objects.order_by("-started_at")[:limit]
+    ]

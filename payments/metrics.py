@@ -1,7 +1,8 @@
 """payments: the service-level indicators (SLIs) of the payment flow, computed from stored data.
 
-Owns the SQL that turns routing's stored provider attempts and the ledger's trial-balance runs
-into SLIs, and the Prometheus collector that exposes them on /metrics:
+Reads routing's provider attempts and the ledger's trial-balance runs through their selectors
+(`routing.selectors.auth_stats`, `provider_call_stats`; `ledger.selectors.trial_balance_runs`)
+and exposes them, with the Prometheus collector, on /metrics:
 
 - authorization success rate and latency (a histogram, so p95 can be read) per provider,
   method and currency;
@@ -12,11 +13,8 @@ Everything is read from PostgreSQL at scrape or page time, never kept in process
 the figures survive restarts and every gunicorn worker reports the same numbers. The admin
 dashboard (payments/dashboard.py) reads the same functions.
 
-The tables belong to `routing` and `ledger`; they are reached through the app registry
-(`apps.get_model`) for their table names, so importing this module never imports those apps
-(payments/admin.py imports it at start-up). `routing.selectors.auth_stats` answers per
-bucket × provider × method × currency only; the dashboard needs p95 per provider (percentiles
-of groups cannot be combined), hence the grouping parameter here. Definitions:
+The dashboard needs p95 per provider (percentiles of groups cannot be combined), hence the
+grouping parameter of `auth_stats`. Definitions:
 
 - an authorization attempt counts once it is resolved (outcome other than `pending`);
 - success = outcome `approved` (as in `routing.selectors.auth_stats`, so the routing admin and
@@ -32,8 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.apps import apps
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.utils import timezone
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -44,6 +41,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from core import metrics as config_metrics
+from ledger import selectors as ledger_selectors
+from routing import selectors as routing_selectors
 
 logger = logging.getLogger("qr.payments.metrics")
 
@@ -53,10 +52,7 @@ LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000)
 RECENT_WINDOW_S = 3600
 # Bounds on what one query may return, so a scrape or a page stays small whatever the data.
 MAX_SERIES = 2000
-SUCCESS_OUTCOMES = ("approved",)
-PROVIDER_CALL_KINDS = ("capture", "refund", "void")
-# Grouping columns a caller may ask for (whitelist: they are interpolated into SQL).
-AUTH_DIMENSIONS = ("provider", "method", "currency")
+AUTH_DIMENSIONS = routing_selectors.AUTH_DIMENSIONS
 
 
 @dataclass(frozen=True)
@@ -99,18 +95,6 @@ class TrialBalanceResult:
     failures_count: int
 
 
-def _attempt_table() -> str:
-    # Interpolated into SQL (with whitelisted column names and integer buckets, never input).
-    return apps.get_model("routing", "Attempt")._meta.db_table
-
-
-def _columns(by: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = set(by) - set(AUTH_DIMENSIONS)
-    if unknown:
-        raise ValueError(f"cannot group authorization stats by {sorted(unknown)}")
-    return by
-
-
 def auth_stats(
     *,
     since: datetime,
@@ -120,77 +104,41 @@ def auth_stats(
 ) -> list[AuthStat]:
     """Resolved authorization attempts in [since, until): count, successes and p95 latency per
     group of `by` (and per `bucket_s`-second bucket aligned to `since` when given)."""
-    columns = _columns(by)
-    until = until or timezone.now()
-    select = [*columns]
-    params: list[object] = []
-    if bucket_s:
-        select.append("date_bin(make_interval(secs => %s), created, %s)")
-        params += [bucket_s, since]
-    if not select:
-        raise ValueError("group by at least one dimension or a time bucket")
-    group = ", ".join(str(i + 1) for i in range(len(select)))
-    sql = (
-        f"SELECT {', '.join(select)}, count(*), "  # noqa: S608 (see _attempt_table)
-        "count(*) FILTER (WHERE outcome = ANY(%s)), "
-        "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) "
-        f"FROM {_attempt_table()} "
-        "WHERE kind = 'authorize' AND outcome <> 'pending' AND created >= %s AND created < %s "
-        f"GROUP BY {group} ORDER BY {group} LIMIT %s"
-    )
-    params += [list(SUCCESS_OUTCOMES), since, until, MAX_SERIES]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    stats = []
-    for row in rows:
-        labels = dict(zip(columns, row, strict=False))
-        rest = row[len(columns) :]
-        bucket_start = rest[0] if bucket_s else None
-        attempts, succeeded, p95 = rest[-3:]
-        stats.append(
-            AuthStat(
-                provider=labels.get("provider", ""),
-                method=labels.get("method", ""),
-                currency=labels.get("currency", ""),
-                bucket_start=bucket_start,
-                attempts=attempts,
-                succeeded=succeeded,
-                latency_ms_p95=float(p95) if p95 is not None else None,
-            )
+    return [
+        AuthStat(
+            provider=stat.provider,
+            method=stat.method,
+            currency=stat.currency,
+            bucket_start=stat.bucket_start,
+            attempts=stat.count,
+            succeeded=stat.approved,
+            latency_ms_p95=stat.latency_ms_p95,
         )
-    return stats
+        for stat in routing_selectors.auth_stats(
+            since=since, until=until, bucket_s=bucket_s, by=by
+        )[:MAX_SERIES]
+    ]
 
 
 def provider_call_stats(*, since: datetime | None = None) -> list[ProviderCallStat]:
     """Capture, refund and void calls per provider since `since` (all time when None)."""
-    where = "kind = ANY(%s) AND outcome <> 'pending'"
-    params: list[object] = [list(PROVIDER_CALL_KINDS)]
-    if since is not None:
-        where += " AND created >= %s"
-        params.append(since)
-    sql = (
-        "SELECT provider, kind, count(*), count(*) FILTER (WHERE outcome <> 'approved') "  # noqa: S608
-        f"FROM {_attempt_table()} WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2 LIMIT %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, MAX_SERIES])
-        return [ProviderCallStat(*row) for row in cursor.fetchall()]
+    return [
+        ProviderCallStat(provider=s.provider, kind=s.kind, calls=s.calls, errors=s.errors)
+        for s in routing_selectors.provider_call_stats(since=since)[:MAX_SERIES]
+    ]
 
 
 def trial_balance_results(*, limit: int = 1) -> list[TrialBalanceResult]:
     """The latest ledger trial-balance runs, newest first."""
-    run_model = apps.get_model("ledger", "TrialBalanceRun")
-    runs = run_model.objects.order_by("-started_at")[:limit]
     return [
         TrialBalanceResult(
             started_at=run.started_at,
             ok=run.ok,
             duration_ms=run.duration_ms,
             entries_count=run.entries_count,
-            failures_count=len(run.failures or []),
+            failures_count=run.failures_count,
         )
-        for run in runs
+        for run in ledger_selectors.trial_balance_runs(limit=limit)
     ]
 
 
@@ -199,16 +147,7 @@ def trial_balance_results(*, limit: int = 1) -> list[TrialBalanceResult]:
 
 def _auth_families() -> Iterator[Metric]:
     """All-time counters and the latency histogram (monotonic: attempts are never deleted)."""
-    bucket_sql = ", ".join(f"count(*) FILTER (WHERE latency_ms <= {b})" for b in LATENCY_BUCKETS_MS)
-    sql = (
-        f"SELECT provider, method, currency, outcome, count(*), {bucket_sql}, "  # noqa: S608
-        "count(latency_ms), coalesce(sum(latency_ms), 0) "
-        f"FROM {_attempt_table()} WHERE kind = 'authorize' AND outcome <> 'pending' "
-        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 LIMIT %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [MAX_SERIES])
-        rows = cursor.fetchall()
+    rows = routing_selectors.auth_outcome_counts(latency_bounds_ms=LATENCY_BUCKETS_MS)[:MAX_SERIES]
     labels = ["provider", "method", "currency"]
     attempts = CounterMetricFamily(
         "qr_auth_attempts",
@@ -217,10 +156,13 @@ def _auth_families() -> Iterator[Metric]:
     )
     # Sum the per-outcome rows into one histogram per (provider, method, currency).
     latency: dict[tuple[str, str, str], list[float]] = {}
-    for provider, method, currency, outcome, count, *rest in rows:
-        attempts.add_metric([provider, method, currency, outcome], count)
-        acc = latency.setdefault((provider, method, currency), [0.0] * (len(rest)))
-        for i, value in enumerate(rest):
+    for row in rows:
+        key = (row.provider, row.method, row.currency)
+        attempts.add_metric([*key, row.outcome], row.count)
+        # Per bound, then how many have a latency at all (+Inf), then their sum.
+        values = (*row.at_most_ms, row.with_latency, row.latency_ms_sum)
+        acc = latency.setdefault(key, [0.0] * len(values))
+        for i, value in enumerate(values):
             acc[i] += float(value)
     histogram = HistogramMetricFamily(
         "qr_auth_latency_ms", "Authorization latency at the provider (ms)", labels=labels

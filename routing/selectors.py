@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
 from routing import breaker
 from routing.models import Attempt, AttemptKind, Decision
@@ -52,7 +53,10 @@ class DecisionRow:
 
 @dataclass(frozen=True)
 class AuthStat:
-    bucket_start: dt.datetime
+    """Resolved authorization attempts of one group (and one time bucket when bucketed); a
+    dimension not grouped by is ""."""
+
+    bucket_start: dt.datetime | None
     provider: str
     method: str
     currency: str
@@ -63,6 +67,16 @@ class AuthStat:
     @property
     def approval_rate(self) -> float:
         return self.approved / self.count if self.count else 0.0
+
+
+@dataclass(frozen=True)
+class ProviderCallStat:
+    """Resolved capture, refund or void calls of one provider, and how many were not approved."""
+
+    provider: str
+    kind: str
+    calls: int
+    errors: int
 
 
 def _row(a: Attempt) -> AttemptRow:
@@ -126,40 +140,123 @@ def decision_for_payment(*, payment_id: str) -> DecisionRow | None:
     )
 
 
-# The table name and row bound are constants of ours; values go in as parameters.
-_AUTH_STATS_SQL = f"""
-SELECT to_timestamp(floor(extract(epoch FROM created) / %(bucket_s)s) * %(bucket_s)s) AS bucket,
-       provider, method, currency,
-       count(*) AS n,
-       count(*) FILTER (WHERE outcome = 'approved') AS approved,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95
-FROM {Attempt._meta.db_table}
-WHERE kind = 'authorize' AND created >= %(since)s AND outcome <> 'pending'
-GROUP BY 1, 2, 3, 4
-ORDER BY 1, 2, 3, 4
-LIMIT {MAX_STATS_ROWS}
-"""  # noqa: S608
+# Grouping columns a caller may ask for (a whitelist: they are interpolated into SQL).
+AUTH_DIMENSIONS = ("provider", "method", "currency")
+PROVIDER_CALL_KINDS = ("capture", "refund", "void")
+_ATTEMPTS = Attempt._meta.db_table
 
 
-def auth_stats(*, since: dt.datetime, bucket_s: int = 300) -> list[AuthStat]:
-    """Authorization SLIs per time bucket × provider × method × currency: count, approvals and
-    the 95th percentile latency, computed in PostgreSQL from the stored attempts."""
-    if bucket_s <= 0:
+def auth_stats(
+    *,
+    since: dt.datetime,
+    until: dt.datetime | None = None,
+    bucket_s: int | None = 300,
+    by: tuple[str, ...] = AUTH_DIMENSIONS,
+) -> list[AuthStat]:
+    """Authorization SLIs from the stored attempts resolved in [since, until): count, approvals
+    and the 95th percentile latency per group of `by` (any of AUTH_DIMENSIONS) and, with
+    `bucket_s`, per bucket of that many seconds aligned to `since`; at most MAX_STATS_ROWS."""
+    unknown = set(by) - set(AUTH_DIMENSIONS)
+    if unknown:
+        raise ValueError(f"cannot group authorization stats by {sorted(unknown)}")
+    if bucket_s is not None and bucket_s <= 0:
         raise ValueError("bucket_s must be positive")
+    select = list(by)
+    params: list[object] = []
+    if bucket_s:
+        select.append("date_bin(make_interval(secs => %s), created, %s)")
+        params += [bucket_s, since]
+    if not select:
+        raise ValueError("group by at least one dimension or a time bucket")
+    group = ", ".join(str(i + 1) for i in range(len(select)))
+    sql = (
+        f"SELECT {', '.join(select)}, count(*), "  # noqa: S608 (whitelisted names only)
+        "count(*) FILTER (WHERE outcome = 'approved'), "
+        "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) "
+        f"FROM {_ATTEMPTS} "
+        "WHERE kind = 'authorize' AND outcome <> 'pending' AND created >= %s AND created < %s "
+        f"GROUP BY {group} ORDER BY {group} LIMIT %s"
+    )
+    params += [since, until or timezone.now(), MAX_STATS_ROWS]
     with connection.cursor() as cursor:
-        cursor.execute(_AUTH_STATS_SQL, {"since": since, "bucket_s": bucket_s})
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    stats = []
+    for row in rows:
+        labels = dict(zip(by, row, strict=False))
+        rest = row[len(by) :]
+        count, approved, p95 = rest[-3:]
+        stats.append(
+            AuthStat(
+                bucket_start=rest[0] if bucket_s else None,
+                provider=labels.get("provider", ""),
+                method=labels.get("method", ""),
+                currency=labels.get("currency", ""),
+                count=count,
+                approved=approved,
+                latency_ms_p95=float(p95) if p95 is not None else None,
+            )
+        )
+    return stats
+
+
+def provider_call_stats(*, since: dt.datetime | None = None) -> list[ProviderCallStat]:
+    """Capture, refund and void calls per provider and kind since `since` (all time when None)."""
+    where = "kind = ANY(%s) AND outcome <> 'pending'"
+    params: list[object] = [list(PROVIDER_CALL_KINDS)]
+    if since is not None:
+        where += " AND created >= %s"
+        params.append(since)
+    sql = (
+        "SELECT provider, kind, count(*), count(*) FILTER (WHERE outcome <> 'approved') "  # noqa: S608
+        f"FROM {_ATTEMPTS} WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2 LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, MAX_STATS_ROWS])
+        return [ProviderCallStat(*row) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class AuthOutcomeCount:
+    """All-time resolved authorization attempts of one provider, method, currency and outcome,
+    with a latency histogram: how many took at most each bound, how many have a latency."""
+
+    provider: str
+    method: str
+    currency: str
+    outcome: str
+    count: int
+    at_most_ms: tuple[int, ...]  # one count per bound asked for
+    with_latency: int
+    latency_ms_sum: int
+
+
+def auth_outcome_counts(*, latency_bounds_ms: tuple[int, ...]) -> list[AuthOutcomeCount]:
+    """Resolved authorization attempts per provider, method, currency and outcome, all time
+    (attempts are never deleted, so the counts only grow); at most MAX_STATS_ROWS."""
+    bounds = [int(bound) for bound in latency_bounds_ms]
+    at_most = ", ".join("count(*) FILTER (WHERE latency_ms <= %s)" for _ in bounds)
+    sql = (
+        f"SELECT provider, method, currency, outcome, count(*), {at_most}{', ' if bounds else ''}"  # noqa: S608
+        "count(latency_ms), coalesce(sum(latency_ms), 0) "
+        f"FROM {_ATTEMPTS} WHERE kind = 'authorize' AND outcome <> 'pending' "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*bounds, MAX_STATS_ROWS])
         rows = cursor.fetchall()
     return [
-        AuthStat(
-            bucket_start=bucket,
+        AuthOutcomeCount(
             provider=provider,
             method=method,
             currency=currency,
-            count=n,
-            approved=approved,
-            latency_ms_p95=float(p95) if p95 is not None else None,
+            outcome=outcome,
+            count=count,
+            at_most_ms=tuple(rest[: len(bounds)]),
+            with_latency=rest[len(bounds)],
+            latency_ms_sum=int(rest[len(bounds) + 1]),
         )
-        for bucket, provider, method, currency, n, approved, p95 in rows
+        for provider, method, currency, outcome, count, *rest in rows
     ]
 
 
