@@ -59,13 +59,24 @@ class KeyCheck(models.Model):
 
 
 class DetokenizationEvent(models.Model):
-    """Who read which card for what. Append-only: PostgreSQL rejects UPDATE and DELETE."""
+    """Who asked for which card, for what, and whether the vault opened it. Append-only:
+    PostgreSQL rejects UPDATE and DELETE."""
 
-    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="+")
+    class Outcome(models.TextChoices):
+        OPENED = "opened"
+        REFUSED = "refused"  # no such token for this merchant and mode
+        FAILED = "failed"  # the token was found but could not be opened (keys, ciphertext)
+
+    # No database constraint: a refusal names the token asked for, which may not exist.
+    token = models.ForeignKey(
+        Token, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     merchant_id = models.CharField(max_length=40)
     livemode = models.BooleanField()
     actor = models.CharField(max_length=200)
     purpose = models.CharField(max_length=200)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OPENED)
+    reason = models.CharField(max_length=200, blank=True, default="")
     cvc_consumed = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -1,8 +1,8 @@
 """The vault's writes: tokenize a card, detokenize it for a provider adapter (audited), hold
 and destroy the CVC, re-wrap data keys to the active key-encryption key, verify the keys.
 
-`detokenize` (and `detokenize_unrecorded`, whose caller stores the audit row) is the only way a
-full card number leaves this app.
+`detokenize` is the only way a full card number leaves this app, and it audits every call
+itself.
 """
 
 from __future__ import annotations
@@ -199,43 +199,61 @@ def detokenize(
     consume_cvc: bool = True,
     sealed: selectors.SealedCard | None = None,
 ) -> VaultCard:
-    """The card behind a token, for a provider adapter. Writes an audit event (never the
-    number). Another merchant's or mode's token is a NotFound, like a missing one. `sealed`
-    (from `selectors.sealed_card` of this token, merchant and mode) spares reading the token."""
-    card, audit = detokenize_unrecorded(
-        token_id=token_id,
+    """The card behind a token, for a provider adapter; the only way a card number leaves the
+    vault. Every call that names an actor and a purpose writes an audit row (never the number)
+    before it returns or raises: `opened`, or `refused` (another merchant's or mode's token is a
+    NotFound, like a missing one) or `failed` (the keys or the ciphertext), with the reason.
+
+    Runs with no transaction of the caller's open (RuntimeError otherwise, as a durable atomic
+    block): the audit row is committed by its own statement, so no rollback can erase the record
+    of a card that was opened or asked for. `sealed` (from `selectors.sealed_card` of this token,
+    merchant and mode) spares reading the token."""
+    actor = _clip(actor, param="actor")
+    purpose = _clip(purpose, param="purpose")
+    with transaction.atomic(durable=True, savepoint=False):
+        pass  # refuses, before anything is read, to run inside a caller's transaction
+    audit = DetokenizationEvent(
+        token_id=token_id[: DetokenizationEvent._meta.get_field("token").target_field.max_length],
         merchant_id=merchant_id,
         livemode=livemode,
         actor=actor,
         purpose=purpose,
-        consume_cvc=consume_cvc,
-        sealed=sealed,
     )
-    # One INSERT: atomic by itself (no BEGIN/COMMIT round trips); inside a caller's transaction
-    # it commits, or rolls back, with it.
-    rows.insert(audit)
+    try:
+        card = _open(
+            token_id=token_id,
+            merchant_id=merchant_id,
+            livemode=livemode,
+            actor=actor,
+            consume_cvc=consume_cvc,
+            sealed=sealed,
+        )
+    except NotFound:
+        _audit(audit, outcome=DetokenizationEvent.Outcome.REFUSED, reason="no such token here")
+        raise
+    except Exception as exc:
+        _audit(audit, outcome=DetokenizationEvent.Outcome.FAILED, reason=type(exc).__name__)
+        raise
+    audit.cvc_consumed = bool(consume_cvc and card.cvc)
+    _audit(audit, outcome=DetokenizationEvent.Outcome.OPENED, reason="")
     return card
 
 
-def detokenize_unrecorded(
+def _audit(audit: DetokenizationEvent, *, outcome: str, reason: str) -> None:
+    audit.outcome = outcome
+    audit.reason = reason[:MAX_AUDIT_TEXT_CHARS]
+    rows.insert(audit)  # one INSERT: atomic and committed by itself (no transaction is open)
+
+
+def _open(
     *,
     token_id: str,
     merchant_id: str,
     livemode: bool,
     actor: str,
-    purpose: str,
-    consume_cvc: bool = True,
-    sealed: selectors.SealedCard | None = None,
-) -> tuple[VaultCard, DetokenizationEvent]:
-    """`detokenize`, with its audit row handed back unsaved, for a caller that stores it in a
-    statement of its own (routing: with the attempt the card is sent for).
-
-    The caller must store the row before the card leaves the process (`rows.insert`, or
-    `rows.insert_together` with its own rows), and store it alone if that statement fails: the
-    card was decrypted, and a CVC taken is gone (`cvc_consumed`), whatever became of the call.
-    """
-    actor = _clip(actor, param="actor")
-    purpose = _clip(purpose, param="purpose")
+    consume_cvc: bool,
+    sealed: selectors.SealedCard | None,
+) -> VaultCard:
     if sealed is None or not sealed.is_for(
         token_id=token_id, merchant_id=merchant_id, livemode=livemode
     ):
@@ -258,18 +276,9 @@ def detokenize_unrecorded(
         dek, sealed.nonce, sealed.encrypted_pan, aad=crypto.pan_aad(info.id)
     )
     stored = json.loads(opened)
-    cvc = _take_cvc(token_id=info.id, dek=dek, consume=consume_cvc)
-    audit = DetokenizationEvent(
-        token_id=info.id,
-        merchant_id=merchant_id,
-        livemode=livemode,
-        actor=actor,
-        purpose=purpose,
-        cvc_consumed=bool(consume_cvc and cvc),
-    )
-    card = VaultCard(
+    return VaultCard(
         number=stored["n"],
-        cvc=cvc,
+        cvc=_take_cvc(token_id=info.id, dek=dek, consume=consume_cvc),
         exp_month=info.exp_month,
         exp_year=info.exp_year,
         holder_name=stored["h"],
@@ -278,7 +287,6 @@ def detokenize_unrecorded(
         bin=info.bin,
         country=info.country,
     )
-    return card, audit
 
 
 def _read_sealed(

@@ -16,8 +16,8 @@ one by one so that a crash mid-call leaves a record for the inquiry sweep.
 
 It runs on every payment, so it keeps its statements few: what earlier attempts allow and every
 configured provider's breaker are one query, the card's facts (and its sealed card) come from the
-caller when it has them, the vault's audit row of the card and the caller's own new rows (the
-payment) ride in the first attempt's INSERT, and provider configurations are read once.
+caller when it has them, the caller's own new rows (the payment) ride in the first attempt's
+INSERT, and provider configurations are read once.
 """
 
 from __future__ import annotations
@@ -188,37 +188,32 @@ def _cascade(
 ) -> tuple[list[tuple[Attempt, ProviderResult]], rows.Update | None]:
     """Call the ranked providers in turn until one answers for good (or the budget is spent).
     Also returns an approval's completion when the caller records it."""
-    card_data, audit = _card_data(request)
+    card_data = _card_data(request)
     history: list[tuple[Attempt, ProviderResult]] = []
-    try:
-        # The budget counts calls made, not candidates looked at: a provider its breaker refuses
-        # was never called and must not cost the card one of its attempts.
-        for provider in decision.order:
-            if len(history) >= budget:
-                break
-            config = configs[provider]
-            # The ranking's view of the breaker is fresh for the first call only; a cascade's
-            # next candidate comes after a provider call (up to its timeout), so its breaker is
-            # read again.
-            seen = None if history else ranking.breakers.get(provider)
-            if not breaker.acquire(provider=provider, seen=seen):
-                continue  # refused since ranking (probe slot taken); the next one may take it
-            attempt = _open_attempt(request, decision, config, card, audit)
-            result = _call(config, attempt, request, card_data)
-            breaker.record(provider=provider, outcome=result.outcome, seen=seen)
-            history.append((attempt, result))
-            if caller_records_approval and result.outcome == Outcome.APPROVED:
-                return history, completion(attempt=attempt, result=result)  # never cascades
-            complete_attempt(attempt=attempt, result=result)
-            if result.outcome == Outcome.TIMEOUT_UNKNOWN:
-                _schedule_resolution(attempt.id)
-                break
-            if not should_cascade(provider_kind=config.kind, result=result):
-                break
-    finally:
-        # The card was decrypted (and any CVC taken) even when no attempt carried the audit row
-        # in: every candidate's breaker refused, or something failed before the first attempt.
-        _keep(audit)
+    # The budget counts calls made, not candidates looked at: a provider its breaker refuses
+    # was never called and must not cost the card one of its attempts.
+    for provider in decision.order:
+        if len(history) >= budget:
+            break
+        config = configs[provider]
+        # The ranking's view of the breaker is fresh for the first call only; a cascade's next
+        # candidate comes after a provider call (up to its timeout), so its breaker is read
+        # again.
+        seen = None if history else ranking.breakers.get(provider)
+        if not breaker.acquire(provider=provider, seen=seen):
+            continue  # refused since ranking (probe slot taken); the next one may take it
+        attempt = _open_attempt(request, decision, config, card)
+        result = _call(config, attempt, request, card_data)
+        breaker.record(provider=provider, outcome=result.outcome, seen=seen)
+        history.append((attempt, result))
+        if caller_records_approval and result.outcome == Outcome.APPROVED:
+            return history, completion(attempt=attempt, result=result)  # never cascades
+        complete_attempt(attempt=attempt, result=result)
+        if result.outcome == Outcome.TIMEOUT_UNKNOWN:
+            _schedule_resolution(attempt.id)
+            break
+        if not should_cascade(provider_kind=config.kind, result=result):
+            break
     return history, None
 
 
@@ -395,18 +390,18 @@ def _unsaved(*objs: models.Model | None) -> list[models.Model]:
 
 
 def _keep(*objs: models.Model | None) -> None:
-    """Store the decision, the card's audit row or the caller's rows, when no attempt carried
+    """Store the decision or the caller's rows, when no attempt carried
     them in (no call made, or a failure first); those not stored yet, in one statement."""
     if unsaved := _unsaved(*objs):
         rows.insert_together(*unsaved)
 
 
-def _card_data(request: PaymentRoutingRequest) -> tuple[CardData | None, models.Model | None]:
-    """The card in clear, detokenized once for the whole cascade (memory only), and the vault's
-    audit row of it, not yet stored: the first attempt carries it in (`_open_attempt`)."""
+def _card_data(request: PaymentRoutingRequest) -> CardData | None:
+    """The card in clear, detokenized once for the whole cascade (memory only; the vault audits
+    it)."""
     if request.method != "card":
-        return None, None
-    vault_card, audit = token_services.detokenize_unrecorded(
+        return None
+    vault_card = token_services.detokenize(
         token_id=request.token_id,
         merchant_id=request.merchant_id,
         livemode=request.livemode,
@@ -424,7 +419,7 @@ def _card_data(request: PaymentRoutingRequest) -> tuple[CardData | None, models.
         last4=vault_card.last4,
         bin=vault_card.bin,
         country=vault_card.country,
-    ), audit
+    )
 
 
 def _open_attempt(
@@ -432,7 +427,6 @@ def _open_attempt(
     decision: Decision,
     config: ProviderConfig,
     card: _Card,
-    audit: models.Model | None,
 ) -> Attempt:
     attempt = Attempt(
         kind=AttemptKind.AUTHORIZE,
@@ -451,20 +445,18 @@ def _open_attempt(
     try:
         # A lone statement is atomic by itself; inside a caller's transaction a savepoint keeps
         # a unique-index conflict from aborting it. The first attempt carries the caller's
-        # rows, its decision and the vault's audit row of the card it is about to send (all
-        # written before the call).
+        # rows and its decision (all written before the call).
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            rows.insert_together(*_unsaved(*request.carried, decision, audit), attempt)
+            rows.insert_together(*_unsaved(*request.carried, decision), attempt)
             return attempt
     except IntegrityError as exc:
         if _violated(exc) != LIVE_AUTHORIZATION_INDEX:
             raise  # not a race: one of the rows is refused (the caller's, say)
         # A concurrent authorize of the same payment got there first (the unique index on live
         # authorizations): report what it holds, exactly as the check before ranking would.
-        # The caller's rows, the decision and the audit row went down with the refused
-        # attempt; the card was decrypted all the same (its CVC, if any, taken), so the audit is
-        # stored on its own, with the others.
-        _keep(*request.carried, decision, audit)
+        # The caller's rows and the decision went down with the refused attempt: they are
+        # stored on their own.
+        _keep(*request.carried, decision)
         _refuse_if_open_or_authorized(
             _prior_attempts(request=request, fingerprint=card.fingerprint)
         )

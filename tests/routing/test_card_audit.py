@@ -1,7 +1,7 @@
-"""The vault's audit row of the card routing sends: decrypted once per cascade, recorded once, in
-the statement that opens the first attempt (before any provider sees the card), and recorded on
-its own when no attempt carries it in. A sealed card read by the caller spares reading the token
-and opens only for its own merchant and mode."""
+"""The vault's audit row of the card routing sends: decrypted once per cascade and recorded once,
+by the vault's own statement, before the first attempt is opened and any provider sees the card,
+whatever happens next. A sealed card read by the caller spares reading the token and opens only
+for its own merchant and mode."""
 
 from __future__ import annotations
 
@@ -38,13 +38,13 @@ def _sealed(merchant, token_id: str):
 
 
 def _cvc_left(merchant, token_id: str) -> str | None:
-    return token_services.detokenize_unrecorded(
+    return token_services.detokenize(
         token_id=token_id, merchant_id=merchant.merchant.id, livemode=False,
         actor="test", purpose="check", consume_cvc=False,
-    )[0].cvc  # fmt: skip
+    ).cvc  # fmt: skip
 
 
-def test_a_cascade_records_one_audit_row_in_its_first_attempt_s_statement(merchant, providers, sim):
+def test_a_cascade_records_one_audit_row_before_its_first_attempt(merchant, providers, sim):
     sim.control("sim-a", approval_rate={"*": 0.0})  # a soft decline: cascades to sim-b
     token_id = card_token(merchant, RATED)
     request = payment_request(merchant, token_id=token_id, sealed_card=_sealed(merchant, token_id))
@@ -53,12 +53,13 @@ def test_a_cascade_records_one_audit_row_in_its_first_attempt_s_statement(mercha
         outcome = services.authorize(request=request)
 
     assert [a[1:3] for a in outcome.attempts] == [("sim-a", "soft_decline"), ("sim-b", "approved")]
+    statements = [q["sql"] for q in queries.captured_queries]
     (audit_statement,) = _naming(queries, AUDIT_TABLE)
     first_attempt_insert = next(
         s for s in _naming(queries, "routing_attempt") if s.startswith("WITH")
     )
-    assert audit_statement == first_attempt_insert
-    assert "routing_decision" in audit_statement
+    assert "routing_" not in audit_statement  # the vault's own statement
+    assert statements.index(audit_statement) < statements.index(first_attempt_insert)
     assert _naming(queries, "tokenization_token") == []
     (event,) = DetokenizationEvent.objects.filter(token_id=token_id)
     assert (event.merchant_id, event.livemode) == (merchant.merchant.id, False)
@@ -99,9 +100,8 @@ def test_the_audit_row_is_stored_before_the_provider_sees_the_card(
 def test_an_attempt_refused_by_a_concurrent_authorization_still_records_the_audit(
     merchant, providers, sim, monkeypatch, transactional
 ):
-    """The decision and the audit row go down with the refused attempt's INSERT; the card was
-    decrypted and its CVC taken all the same, so the audit is stored on its own (with the
-    decision), and it says the CVC was consumed."""
+    """The decision goes down with the refused attempt's INSERT and is stored on its own; the
+    vault's audit row, written before, stays, and it says the CVC was consumed."""
     token_id = card_token(merchant)
     request = payment_request(merchant, token_id=token_id, sealed_card=_sealed(merchant, token_id))
     assert connection.in_atomic_block is not transactional
@@ -170,7 +170,12 @@ def test_a_sealed_card_of_another_merchant_s_token_is_not_found(
     with pytest.raises(NotFound):
         services.authorize(request=request)
 
-    assert not DetokenizationEvent.objects.exists()
+    (refusal,) = DetokenizationEvent.objects.all()
+    assert (refusal.token_id, refusal.merchant_id, refusal.outcome) == (
+        token_id,
+        merchant.merchant.id,
+        "refused",
+    )
     assert not Attempt.objects.filter(payment_id=request.payment_id).exists()
     assert sim.records("sim-a") == [] and sim.records("sim-b") == []
 

@@ -134,7 +134,12 @@ def test_another_merchants_or_modes_token_is_not_found(
             )
         with pytest.raises(NotFound):
             selectors.token_info(token_id=token.id, merchant_id=merchant_id, livemode=livemode)
-    assert not DetokenizationEvent.objects.exists()
+    refusals = DetokenizationEvent.objects.order_by("pk")
+    assert [(e.token_id, e.merchant_id, e.livemode, e.outcome) for e in refusals] == [
+        (token.id, other_merchant.merchant.pk, False, "refused"),
+        (token.id, merchant.merchant.pk, True, "refused"),
+    ]
+    assert {(e.reason, e.cvc_consumed) for e in refusals} == {("no such token here", False)}
     assert (
         services.detokenize(
             token_id=token.id,
@@ -230,3 +235,82 @@ def test_concurrent_authorizations_get_the_cvc_at_most_once(
         thread.join()
     assert sorted(cvcs, key=str) == ["123"] + [None] * (CONCURRENT_AUTHORIZATIONS - 1)
     assert DetokenizationEvent.objects.filter(cvc_consumed=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_an_unknown_token_is_refused_and_the_refusal_audited(merchant) -> None:
+    with pytest.raises(NotFound):
+        services.detokenize(
+            token_id="tok_doesnotexist",
+            merchant_id=merchant.merchant.pk,
+            livemode=False,
+            actor="routing",
+            purpose="authorization",
+        )
+    event = DetokenizationEvent.objects.get()
+    assert (event.token_id, event.outcome) == ("tok_doesnotexist", "refused")
+
+
+@pytest.mark.django_db
+def test_a_card_that_cannot_be_opened_is_audited_as_failed(
+    make_token, merchant, monkeypatch
+) -> None:
+    token = make_token()
+
+    def broken(*args, **kwargs):
+        raise ValueError("bad ciphertext")
+
+    monkeypatch.setattr(services.crypto, "open_sealed", broken)
+    with pytest.raises(ValueError):
+        services.detokenize(
+            token_id=token.id, merchant_id=merchant.merchant.pk, livemode=False, actor="a",
+            purpose="p",
+        )  # fmt: skip
+    event = DetokenizationEvent.objects.get()
+    assert (event.outcome, event.reason, event.cvc_consumed) == ("failed", "ValueError", False)
+
+
+@pytest.mark.django_db
+def test_detokenize_refuses_to_run_inside_a_caller_s_transaction(make_token, merchant) -> None:
+    """Its audit row must outlive any rollback: so no caller's transaction may be open, and
+    nothing is read or audited when one is."""
+    token = make_token()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.detokenize(
+            token_id=token.id, merchant_id=merchant.merchant.pk, livemode=False, actor="a",
+            purpose="p",
+        )  # fmt: skip
+    assert not DetokenizationEvent.objects.exists()
+    assert services.detokenize(
+        token_id=token.id, merchant_id=merchant.merchant.pk, livemode=False, actor="a",
+        purpose="p",
+    ).cvc == "123"  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_audit_row_is_committed_before_the_card_or_the_refusal_comes_back(
+    make_token, merchant, other_merchant
+) -> None:
+    """Each audit row is its own committed statement: another connection sees it at once."""
+    token = make_token()
+    scope = {"token_id": token.id, "actor": "a", "purpose": "p", "livemode": False}
+    seen = []
+
+    def count_elsewhere() -> None:
+        from django.db import connections
+
+        try:
+            seen.append(DetokenizationEvent.objects.count())
+        finally:
+            connections.close_all()
+
+    services.detokenize(merchant_id=merchant.merchant.pk, **scope)
+    thread = threading.Thread(target=count_elsewhere)
+    thread.start()
+    thread.join()
+    with pytest.raises(NotFound):
+        services.detokenize(merchant_id=other_merchant.merchant.pk, **scope)
+    thread = threading.Thread(target=count_elsewhere)
+    thread.start()
+    thread.join()
+    assert seen == [1, 2]

@@ -1,7 +1,6 @@
 """A payment reads its token once: `selectors.sealed_card` returns the card's facts with the card
 still sealed, and `services.detokenize(sealed=…)` opens that instead of reading the row again,
-for the token, merchant and mode it was read for and no other. `detokenize_unrecorded` hands the
-audit row back for the caller's own statement."""
+for the token, merchant and mode it was read for and no other."""
 
 from __future__ import annotations
 
@@ -74,13 +73,13 @@ def test_a_sealed_card_opens_only_for_the_token_merchant_and_mode_it_was_read_fo
         # The handle is not this scope's: the token is read, scoped as always, and not found.
         with pytest.raises(NotFound):
             services.detokenize(token_id=token.id, sealed=sealed, **scope, **AUDIT)
-    assert not DetokenizationEvent.objects.exists()
+    assert [e.outcome for e in DetokenizationEvent.objects.all()] == ["refused", "refused"]
 
     # Nor for another token of the same merchant: that token is read and its own card returned.
     amex = make_token(AMEX, cvc="4321")
     card = services.detokenize(token_id=amex.id, sealed=sealed, **_scope(merchant), **AUDIT)
     assert (card.number, card.cvc, card.brand) == (AMEX, "4321", "amex")
-    assert DetokenizationEvent.objects.get().token_id == amex.id
+    assert DetokenizationEvent.objects.get(outcome="opened").token_id == amex.id
 
 
 def test_a_sealed_card_altered_by_hand_does_not_open(make_token, merchant, other_merchant) -> None:
@@ -92,38 +91,13 @@ def test_a_sealed_card_altered_by_hand_does_not_open(make_token, merchant, other
         assert not forged.is_for(token_id=token.id, **scope)
     with pytest.raises(NotFound):
         services.detokenize(token_id=token.id, sealed=forged, **_scope(other_merchant), **AUDIT)
-    assert not DetokenizationEvent.objects.exists()
+    assert DetokenizationEvent.objects.get().outcome == "refused"
 
     # Relabelled as another token: that token's row is read, and this ciphertext never opens.
     amex = make_token(AMEX, cvc=None)
     relabelled = dataclasses.replace(sealed, info=dataclasses.replace(sealed.info, id=amex.id))
     card = services.detokenize(token_id=amex.id, sealed=relabelled, **_scope(merchant), **AUDIT)
     assert card.number == AMEX
-
-
-def test_detokenize_unrecorded_hands_the_audit_row_to_the_caller(make_token, merchant) -> None:
-    token = make_token()
-    sealed = selectors.sealed_card(token_id=token.id, **_scope(merchant))
-
-    with CaptureQueriesContext(connection) as queries:
-        card, audit = services.detokenize_unrecorded(
-            token_id=token.id, sealed=sealed, **_scope(merchant), **AUDIT
-        )
-
-    assert queries.captured_queries == []  # no read, and the row is the caller's to store
-    assert card.number == VISA and card.cvc == "123"
-    assert audit._state.adding and not DetokenizationEvent.objects.exists()
-    assert (audit.token_id, audit.merchant_id, audit.livemode) == (
-        token.id,
-        token.merchant_id,
-        False,
-    )
-    assert (audit.actor, audit.purpose, audit.cvc_consumed) == ("routing", "authorization", True)
-    assert VISA not in str(vars(audit))
-
-    # The CVC was taken with it: used at most once, and the next audit says none was.
-    _, again = services.detokenize_unrecorded(token_id=token.id, **_scope(merchant), **AUDIT)
-    assert again.cvc_consumed is False
 
 
 def test_a_sealed_card_read_before_a_key_rotation_still_opens(
