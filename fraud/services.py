@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
 
@@ -35,9 +34,7 @@ __all__ = [
     "add_list_entry",
     "approve_review",
     "assess",
-    "assess_unrecorded",
     "create_rule",
-    "outcome_update",
     "record_outcome",
     "reject_review",
     "remember_decline",
@@ -54,50 +51,32 @@ REJECTING_STALE_S = 15 * 60
 # --- the hot path -------------------------------------------------------------------------------
 
 
-def assess(
-    *,
-    request: AssessmentRequest,
-    at: datetime | None = None,
-    store_with: Callable[[str], Sequence[models.Model]] | None = None,
-) -> AssessmentResult:
-    """Score one payment attempt and decide; store the assessment, count the attempt in the
-    velocity store and open a review item when the decision is review.
+def assess(*, request: AssessmentRequest, at: datetime | None = None) -> AssessmentResult:
+    """Score one payment attempt and decide; store the assessment (and a review item when the
+    decision is review) in one statement, and count the attempt in the velocity store. When
+    this payment was assessed before (a retried call), the first answer stands.
 
     `at` is for simulations (bench/fraud_eval.py) replaying traffic on a synthetic clock.
-    `store_with(assessment_id)` gives the caller's new rows (the payment and its first event),
-    pointing at the assessment they belong to; they are stored in the same statement as it —
-    one round trip, and never one without the other. When this payment was assessed before,
-    they are stored pointing at that earlier assessment.
     """
-    result, new_rows = assess_unrecorded(request=request, at=at)
+    result, new_rows = _assessment(request=request, at=at)
     try:
-        # One statement, atomic by itself (no BEGIN and COMMIT round trips on the hot path),
-        # with the review item and the caller's rows; inside a caller's transaction a savepoint
-        # keeps a duplicate from breaking it.
+        # One statement, atomic by itself (no BEGIN and COMMIT round trips on the hot path);
+        # inside a caller's transaction a savepoint keeps a duplicate from breaking it.
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            rows.insert_together(*new_rows, *_theirs(store_with, result.assessment_id))
+            rows.insert_together(*new_rows)
     except IntegrityError:
-        # Assessed before (a retried call for the same payment): the first answer stands.
         existing = assessment_for_payment(payment_id=request.payment_id)
         if existing is None:
             raise
-        theirs = _theirs(store_with, existing.assessment_id)
-        if theirs:
-            with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                rows.insert_together(*theirs)
         return existing
     return result
 
 
-def assess_unrecorded(
-    *, request: AssessmentRequest, at: datetime | None = None
+def _assessment(
+    *, request: AssessmentRequest, at: datetime | None
 ) -> tuple[AssessmentResult, list[models.Model]]:
-    """`assess`, but the assessment row (and its review item) are handed back unsaved, for a
-    caller that stores them in a later statement of its own — payments has routing carry them
-    in with the first attempt, so the payment, its assessment and the attempt are written at
-    once. The attempt is counted in the velocity store here all the same. Only for a payment
-    never assessed before (a new payment id): the caller's INSERT would fail on a second
-    assessment, where `assess` answers with the first."""
+    """Score and decide; the assessment row (and its review item) not yet stored. The attempt
+    is counted in the velocity store here."""
     started = time.perf_counter()
     at = at or timezone.now()
     assessment_id = new_id("fa")
@@ -175,12 +154,6 @@ def assess_unrecorded(
     return result, new_rows
 
 
-def _theirs(
-    store_with: Callable[[str], Sequence[models.Model]] | None, assessment_id: str
-) -> Sequence[models.Model]:
-    return store_with(assessment_id) if store_with else ()
-
-
 def _lookup(
     *, request: AssessmentRequest, attempt: velocity.Attempt
 ) -> tuple[lists.ListHits, rules.RulesStamp | None, velocity.Velocity]:
@@ -212,38 +185,26 @@ def _lookup(
     return lists.hits(list_rows), stamp, observed
 
 
-def outcome_update(
-    *, payment_id: str, approved: bool, decline_code: str = "", at: datetime | None = None
-) -> rows.Update:
-    """The provider answered: the change to the payment's assessment that remembers it, for a
-    caller that writes it in its own statement (the payment's state change). A decline must
-    then also go to `remember_decline`."""
-    return rows.Update(
-        Assessment,
-        {
-            "approved": approved,
-            "decline_code": decline_code[:60],
-            "outcome_at": at or timezone.now(),
-        },
-        "payment_id = %s",
-        (payment_id,),
-    )
-
-
 def record_outcome(
     *, payment_id: str, approved: bool, decline_code: str = "", at: datetime | None = None
 ) -> None:
     """The provider answered: remember it so "declines in the last hour" counts it."""
     at = at or timezone.now()
-    # One UPDATE: atomic by itself (no BEGIN/COMMIT round trips on the hot path).
-    update = outcome_update(
-        payment_id=payment_id, approved=approved, decline_code=decline_code, at=at
+    # One UPDATE: atomic by itself (no BEGIN/COMMIT round trips on the hot path); inside a
+    # caller's transaction it commits, or rolls back, with it.
+    update = rows.Update(
+        Assessment,
+        {"approved": approved, "decline_code": decline_code[:60], "outcome_at": at},
+        "payment_id = %s",
+        (payment_id,),
     )
     if not rows.run(update):
         logger.warning("fraud: outcome for %s, which was never assessed", payment_id)
         return
     if not approved:
-        remember_decline(payment_id=payment_id, at=at)
+        # After the caller's transaction commits (at once without one): a booking that rolls
+        # back must not count a decline.
+        transaction.on_commit(lambda: remember_decline(payment_id=payment_id, at=at), robust=True)
 
 
 def remember_decline(*, payment_id: str, at: datetime) -> None:

@@ -14,8 +14,8 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +23,6 @@ from typing import Any
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from core import rows
 from ledger import selectors
 from ledger.chart import (
     NORMAL_SIDE_BY_KIND,
@@ -38,7 +37,6 @@ __all__ = [
     "Line",
     "PostedTransaction",
     "Sale",
-    "SaleBooking",
     "book_sale",
     "capture_hold",
     "ensure_account",
@@ -50,7 +48,6 @@ __all__ = [
     "release_hold",
     "reverse_transaction",
     "run_trial_balance",
-    "sale_booking",
 ]
 
 logger = logging.getLogger(__name__)
@@ -623,77 +620,9 @@ class Sale:
 
 
 def book_sale(sale: Sale) -> tuple[PostedTransaction, PostedTransaction]:
-    """`place_and_capture_hold`, given a `Sale`: its call run in a statement of its own."""
+    """`place_and_capture_hold`, given a `Sale`: one statement (`ledger_post_sale()`), inside the
+    payment's transaction."""
     _require_transaction()
-    booking = sale_booking(sale)
-    call = booking.call
-    with booking.errors(), connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(call.columns)} FROM {call.sql}", call.params)  # noqa: S608
-        posted = cursor.fetchall()
-    # One list per column, as the call's rows come back inside another statement.
-    return booking.posted(tuple(map(list, zip(*posted, strict=True))) or ([], [], [], []))
-
-
-@dataclass(frozen=True)
-class SaleBooking:
-    """A sale's postings as a `rows.Call`, for a caller that runs them inside its own
-    statement — payments books a sale in the statement that saves the payment — then hands
-    the call's rows to `posted`, with `errors` around the statement."""
-
-    call: rows.Call  # run inside the payment's transaction, with `errors()` around the statement
-    sale: Sale
-
-    @contextmanager
-    def errors(self) -> Iterator[None]:
-        """Around the statement that runs the call, inside the payment's transaction: the
-        ledger's refusals as domain errors (LedgerInvalidPosting and the like)."""
-        _require_transaction()
-        try:
-            yield
-        except DatabaseError as exc:
-            _raise_domain_error(exc, kind="auth_hold", reference=self.sale.hold_reference, ts=None)
-            raise
-
-    def posted(self, called: tuple[list[Any], ...]) -> tuple[PostedTransaction, PostedTransaction]:
-        """The two postings, from the call's columns (kind, id, created, ts); none means the
-        hold row was there (a replay): the two-step path answers with the earlier postings or
-        refuses a conflicting one."""
-        sale = self.sale
-        kinds, ids, created, booked_ts = called
-        if not kinds:
-            hold = place_hold(
-                payment_id=sale.payment_id,
-                reference=sale.hold_reference,
-                merchant_id=sale.merchant_id,
-                provider=sale.provider,
-                amount_minor=sale.amount_minor,
-                currency=sale.currency,
-            )
-            capture = capture_hold(
-                payment_id=sale.payment_id,
-                reference=sale.capture_reference,
-                amount_minor=sale.amount_minor,
-            )
-            return hold, capture
-        references = {"auth_hold": sale.hold_reference, "capture": sale.capture_reference}
-        hold, capture = (
-            PostedTransaction(id=txn_id, kind=kind, reference=references[kind], ts=ts, created=new)
-            for kind, txn_id, new, ts in zip(kinds, ids, created, booked_ts, strict=True)
-        )
-        return hold, capture
-
-
-def _require_transaction() -> None:
-    if not connection.in_atomic_block:
-        raise LedgerInvalidState("A sale is booked inside the payment's transaction.")
-
-
-def sale_booking(sale: Sale) -> SaleBooking:
-    """A sale's postings, checked and ready to run in the caller's statement, inside the
-    payment's transaction. Its accounts are resolved here (created, the first time, in a
-    transaction of their own when called outside one): a caller that builds it before taking
-    the payment's lock creates no account rows under that lock, so it cannot deadlock with a
-    path that locks the payment first and resolves the accounts after."""
     payment_id, merchant_id, provider = sale.payment_id, sale.merchant_id, sale.provider
     amount_minor, currency = sale.amount_minor, sale.currency.upper()
     _positive(amount_minor)
@@ -733,7 +662,44 @@ def sale_booking(sale: Sale) -> SaleBooking:
         POST_MAX_ATTEMPTS,
         POST_RETRY_BACKOFF_S,
     )
-    return SaleBooking(call=rows.Call(_SALE_CALL, params, _SALE_COLUMNS), sale=sale)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(_SALE_COLUMNS)} FROM {_SALE_CALL}",  # noqa: S608
+                params,
+            )
+            posted = cursor.fetchall()
+    except DatabaseError as exc:
+        _raise_domain_error(exc, kind="auth_hold", reference=sale.hold_reference, ts=None)
+        raise
+    if not posted:
+        # The hold row was there (a replay): the two-step path answers with the earlier
+        # postings or refuses a conflicting one.
+        hold = place_hold(
+            payment_id=sale.payment_id,
+            reference=sale.hold_reference,
+            merchant_id=sale.merchant_id,
+            provider=sale.provider,
+            amount_minor=sale.amount_minor,
+            currency=sale.currency,
+        )
+        capture = capture_hold(
+            payment_id=sale.payment_id,
+            reference=sale.capture_reference,
+            amount_minor=sale.amount_minor,
+        )
+        return hold, capture
+    references = {"auth_hold": sale.hold_reference, "capture": sale.capture_reference}
+    hold, capture = (
+        PostedTransaction(id=txn_id, kind=kind, reference=references[kind], ts=ts, created=new)
+        for kind, txn_id, new, ts in posted
+    )
+    return hold, capture
+
+
+def _require_transaction() -> None:
+    if not connection.in_atomic_block:
+        raise LedgerInvalidState("A sale is booked inside the payment's transaction.")
 
 
 def release_hold(

@@ -23,7 +23,6 @@ from standardwebhooks import Webhook
 from core.ids import new_id
 from merchants import selectors
 from merchants.models import WebhookDelivery
-from merchants.selectors import Subscriber
 
 logger = logging.getLogger("qr.webhooks")
 
@@ -50,13 +49,10 @@ def emit_events(
     merchant_id: str,
     livemode: bool,
     events: list[tuple[str, dict[str, Any] | Callable[[], dict[str, Any]]]],
-    subscribers: list[Subscriber] | None = None,
 ) -> list[str]:
-    """Queue several events of one merchant, in order, with one look at its endpoints — none
-    when the caller has read them in this transaction (`subscribers`); returns the delivery
-    ids."""
-    if subscribers is None:
-        subscribers = selectors.subscribers(merchant_id=merchant_id, livemode=livemode)
+    """Queue several events of one merchant, in order, with one look at its endpoints; returns
+    the delivery ids."""
+    subscribers = selectors.subscribers(merchant_id=merchant_id, livemode=livemode)
     if not subscribers:
         return []
     now = timezone.now()

@@ -8,8 +8,6 @@ nothing can assign it directly.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.fields.json import KeyTextTransform
@@ -17,9 +15,6 @@ from django_fsm import FSMField, transition
 
 from core.ids import PrefixedIdField
 from merchants.models import Merchant
-
-if TYPE_CHECKING:
-    from merchants.selectors import Subscriber
 
 
 class Status(models.TextChoices):
@@ -74,11 +69,6 @@ class Payment(models.Model):
     updated = models.DateTimeField(auto_now=True)
     authorized_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
-
-    # Not a column: the merchant's active webhook endpoints, when `payments.services._locked`
-    # read them with the row under its lock, for the events of that transaction's transitions
-    # (None: they are looked up when an event is queued).
-    webhook_subscribers: list[Subscriber] | None = None
 
     class Meta:
         db_table = "payments"

@@ -1,8 +1,7 @@
 """Authorizing a payment: choose providers, then try them in order with a bounded cascade.
 
 Guarantees, each backed by the database where it can be:
-- every attempt is written (`pending`) before the provider is called and completed after (an
-  approval by the caller's booking statement when it asks to, `caller_records_approval`), and
+- every attempt is written (`pending`) before the provider is called and completed after, and
   its id is the reference the provider sees, so a lost answer can be looked up;
 - at most one authorization per payment is live (in flight, unknown, approved or waiting for
   3-D Secure; a partial unique index on Attempt): a timed-out attempt blocks any other provider
@@ -16,8 +15,8 @@ one by one so that a crash mid-call leaves a record for the inquiry sweep.
 
 It runs on every payment, so it keeps its statements few: what earlier attempts allow and every
 configured provider's breaker are one query, the card's facts (and its sealed card) come from the
-caller when it has them, the caller's own new rows (the payment) ride in the first attempt's
-INSERT, and provider configurations are read once.
+caller when it has them, the first attempt's INSERT carries its routing decision, and provider
+configurations are read once.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core import rows
@@ -41,7 +40,7 @@ from routing.interface import AuthorizeRequest, CardData, Outcome, ProviderResul
 from routing.models import LIVE_AUTHORIZATION_OUTCOMES, PENDING, Attempt, AttemptKind, Decision
 from routing.providers import ProviderConfig, provider_configs
 from routing.services.adapters import adapter_for_config
-from routing.services.recording import complete_attempt, completion
+from routing.services.recording import complete_attempt
 from routing.strategies import Ranking, RoutingContext, profile_for, rank
 from tokenization import selectors as token_selectors
 from tokenization import services as token_services
@@ -79,12 +78,6 @@ class PaymentRoutingRequest:
     return_url: str = ""
     exclude_providers: tuple[str, ...] = ()
     three_ds_required: bool = False  # fraud decided "challenge"
-    # The caller's new rows, not yet stored (payments: the payment, its first event and its
-    # fraud assessment): the first attempt's INSERT carries them in, so they are written with
-    # the attempt, before any provider is called, in one statement. When no attempt carries
-    # them (no provider, the attempt limit, a failure first) `authorize` stores them on its own
-    # before it returns or raises.
-    carried: tuple[models.Model, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,10 +94,6 @@ class AuthorizationOutcome:
     captured: bool
     attempts: tuple[tuple[str, str, str, str], ...]  # (attempt_id, provider, outcome, code)
     decision_id: str
-    # The approved final attempt's completion, not yet stored, when the caller asked to store
-    # it with its own booking (`caller_records_approval`): it must run it (`rows.run` when it
-    # books nothing), or the attempt stays pending until a status inquiry asks the provider.
-    unrecorded: rows.Update | None = None
 
 
 @dataclass(frozen=True)
@@ -127,27 +116,8 @@ class _Prior:
     breakers: dict[str, breaker.Snapshot]  # of the providers asked for, read in the same statement
 
 
-def authorize(
-    *, request: PaymentRoutingRequest, caller_records_approval: bool = False
-) -> AuthorizationOutcome:
-    """Route and call providers until one answers for good. With `caller_records_approval`, an
-    approval's attempt is not completed here: the outcome carries the update (`unrecorded`) for
-    the caller's booking statement, one write fewer on every approved payment."""
-    try:
-        outcome = _authorize(request, caller_records_approval)
-    except Exception:
-        try:
-            _keep(*request.carried)  # no attempt carried them in
-        except Exception:  # the error on its way out says more than this one
-            logger.exception("could not store the rows routing carried for %s", request.payment_id)
-        raise
-    _keep(*request.carried)  # no attempt carried them in (the other paths keep them first)
-    return outcome
-
-
-def _authorize(
-    request: PaymentRoutingRequest, caller_records_approval: bool
-) -> AuthorizationOutcome:
+def authorize(*, request: PaymentRoutingRequest) -> AuthorizationOutcome:
+    """Route and call providers until one answers for good."""
     _validate(request)
     card = _card_facts(request)
     configs = provider_configs()
@@ -158,23 +128,17 @@ def _authorize(
         request=request, card=card, configs=configs, breakers=prior.breakers
     )
     if budget <= 0:
-        return _no_attempt(
-            request, decision, ATTEMPT_LIMIT, "Too many authorization attempts for card."
-        )
+        return _no_attempt(decision, ATTEMPT_LIMIT, "Too many authorization attempts for card.")
     if not decision.order:
-        return _no_attempt(request, decision, NO_PROVIDER, "No provider can take this payment now.")
+        return _no_attempt(decision, NO_PROVIDER, "No provider can take this payment now.")
     try:
-        history, unrecorded = _cascade(
-            request, decision, ranking, configs, card, budget, caller_records_approval
-        )
+        history = _cascade(request, decision, ranking, configs, card, budget)
     except Exception:
-        _keep(decision)  # the vault or a breaker failed before the first attempt (`authorize`
-        raise  # then stores the carried rows, if they are not the failure)
-    if not history:
-        return _no_attempt(
-            request, decision, NO_PROVIDER, "Every candidate provider is unavailable."
-        )
-    return _outcome(decision, history, unrecorded)
+        _keep(decision)  # the vault or a breaker failed before the first attempt
+        raise
+    if not history:  # every candidate's breaker refused
+        return _no_attempt(decision, NO_PROVIDER, "Every candidate provider is unavailable.")
+    return _outcome(decision, history)
 
 
 def _cascade(
@@ -184,10 +148,8 @@ def _cascade(
     configs: dict[str, ProviderConfig],
     card: _Card,
     budget: int,
-    caller_records_approval: bool,
-) -> tuple[list[tuple[Attempt, ProviderResult]], rows.Update | None]:
-    """Call the ranked providers in turn until one answers for good (or the budget is spent).
-    Also returns an approval's completion when the caller records it."""
+) -> list[tuple[Attempt, ProviderResult]]:
+    """Call the ranked providers in turn until one answers for good (or the budget is spent)."""
     card_data = _card_data(request)
     history: list[tuple[Attempt, ProviderResult]] = []
     # The budget counts calls made, not candidates looked at: a provider its breaker refuses
@@ -206,15 +168,13 @@ def _cascade(
         result = _call(config, attempt, request, card_data)
         breaker.record(provider=provider, outcome=result.outcome, seen=seen)
         history.append((attempt, result))
-        if caller_records_approval and result.outcome == Outcome.APPROVED:
-            return history, completion(attempt=attempt, result=result)  # never cascades
         complete_attempt(attempt=attempt, result=result)
         if result.outcome == Outcome.TIMEOUT_UNKNOWN:
             _schedule_resolution(attempt.id)
             break
         if not should_cascade(provider_kind=config.kind, result=result):
             break
-    return history, None
+    return history
 
 
 def _validate(request: PaymentRoutingRequest) -> None:
@@ -385,15 +345,10 @@ def _decide(
     return decision, ranking
 
 
-def _unsaved(*objs: models.Model | None) -> list[models.Model]:
-    return [obj for obj in objs if obj is not None and obj._state.adding]
-
-
-def _keep(*objs: models.Model | None) -> None:
-    """Store the decision or the caller's rows, when no attempt carried
-    them in (no call made, or a failure first); those not stored yet, in one statement."""
-    if unsaved := _unsaved(*objs):
-        rows.insert_together(*unsaved)
+def _keep(decision: Decision) -> None:
+    """Store the decision when no attempt carried it in (no call made, or a failure first)."""
+    if decision._state.adding:
+        rows.insert(decision)
 
 
 def _card_data(request: PaymentRoutingRequest) -> CardData | None:
@@ -444,19 +399,20 @@ def _open_attempt(
     )
     try:
         # A lone statement is atomic by itself; inside a caller's transaction a savepoint keeps
-        # a unique-index conflict from aborting it. The first attempt carries the caller's
-        # rows and its decision (all written before the call).
+        # a unique-index conflict from aborting it. The first attempt carries its decision.
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            rows.insert_together(*_unsaved(*request.carried, decision), attempt)
+            if decision._state.adding:
+                rows.insert_together(decision, attempt)
+            else:
+                rows.insert(attempt)
             return attempt
     except IntegrityError as exc:
         if _violated(exc) != LIVE_AUTHORIZATION_INDEX:
             raise  # not a race: one of the rows is refused (the caller's, say)
         # A concurrent authorize of the same payment got there first (the unique index on live
         # authorizations): report what it holds, exactly as the check before ranking would.
-        # The caller's rows and the decision went down with the refused attempt: they are
-        # stored on their own.
-        _keep(*request.carried, decision)
+        # The decision went down with the refused attempt: it is stored on its own.
+        _keep(decision)
         _refuse_if_open_or_authorized(
             _prior_attempts(request=request, fingerprint=card.fingerprint)
         )
@@ -514,11 +470,9 @@ def _schedule_resolution(attempt_id: str) -> None:
     )
 
 
-def _no_attempt(
-    request: PaymentRoutingRequest, decision: Decision, code: str, message: str
-) -> AuthorizationOutcome:
+def _no_attempt(decision: Decision, code: str, message: str) -> AuthorizationOutcome:
     decision.reason = f"{decision.reason}; {code}"
-    _keep(*request.carried, decision)  # never carried in by an attempt: none was made
+    _keep(decision)  # never carried in by an attempt: none was made
     return AuthorizationOutcome(
         outcome=Outcome.PROVIDER_ERROR if code == NO_PROVIDER else Outcome.HARD_DECLINE,
         provider="",
@@ -537,7 +491,6 @@ def _no_attempt(
 def _outcome(
     decision: Decision,
     history: list[tuple[Attempt, ProviderResult]],
-    unrecorded: rows.Update | None = None,
 ) -> AuthorizationOutcome:
     attempt, result = history[-1]
     return AuthorizationOutcome(
@@ -552,5 +505,4 @@ def _outcome(
         captured=attempt.capture_requested and result.outcome == Outcome.APPROVED,
         attempts=tuple((a.id, a.provider, r.outcome.value, r.decline_code) for a, r in history),
         decision_id=decision.id,
-        unrecorded=unrecorded,
     )

@@ -26,14 +26,8 @@ _COMPLETED_FIELDS = (
 
 
 def complete_attempt(*, attempt: Attempt, result: ProviderResult) -> Attempt:
-    """Store what the provider said. An unknown outcome stays unresolved (no resolved_at)."""
-    rows.run(completion(attempt=attempt, result=result))
-    return attempt
-
-
-def completion(*, attempt: Attempt, result: ProviderResult) -> rows.Update:
-    """What `complete_attempt` stores, set on `attempt` and returned as an update not yet run:
-    for a caller that writes it in its own statement (a payment booking the approval)."""
+    """Store what the provider said (one UPDATE of the answer's columns). An unknown outcome
+    stays unresolved (no resolved_at)."""
     attempt.outcome = result.outcome.value
     # Sticky: a timeout resolved later by a status inquiry still was a failed call.
     attempt.call_failed = attempt.call_failed or result.outcome in CALL_FAILURES
@@ -46,4 +40,5 @@ def completion(*, attempt: Attempt, result: ProviderResult) -> rows.Update:
     if result.outcome != Outcome.TIMEOUT_UNKNOWN:
         attempt.resolved_at = timezone.now()
     values = {name: getattr(attempt, name) for name in _COMPLETED_FIELDS}
-    return rows.Update(Attempt, values, "id = %s", (attempt.id,))
+    rows.run(rows.Update(Attempt, values, "id = %s", (attempt.id,)))
+    return attempt

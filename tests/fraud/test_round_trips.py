@@ -57,92 +57,26 @@ def test_the_rules_stamp_rides_along_only_when_due(settings):
         assert "fraud_listentry" in stamp_reads[0]  # rode along with the list read
 
 
-def _payment_row(merchant, payment_id: str):
-    from payments.models import Payment
+def test_an_assessment_and_its_review_item_are_written_in_one_statement(merchant):
+    from fraud.models import ReviewItem
 
-    return Payment(
-        id=payment_id,
-        merchant_id=merchant.merchant.pk,
-        amount_minor=2500,
-        currency="EUR",
-        method_type="card",
-    )
-
-
-def _pointing_at(payment):
-    def rows(assessment_id: str):
-        payment.fraud_assessment_id = assessment_id
-        return [payment]
-
-    return rows
-
-
-def test_the_caller_s_rows_are_stored_in_the_assessment_s_own_statement(merchant):
-    from fraud.models import Assessment
-    from payments.models import Payment
-
+    services.create_rule(name="review_all", expression="true", action="review")
     request = make_request(merchant_id=merchant.merchant.pk)
-    payment = _payment_row(merchant, request.payment_id)
 
     with CaptureQueriesContext(connection) as captured:
-        result = services.assess(request=request, store_with=_pointing_at(payment))
+        result = services.assess(request=request)
 
     writes = [q["sql"] for q in captured.captured_queries if "INSERT" in q["sql"]]
-    assert len(writes) == 1 and '"payments"' in writes[0] and '"fraud_assessment"' in writes[0]
-    stored = Payment.objects.get(pk=payment.pk)
-    assert stored.fraud_assessment_id == result.assessment_id
-    assert Assessment.objects.get(payment_id=payment.pk).id == result.assessment_id
-
-
-def test_a_review_item_goes_with_the_assessment_and_the_caller_s_rows(merchant):
-    from fraud.models import ReviewItem
-    from payments.models import Payment
-
-    services.create_rule(name="review_all", expression="true", action="review")
-    request = make_request(merchant_id=merchant.merchant.pk)
-    payment = _payment_row(merchant, request.payment_id)
-
-    result = services.assess(request=request, store_with=_pointing_at(payment))
-
+    assert len(writes) == 1 and '"fraud_reviewitem"' in writes[0], writes
+    assert '"fraud_assessment"' in writes[0] and '"payments"' not in writes[0]
     assert result.decision == "review"
-    assert ReviewItem.objects.get(payment_id=payment.pk).assessment_id == result.assessment_id
-    assert Payment.objects.get(pk=payment.pk).fraud_assessment_id == result.assessment_id
+    assert ReviewItem.objects.get(payment_id=request.payment_id).assessment_id == (
+        result.assessment_id
+    )
 
 
-def test_a_repeated_assessment_keeps_the_first_answer_and_points_the_rows_at_it(merchant):
-    from payments.models import Payment
-
+def test_a_repeated_assessment_keeps_the_first_answer(merchant):
     request = make_request(merchant_id=merchant.merchant.pk)
     first = services.assess(request=request)
-    payment = _payment_row(merchant, request.payment_id)
-
-    again = services.assess(request=request, store_with=_pointing_at(payment))
-
+    again = services.assess(request=request)
     assert again.assessment_id == first.assessment_id  # the first answer stands
-    assert Payment.objects.get(pk=payment.pk).fraud_assessment_id == first.assessment_id
-
-
-def test_an_unrecorded_assessment_hands_its_rows_back_unsaved(merchant):
-    """For a caller that stores them in its own statement (payments: routing's first attempt):
-    nothing is written here, the decision is made and the attempt is counted all the same."""
-    from fraud.models import Assessment, ReviewItem
-
-    services.create_rule(name="review_all", expression="true", action="review")
-    request = make_request(merchant_id=merchant.merchant.pk)
-
-    with CaptureQueriesContext(connection) as captured:
-        result, new_rows = services.assess_unrecorded(request=request)
-
-    assert not [q for q in captured.captured_queries if "INSERT" in q["sql"]]
-    assert not Assessment.objects.filter(payment_id=request.payment_id).exists()
-    assessment, review = new_rows
-    assert isinstance(assessment, Assessment) and isinstance(review, ReviewItem)
-    assert (assessment.id, assessment.decision, result.decision) == (
-        result.assessment_id,
-        "review",
-        "review",
-    )
-    assert assessment._state.adding and review.assessment is assessment
-
-    again, _ = services.assess_unrecorded(request=make_request(merchant_id=merchant.merchant.pk))
-    assert again.assessment_id != result.assessment_id

@@ -64,18 +64,22 @@ def test_distinct_cards_per_ip_and_per_email(store):
     assert velocity["ip_1h"] == 5
 
 
-def test_declines_in_the_last_hour_come_from_recorded_outcomes(store):
+def test_declines_in_the_last_hour_come_from_recorded_outcomes(
+    store, django_capture_on_commit_callbacks
+):
     now = timezone.now()
     card = f"fp_declined_{store}"
     for minutes_ago in (90, 40, 20, 5):
         request = make_request(card_fingerprint=card)
         services.assess(request=request, at=now - timedelta(minutes=minutes_ago))
-        services.record_outcome(
-            payment_id=request.payment_id,
-            approved=False,
-            decline_code="insufficient_funds",
-            at=now - timedelta(minutes=minutes_ago),
-        )
+        # A decline reaches Redis when the booking that records it commits.
+        with django_capture_on_commit_callbacks(execute=True):
+            services.record_outcome(
+                payment_id=request.payment_id,
+                approved=False,
+                decline_code="insufficient_funds",
+                at=now - timedelta(minutes=minutes_ago),
+            )
     last = make_request(card_fingerprint=card)
     result = services.assess(request=last, at=now)
     assert features_of(last.payment_id)["declines_1h"] == 3  # the one 90 minutes ago is out

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from django.test import TestCase
 
 from fraud import services, velocity
 from fraud.models import Assessment, ReviewItem
@@ -121,9 +122,13 @@ def _replay(history: list[tuple[datetime, object, bool]]) -> list[tuple]:
     for at, request, declined in history:
         services.assess(request=request, at=at)
         if declined:
-            services.record_outcome(
-                payment_id=request.payment_id, approved=False, decline_code="do_not_honor", at=at
-            )
+            with TestCase.captureOnCommitCallbacks(execute=True):  # a booking that commits
+                services.record_outcome(
+                    payment_id=request.payment_id,
+                    approved=False,
+                    decline_code="do_not_honor",
+                    at=at,
+                )
         stored = Assessment.objects.get(payment_id=request.payment_id)
         features = stored.features
         seen.append(

@@ -1,6 +1,7 @@
 """The payments API over its whole life: authorize, capture, refund, cancel, decline, 3-D Secure,
 each path checked against the payment's own ledger."""
 
+import re
 from datetime import timedelta
 
 import httpx
@@ -178,24 +179,33 @@ def test_a_decline_is_402_with_the_failed_payment_inside(api, pay, number, decli
     assert ledger_of(api, failed["id"])["data"] == []
 
 
-def test_the_provider_s_answer_reaches_fraud_in_the_statement_that_books_it(api, pay):
-    """Fraud's record of the outcome (what "declines in the last hour" counts) is written by
-    the payment's own booking statement: no UPDATE of its own, and a decline is counted."""
+def _writes_naming(queries: CaptureQueriesContext, table: str) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if f'"{table}"' in q["sql"] and not q["sql"].lstrip(" (\n").startswith("SELECT")
+    ]
+
+
+# Another app's table, as the ORM quotes it (a column such as "fraud_assessment_id" is not one).
+OTHER_APPS_TABLE = re.compile(r'"(routing|fraud|merchants|ledger|tokenization)_[a-z]+"')
+
+
+def test_the_provider_s_answer_reaches_fraud_in_the_transaction_that_books_it(api, pay):
+    """fraud stores its assessment and its record of the outcome (what "declines in the last
+    hour" counts) itself, each in a statement of its own, the outcome in the booking's
+    transaction; and a decline is counted."""
     with CaptureQueriesContext(connection) as queries:
         sold = pay(amount=2100, capture=True).json()
     booked = Assessment.objects.get(payment_id=sold["id"])
     assert (booked.approved, booked.decline_code) == (True, "")
     assert booked.outcome_at is not None
-    writes = [
-        q["sql"]
-        for q in queries.captured_queries
-        if "fraud_assessment" in q["sql"] and not q["sql"].lstrip(" (\n").startswith("SELECT")
-    ]
-    assert [sql.split()[0] for sql in writes] == ["WITH", "WITH"]  # assessed, then booked
-    # Stored with the payment, its first event and the first attempt (routing carries them).
-    for table in ('"payments"', "payments_paymentevent", "routing_attempt"):
-        assert table in writes[0]
-    assert '"payments"' in writes[1] and "UPDATE" in writes[1]
+    writes = _writes_naming(queries, "fraud_assessment")
+    assert [sql.split()[0] for sql in writes] == ["WITH", "UPDATE"]  # assessed, then told
+    assert not [sql for sql in writes if '"payments"' in sql or '"routing_' in sql]
+    statements = [q["sql"] for q in queries.captured_queries]
+    (booking,) = [sql for sql in statements if sql.startswith('WITH u AS (UPDATE "payments"')]
+    assert statements.index(booking) < statements.index(writes[1])
 
     declined = pay(amount=1500, number=DECLINE_CARD).json()["error"]["payment"]
     stored = Assessment.objects.get(payment_id=declined["id"])
@@ -205,19 +215,15 @@ def test_the_provider_s_answer_reaches_fraud_in_the_statement_that_books_it(api,
     assert features["declines_1h"] >= 1  # the first decline was counted
 
 
-def test_an_approved_attempt_is_completed_in_the_statement_that_books_it(api, pay):
+def test_an_approved_attempt_is_completed_by_routing_before_the_booking(api, pay):
     with CaptureQueriesContext(connection) as queries:
         sold = pay(amount=2200, capture=True).json()
     attempt = Attempt.objects.get(pk=Payment.objects.get(pk=sold["id"]).attempt_id)
     assert (attempt.outcome, attempt.provider_reference) == ("approved", sold["provider_reference"])
     assert attempt.resolved_at is not None
-    attempt_writes = [
-        q["sql"]
-        for q in queries.captured_queries
-        if "routing_attempt" in q["sql"] and not q["sql"].lstrip(" (\n").startswith("SELECT")
-    ]
-    assert len(attempt_writes) == 2  # opened with its decision, then completed with the booking
-    assert '"payments"' in attempt_writes[1] and attempt_writes[1].startswith("WITH")
+    opened, completed = _writes_naming(queries, "routing_attempt")
+    assert opened.startswith("WITH") and "routing_decision" in opened  # with its decision
+    assert completed.startswith('UPDATE "routing_attempt"') and '"payments"' not in completed
 
 
 @pytest.mark.parametrize(
@@ -268,18 +274,20 @@ def test_an_approval_for_a_payment_that_moved_on_is_recorded_and_refunded_there(
     timeout elsewhere): nothing is booked, the attempt and fraud still learn the answer, and
     the sale the provider made is refunded there (which needs the attempt approved first)."""
     from payments import services as payment_services
+    from payments.services.authorization import apply_failure
+    from routing import services as routing_services
 
-    real_authorize = payment_services.routing.authorize
+    real_authorize = routing_services.authorize
 
     def authorize_then_fail(*, request, **kwargs):
         outcome = real_authorize(request=request, **kwargs)
-        payment_services._apply_failure(
+        apply_failure(
             request.payment_id, actor=payment_services.Actor("test"), code="card_declined",
             decline_code="generic_decline", message="failed meanwhile", reason="test",
         )  # fmt: skip
         return outcome
 
-    monkeypatch.setattr(payment_services.routing, "authorize", authorize_then_fail)
+    monkeypatch.setattr(routing_services, "authorize", authorize_then_fail)
     response = pay(amount=2300, capture=True)
 
     failed = response.json()["error"]["payment"]
@@ -291,29 +299,71 @@ def test_an_approval_for_a_payment_that_moved_on_is_recorded_and_refunded_there(
     assert ledger_of(api, failed["id"])["data"] == []
 
 
-def test_a_new_sale_is_booked_in_one_statement_without_reading_its_payment_again(api, pay):
+def test_a_new_sale_is_booked_without_reading_its_payment_again(api, pay):
     """The payment is still as create_payment stored it: saved as captured only if so (a
-    compare-and-set, no locked read), with both events, the attempt's completion, fraud's
-    outcome, the endpoints' read and the ledger's postings, in one statement."""
+    compare-and-set, no locked read) with both events in one statement; then, in the same
+    transaction, the ledger's postings (one statement of the ledger's)."""
     with CaptureQueriesContext(connection) as queries:
         sold = pay(amount=2600, capture=True).json()
     assert sold["status"] == "captured"
     naming_payments = [q["sql"] for q in queries.captured_queries if '"payments"' in q["sql"]]
     assert not [sql for sql in naming_payments if "FOR UPDATE" in sql]
-    inserted, booked = naming_payments  # carried in by the first attempt, then the booking
-    assert inserted.startswith("WITH") and "routing_attempt" in inserted
-    assert booked.startswith('WITH u AS (UPDATE "payments"')
-    for part in (
-        "payments_paymentevent",
-        "routing_attempt",
-        "fraud_assessment",
-        "merchants_webhookendpoint",
-        "ledger_post_sale(",
-    ):
-        assert part in booked
+    inserted, booked = naming_payments  # stored with its first event, then the booking
+    assert inserted.startswith('WITH i0 AS (INSERT INTO "payments"')
+    assert booked.startswith('WITH u AS (UPDATE "payments"') and "payments_paymentevent" in booked
+    assert not OTHER_APPS_TABLE.search(inserted) and not OTHER_APPS_TABLE.search(booked)
+    assert "ledger_post_sale(" not in booked
+    statements = [q["sql"] for q in queries.captured_queries]
+    (posted,) = [sql for sql in statements if "ledger_post_sale(" in sql]
+    assert statements.index(booked) < statements.index(posted)
     events = PaymentEvent.objects.filter(payment_id=sold["id"]).order_by("created", "pk")
     assert [e.to_status for e in events] == ["processing", "authorized", "captured"]
     assert_ledger_agrees(api, sold)
+
+
+# What a request costs beyond the payment's own work: authentication, rate limiting, savepoints
+# (a test runs inside a transaction) and the ledger's account lookups (cached once a creating
+# transaction commits, which a test's never does).
+_OVERHEAD = ("SAVEPOINT", "RELEASE", "qr_cache", "merchants_apikey", "ledger_ensure_account")
+
+
+def _payment_statements(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if not any(o in q["sql"] for o in _OVERHEAD)]
+
+
+def test_a_sale_and_an_authorization_with_its_capture_cost_a_bounded_number_of_statements(
+    api, tokenize, providers
+):
+    """The statement budget of the hot path, each app doing its own reads and writes: a sale
+    14 (token, fraud's reads (3) and assessment, the payment, earlier attempts, the vault's
+    audit, the attempt and its completion, the booking, the ledger's sale, fraud's outcome,
+    the webhook endpoints); an authorization 17 and its capture 13."""
+    warm, sale_token = tokenize(distinct_card(900)), tokenize(distinct_card(901))
+    auth_token = tokenize(distinct_card(902))
+    # The first payment of a process also loads what is memoized (rules, routing profiles).
+    api.post("/api/payments", {"token": warm, "amount": 2500, "currency": "eur"}, format="json")
+    with CaptureQueriesContext(connection) as sale:
+        sold = api.post(
+            "/api/payments",
+            {"token": sale_token, "amount": 2500, "currency": "eur", "capture": True},
+            format="json",
+        ).json()
+    with CaptureQueriesContext(connection) as authorization:
+        held = api.post(
+            "/api/payments",
+            {"token": auth_token, "amount": 2500, "currency": "eur", "capture": False},
+            format="json",
+        ).json()
+    with CaptureQueriesContext(connection) as capture:
+        captured = api.post(f"/api/payments/{held['id']}/capture", {}, format="json").json()
+    assert (sold["status"], held["status"], captured["status"]) == (
+        "captured",
+        "authorized",
+        "captured",
+    )
+    assert len(_payment_statements(sale)) <= 14, _payment_statements(sale)
+    assert len(_payment_statements(authorization)) <= 17, _payment_statements(authorization)
+    assert len(_payment_statements(capture)) <= 13, _payment_statements(capture)
 
 
 def test_a_sale_whose_payment_was_written_meanwhile_is_booked_under_its_lock(
@@ -322,9 +372,9 @@ def test_a_sale_whose_payment_was_written_meanwhile_is_booked_under_its_lock(
     """Someone saved the payment between its creation and the booking (still processing): the
     compare-and-set finds the row changed and keeps nothing; the locked path books it, and the
     other writer's change survives."""
-    from payments import services as payment_services
+    from routing import services as routing_services
 
-    real_authorize = payment_services.routing.authorize
+    real_authorize = routing_services.authorize
 
     def authorize_then_write(*, request, **kwargs):
         outcome = real_authorize(request=request, **kwargs)
@@ -333,7 +383,7 @@ def test_a_sale_whose_payment_was_written_meanwhile_is_booked_under_its_lock(
         other.save()
         return outcome
 
-    monkeypatch.setattr(payment_services.routing, "authorize", authorize_then_write)
+    monkeypatch.setattr(routing_services, "authorize", authorize_then_write)
     with CaptureQueriesContext(connection) as queries:
         sold = pay(amount=2700, capture=True).json()
 
@@ -356,19 +406,20 @@ def test_a_new_sale_racing_a_locked_booking_of_it_waits_and_does_not_deadlock(
 ):
     """A status inquiry (or provider webhook) holds the payment's lock and books the same
     approval while the API request books it too, on a merchant whose ledger accounts do not
-    exist yet. The inquiry creates the accounts under the payment's lock; the request must not
-    have created them under a lock of its own (it builds its ledger call, accounts included,
-    before its transaction), or each would wait for the other. The request's compare-and-set
-    then finds the row changed and takes the locked path: booked once, answered captured."""
+    exist yet. The inquiry creates the accounts under the payment's lock; the request waits at
+    its compare-and-set, holding no ledger lock (the ledger posts only after that UPDATE), so
+    neither waits for the other. The compare-and-set then finds the row changed and takes the
+    locked path: booked once, answered captured."""
     import threading
     import time
 
     from django.db import connections, transaction
 
     from payments import services as payment_services
+    from routing import services as routing_services
     from routing.interface import Outcome
 
-    real_authorize = payment_services.routing.authorize
+    real_authorize = routing_services.authorize
     locked, other = threading.Event(), {}
 
     def inquiry(payment_id, outcome):
@@ -397,7 +448,7 @@ def test_a_new_sale_racing_a_locked_booking_of_it_waits_and_does_not_deadlock(
         assert locked.wait(10)
         return outcome
 
-    monkeypatch.setattr(payment_services.routing, "authorize", authorize_then_race)
+    monkeypatch.setattr(routing_services, "authorize", authorize_then_race)
     response = pay(amount=2800, capture=True)
     other.pop("thread").join(10)
 
