@@ -6,7 +6,11 @@ UV := $(BIN)/uv
 PORT ?= 8000
 PSP_SIM_PORT ?= 8100
 PSP_SIM_URL ?= http://127.0.0.1:$(PSP_SIM_PORT)
-export PORT PSP_SIM_PORT PSP_SIM_URL
+# honcho gives each Procfile process a PORT of its own (the base, +100, +200, …); WEB_PORT is
+# where the web process listens, for the processes that must reach it (the simulator's webhooks,
+# the URLs workers build).
+WEB_PORT := $(PORT)
+export PORT WEB_PORT PSP_SIM_PORT PSP_SIM_URL
 
 .PHONY: run test lint format install install-dev bench migrate seed browser clean-local
 

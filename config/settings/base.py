@@ -203,7 +203,8 @@ IDEMPOTENCY_LOCK_TIMEOUT_S = env.int("IDEMPOTENCY_LOCK_TIMEOUT_S", default=60)
 # Payments.
 # Where customers come back to from 3-D Secure (and hosted pages link to): this server's URL.
 PUBLIC_BASE_URL = env.str(
-    "PUBLIC_BASE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+    "PUBLIC_BASE_URL",
+    default=f"http://127.0.0.1:{env.int('WEB_PORT', default=env.int('PORT', default=8000))}",
 )
 PAYMENTS_AUTH_EXPIRY_S = env.int("PAYMENTS_AUTH_EXPIRY_S", default=7 * 24 * 3600)
 PAYMENTS_MAX_AMOUNT_MAJOR = env.int("PAYMENTS_MAX_AMOUNT_MAJOR", default=1_000_000)
