@@ -7,6 +7,7 @@ from routing.conf import DEFAULT_SIM_WEBHOOK_SECRET
 
 from .base import *  # noqa: F403
 from .base import ALLOWED_HOSTS, COLLECTION_ACCOUNTS, LOCAL_DIR, QR_SCHEME_ACCOUNTS, env
+from .sandbox import SANDBOX_COLLECTION_ACCOUNT, SANDBOX_QR_SCHEME_ACCOUNTS
 
 DEBUG = env.bool("DEBUG", default=True)
 
@@ -25,25 +26,8 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
 ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=True)
 
 # Collection accounts and QR scheme ids for test mode: valid example values (no real account).
-COLLECTION_ACCOUNTS = {
-    **COLLECTION_ACCOUNTS,
-    "test": {"iban": "DE89370400440532013000", "bic": "COBADEFFXXX", "name": "QR Payments Test"},
-}
-QR_SCHEME_ACCOUNTS = {
-    **QR_SCHEME_ACCOUNTS,
-    "test": {
-        "emvco": {"merchant_id": "4000123456789012", "merchant_name": "QR Payments Test",
-                  "merchant_city": "Berlin", "country": "DE"},
-        "pix": {"merchant_id": "pix-test@example.com", "merchant_name": "QR Payments Test",
-                "merchant_city": "Sao Paulo"},
-        "paynow": {"merchant_id": "201912345R", "merchant_name": "QR Payments Test",
-                   "merchant_city": "Singapore"},
-        "promptpay": {"merchant_id": "0812345678", "merchant_name": "QR Payments Test",
-                      "merchant_city": "Bangkok"},
-        "upi": {"merchant_id": "qrpayments@okaxis", "merchant_name": "QR Payments Test",
-                "merchant_city": "Mumbai"},
-    },
-}  # fmt: skip
+COLLECTION_ACCOUNTS = {**COLLECTION_ACCOUNTS, "test": SANDBOX_COLLECTION_ACCOUNT}
+QR_SCHEME_ACCOUNTS = {**QR_SCHEME_ACCOUNTS, "test": SANDBOX_QR_SCHEME_ACCOUNTS}
 # A generated secret key, DEBUG pages and known demo passwords: this machine only.
 require_loopback_hosts(ALLOWED_HOSTS, env_name="development")
 DEMO_DATA_ALLOWED = True

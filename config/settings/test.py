@@ -5,6 +5,7 @@ from routing.conf import DEFAULT_SIM_WEBHOOK_SECRET
 
 from .base import *  # noqa: F403
 from .base import COLLECTION_ACCOUNTS, DATABASES, QR_SCHEME_ACCOUNTS, REST_FRAMEWORK, env
+from .sandbox import SANDBOX_COLLECTION_ACCOUNT, SANDBOX_QR_SCHEME_ACCOUNTS
 
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -31,25 +32,8 @@ WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
 
 # Collection accounts and QR scheme ids for test mode: valid example values (no real account).
-COLLECTION_ACCOUNTS = {
-    **COLLECTION_ACCOUNTS,
-    "test": {"iban": "DE89370400440532013000", "bic": "COBADEFFXXX", "name": "QR Payments Test"},
-}
-QR_SCHEME_ACCOUNTS = {
-    **QR_SCHEME_ACCOUNTS,
-    "test": {
-        "emvco": {"merchant_id": "4000123456789012", "merchant_name": "QR Payments Test",
-                  "merchant_city": "Berlin", "country": "DE"},
-        "pix": {"merchant_id": "pix-test@example.com", "merchant_name": "QR Payments Test",
-                "merchant_city": "Sao Paulo"},
-        "paynow": {"merchant_id": "201912345R", "merchant_name": "QR Payments Test",
-                   "merchant_city": "Singapore"},
-        "promptpay": {"merchant_id": "0812345678", "merchant_name": "QR Payments Test",
-                      "merchant_city": "Bangkok"},
-        "upi": {"merchant_id": "qrpayments@okaxis", "merchant_name": "QR Payments Test",
-                "merchant_city": "Mumbai"},
-    },
-}  # fmt: skip
+COLLECTION_ACCOUNTS = {**COLLECTION_ACCOUNTS, "test": SANDBOX_COLLECTION_ACCOUNT}
+QR_SCHEME_ACCOUNTS = {**QR_SCHEME_ACCOUNTS, "test": SANDBOX_QR_SCHEME_ACCOUNTS}
 
 # Webhooks go to receivers on 127.0.0.1; a fixed, public key seals their secrets.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
