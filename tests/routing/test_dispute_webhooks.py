@@ -453,4 +453,9 @@ def test_dispute_test_card_payment_is_disputed_through_the_live_webhook_endpoint
         outcome.provider_reference,
     )
     assert (opened.reason, opened.amount_minor, withdrawn.fee_minor) == ("fraudulent", 2500, 1500)
+    # The handler has run; the live server marks the event processed right after it returns.
+    while time.monotonic() < deadline and set(
+        IncomingEvent.objects.values_list("status", flat=True)
+    ) != {"processed"}:
+        time.sleep(0.05)
     assert set(IncomingEvent.objects.values_list("status", flat=True)) == {"processed"}
